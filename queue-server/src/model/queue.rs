@@ -1,0 +1,312 @@
+//! One queue: its line, its admitted sessions, and the rules between them.
+//!
+//! Invariants kept here (and property-tested below):
+//! - one entry per user: a second join returns the first entry;
+//! - admission is strictly FIFO by sequence number;
+//! - never more than `admission_rate_per_sec` admissions in any one-second
+//!   window, paced smoothly (see [`Pacer`]);
+//! - never more than `max_active` admitted sessions alive at once;
+//! - a waiting entry's position never increases.
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::pacer::Pacer;
+use super::rate_window::RateWindow;
+use super::settings::{QueueSettings, QueueStatus, UserId};
+
+/// Position in join order, starting at 1.
+pub type Seq = u64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryState {
+    Waiting,
+    Admitted {
+        admitted_at_ms: u64,
+        expires_at_ms: u64,
+    },
+    /// Left the line or ended its session (released, completed).
+    Left,
+    /// The admitted session ran out.
+    Expired,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    user: UserId,
+    state: EntryState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinOutcome {
+    pub seq: Seq,
+    /// False when the user already had an entry and got it back.
+    pub created: bool,
+    pub state: EntryState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaveOutcome {
+    /// Left while waiting: the frontier will skip it.
+    LeftWaiting,
+    /// Left while admitted: its slot is free again.
+    LeftActive,
+    /// Had already left or expired: nothing changed.
+    AlreadyEnded,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admission {
+    pub seq: Seq,
+    pub user: UserId,
+    pub admitted_at_ms: u64,
+    pub expires_at_ms: u64,
+}
+
+/// What one admission tick did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TickOutcome {
+    pub admitted: Vec<Admission>,
+    /// Sessions that ran out at this tick.
+    pub expired: Vec<(Seq, UserId)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueCounters {
+    pub waiting: u64,
+    pub active: u64,
+    pub admitted_total: u64,
+    pub joined_total: u64,
+    /// The highest sequence number admission has passed.
+    pub frontier: Seq,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the queue is closed")]
+pub struct QueueClosed;
+
+#[derive(Debug, Clone)]
+pub struct Queue {
+    settings: QueueSettings,
+    status: QueueStatus,
+    /// `entries[seq - 1]`.
+    entries: Vec<Entry>,
+    by_user: HashMap<UserId, Seq>,
+    frontier: Seq,
+    /// Admitted sessions ordered by expiry, so expiring is a pop from the front.
+    active: BTreeSet<(u64, Seq)>,
+    waiting: u64,
+    admitted_total: u64,
+    pacer: Pacer,
+    /// Admissions over the last ten seconds, for ETAs.
+    recent_admissions: RateWindow,
+    first_admission_ms: Option<u64>,
+    /// Admissions per second measured at the last tick, in thousandths;
+    /// cached so that polls read it without a write lock.
+    observed_rate_milli: u64,
+}
+
+impl Queue {
+    pub fn new(settings: QueueSettings, status: QueueStatus) -> Self {
+        Queue {
+            settings,
+            status,
+            entries: Vec::new(),
+            by_user: HashMap::new(),
+            frontier: 0,
+            active: BTreeSet::new(),
+            waiting: 0,
+            admitted_total: 0,
+            pacer: Pacer::new(settings.admission_rate_per_sec, Pacer::DEFAULT_CATCH_UP_MS),
+            recent_admissions: RateWindow::new(100, 100),
+            first_admission_ms: None,
+            observed_rate_milli: 0,
+        }
+    }
+
+    pub fn settings(&self) -> QueueSettings {
+        self.settings
+    }
+
+    pub fn status(&self) -> QueueStatus {
+        self.status
+    }
+
+    pub fn update_settings(&mut self, settings: QueueSettings) {
+        self.settings = settings;
+        self.pacer.set_rate(settings.admission_rate_per_sec);
+    }
+
+    pub fn set_status(&mut self, status: QueueStatus) {
+        self.status = status;
+    }
+
+    pub fn counters(&self) -> QueueCounters {
+        QueueCounters {
+            waiting: self.waiting,
+            active: self.active.len() as u64,
+            admitted_total: self.admitted_total,
+            joined_total: self.entries.len() as u64,
+            frontier: self.frontier,
+        }
+    }
+
+    /// Joins `user`, or returns the entry they already have. A closed queue
+    /// refuses new entries but still returns existing ones, so that a client
+    /// retrying a join that was accepted before the close gets its entry.
+    pub fn join(&mut self, user: UserId) -> Result<JoinOutcome, QueueClosed> {
+        if let Some(&seq) = self.by_user.get(user.as_str()) {
+            return Ok(JoinOutcome {
+                seq,
+                created: false,
+                state: self.entries[(seq - 1) as usize].state,
+            });
+        }
+        if self.status == QueueStatus::Closed {
+            return Err(QueueClosed);
+        }
+        self.entries.push(Entry {
+            user: user.clone(),
+            state: EntryState::Waiting,
+        });
+        let seq = self.entries.len() as Seq;
+        self.by_user.insert(user, seq);
+        self.waiting += 1;
+        Ok(JoinOutcome {
+            seq,
+            created: true,
+            state: EntryState::Waiting,
+        })
+    }
+
+    pub fn entry(&self, seq: Seq) -> Option<(&UserId, EntryState)> {
+        let entry = self.entries.get(seq.checked_sub(1)? as usize)?;
+        Some((&entry.user, entry.state))
+    }
+
+    pub fn seq_of(&self, user: &str) -> Option<Seq> {
+        self.by_user.get(user).copied()
+    }
+
+    /// Places ahead of a waiting entry, counting itself (the next one in is 1).
+    /// Entries ahead that left are still counted until the frontier passes
+    /// them: the figure is an upper bound that only shrinks.
+    pub fn position(&self, seq: Seq) -> u64 {
+        seq.saturating_sub(self.frontier)
+    }
+
+    /// Estimated wait for `position`, from the admission rate observed over
+    /// the last ten seconds, or the configured rate when nothing was admitted.
+    pub fn eta_ms(&self, position: u64) -> u64 {
+        let rate_milli = if self.observed_rate_milli > 0 {
+            self.observed_rate_milli
+        } else {
+            u64::from(self.settings.admission_rate_per_sec) * 1000
+        };
+        position.saturating_mul(1_000_000) / rate_milli.max(1)
+    }
+
+    /// The fan leaves (or its purchase session ended): a waiting entry will be
+    /// skipped, an admitted one frees its slot. `None` for an unknown seq.
+    pub fn leave(&mut self, seq: Seq) -> Option<LeaveOutcome> {
+        let index = seq.checked_sub(1)? as usize;
+        let entry = self.entries.get_mut(index)?;
+        let outcome = match entry.state {
+            EntryState::Waiting => {
+                self.waiting -= 1;
+                LeaveOutcome::LeftWaiting
+            }
+            EntryState::Admitted { expires_at_ms, .. } => {
+                self.active.remove(&(expires_at_ms, seq));
+                LeaveOutcome::LeftActive
+            }
+            EntryState::Left | EntryState::Expired => return Some(LeaveOutcome::AlreadyEnded),
+        };
+        entry.state = EntryState::Left;
+        Some(outcome)
+    }
+
+    /// Runs admission at `now_ms`: expires sessions that ran out, then admits
+    /// waiting entries in order as far as the pacer and `max_active` allow.
+    pub fn tick(&mut self, now_ms: u64) -> TickOutcome {
+        let mut outcome = TickOutcome::default();
+        self.expire_sessions(now_ms, &mut outcome.expired);
+        if self.status == QueueStatus::Open {
+            self.admit(now_ms, &mut outcome.admitted);
+        }
+        self.observed_rate_milli = self.measure_rate_milli(now_ms);
+        outcome
+    }
+
+    fn expire_sessions(&mut self, now_ms: u64, expired: &mut Vec<(Seq, UserId)>) {
+        while let Some(&(expires_at_ms, seq)) = self.active.first() {
+            if expires_at_ms > now_ms {
+                break;
+            }
+            self.active.pop_first();
+            let entry = &mut self.entries[(seq - 1) as usize];
+            entry.state = EntryState::Expired;
+            expired.push((seq, entry.user.clone()));
+        }
+    }
+
+    fn admit(&mut self, now_ms: u64, admitted: &mut Vec<Admission>) {
+        let max_active = u64::from(self.settings.max_active);
+        loop {
+            self.skip_departed();
+            let Some(next) = self.entries.get_mut(self.frontier as usize) else {
+                return;
+            };
+            if self.active.len() as u64 >= max_active || !self.pacer.try_take(now_ms) {
+                return;
+            }
+            let expires_at_ms = now_ms + u64::from(self.settings.session_ttl_sec) * 1000;
+            next.state = EntryState::Admitted {
+                admitted_at_ms: now_ms,
+                expires_at_ms,
+            };
+            self.frontier += 1;
+            self.waiting -= 1;
+            self.admitted_total += 1;
+            self.active.insert((expires_at_ms, self.frontier));
+            self.recent_admissions.record(now_ms, 1);
+            self.first_admission_ms.get_or_insert(now_ms);
+            admitted.push(Admission {
+                seq: self.frontier,
+                user: next.user.clone(),
+                admitted_at_ms: now_ms,
+                expires_at_ms,
+            });
+        }
+    }
+
+    /// Moves the frontier over entries that left while waiting; they take no
+    /// admission slot.
+    fn skip_departed(&mut self) {
+        while let Some(entry) = self.entries.get(self.frontier as usize) {
+            if entry.state != EntryState::Left {
+                break;
+            }
+            self.frontier += 1;
+        }
+    }
+
+    fn measure_rate_milli(&mut self, now_ms: u64) -> u64 {
+        let count = self.recent_admissions.count(now_ms);
+        let Some(first) = self.first_admission_ms else {
+            return 0;
+        };
+        // A queue that has admitted before but nobody in the last window is
+        // stalled (all slots busy): report a tiny rate, not the configured
+        // one, so ETAs grow instead of promising what is not happening.
+        let count = count.max(1);
+        // Over a young queue's short history, not the full window, so the
+        // first seconds of a sale do not report a tenth of the real rate.
+        let span_ms = now_ms
+            .saturating_sub(first)
+            .clamp(1000, self.recent_admissions.span_ms());
+        count * 1_000_000 / span_ms
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,15 @@
+//! Ticketon's wire contract: what crosses a process boundary between the
+//! queue-server, the reservation-api and the outside world.
+//!
+//! Everything here is described in prose in `proto-notes/`; this crate is the
+//! single Rust definition of it, so that the two services cannot drift apart.
+//! It holds no IO of its own beyond what its modules document.
+
+pub mod error_body;
+pub mod events;
+pub mod test_env;
+pub mod token;
+
+pub use error_body::ErrorBody;
+pub use events::{AdmissionEvent, EntryEvent, SessionEvent, EVENT_SCHEMA_VERSION};
+pub use token::{AdmissionClaims, TokenError, ADMISSION_ISSUER};

@@ -1,0 +1,30 @@
+//! What a test does when a real service it needs (Redis, MariaDB, Kafka) is
+//! unreachable: on a developer's machine it says so loudly and skips; under
+//! `CI=true` (or `TICKETON_REQUIRE_SERVICES=1`) it fails, so that a
+//! real-service test never skips silently in CI.
+
+use std::fmt::Display;
+
+/// True when missing services must fail the run instead of skipping.
+pub fn services_required() -> bool {
+    let set = |name: &str| {
+        std::env::var(name)
+            .map(|v| matches!(v.trim(), "1" | "true" | "TRUE" | "yes"))
+            .unwrap_or(false)
+    };
+    set("CI") || set("TICKETON_REQUIRE_SERVICES")
+}
+
+/// Reports an unreachable service. Panics when services are required;
+/// otherwise prints a `SKIPPED` line the caller follows with an early return.
+pub fn service_unavailable(service: &str, detail: impl Display) {
+    if services_required() {
+        panic!("{service} is required (CI=true) but unavailable: {detail}");
+    }
+    eprintln!("SKIPPED: {service} unavailable ({detail}); set CI=true to make this a failure");
+}
+
+/// The value of an environment variable, or a default.
+pub fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
