@@ -1,1 +1,69 @@
-fn main() {}
+//! The `queue-server` binary: configuration, logging, runtime, signals.
+
+use anyhow::Context;
+use clap::Parser;
+use queue_server::config::{Config, Secrets};
+use queue_server::ServerSettings;
+
+fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    init_tracing(&config.log_format);
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = config.workers {
+        runtime.worker_threads(workers.max(1));
+    }
+    let runtime = runtime
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(run(config))
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let secrets = Secrets::resolve(config.admin_key, config.token_secret, "queue-server");
+    let server = queue_server::start_memory(ServerSettings {
+        listen: config.listen,
+        admin_key: secrets.admin_key,
+        token_secret: secrets.token_secret,
+    })
+    .await
+    .with_context(|| format!("listening on {}", config.listen))?;
+    shutdown_signal().await;
+    tracing::info!("signal received, shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+fn init_tracing(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
+            Ok(term) => term,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

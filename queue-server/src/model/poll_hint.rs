@@ -36,8 +36,8 @@ impl Default for PollHintPolicy {
 /// differs between clients and between polls (the caller mixes the entry's
 /// sequence number and its position).
 pub fn poll_after_ms(policy: &PollHintPolicy, eta_ms: u64, jitter_seed: u64) -> u64 {
-    let base = (eta_ms / policy.eta_divisor.max(1))
-        .clamp(policy.min_interval_ms, policy.max_interval_ms);
+    let base =
+        (eta_ms / policy.eta_divisor.max(1)).clamp(policy.min_interval_ms, policy.max_interval_ms);
     if policy.jitter_percent == 0 {
         return base;
     }
@@ -79,9 +79,14 @@ mod tests {
     #[test]
     fn jitter_spreads_clients() {
         let p = PollHintPolicy::default();
-        let distinct: std::collections::HashSet<u64> =
-            (0..50).map(|seed| poll_after_ms(&p, 40_000, seed)).collect();
-        assert!(distinct.len() > 20, "only {} distinct hints", distinct.len());
+        let distinct: std::collections::HashSet<u64> = (0..50)
+            .map(|seed| poll_after_ms(&p, 40_000, seed))
+            .collect();
+        assert!(
+            distinct.len() > 20,
+            "only {} distinct hints",
+            distinct.len()
+        );
     }
 
     #[test]

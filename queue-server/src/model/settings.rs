@@ -43,6 +43,12 @@ impl QueueId {
     }
 }
 
+impl Borrow<str> for QueueId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for QueueId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

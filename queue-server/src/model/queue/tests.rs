@@ -114,7 +114,10 @@ fn closed_refuses_new_joins_but_returns_existing_entries() {
     q.set_status(QueueStatus::Closed);
     assert_eq!(q.join(user("b")), Err(QueueClosed));
     assert_eq!(q.join(user("a")).unwrap().seq, seq);
-    assert!(q.tick(T0).admitted.is_empty(), "a closed queue admits nobody");
+    assert!(
+        q.tick(T0).admitted.is_empty(),
+        "a closed queue admits nobody"
+    );
 }
 
 #[test]
@@ -128,7 +131,11 @@ fn eta_follows_the_observed_rate() {
         q.tick(T0 + tick * 20);
     }
     // 5 admissions over nine seconds: 10 places take 18 s.
-    assert!((17_900..=18_100).contains(&q.eta_ms(10)), "{}", q.eta_ms(10));
+    assert!(
+        (17_900..=18_100).contains(&q.eta_ms(10)),
+        "{}",
+        q.eta_ms(10)
+    );
     // Stalled for a whole window: the ETA grows instead of falling back to
     // the optimistic configured rate.
     q.tick(T0 + 30_000);

@@ -1,0 +1,82 @@
+//! Configuration from flags and environment variables.
+//!
+//! Secrets are optional so that the first run needs no setup: when unset,
+//! random ones are generated and one warning says so (showing the admin key
+//! once, since the operator needs it). They never appear in logs otherwise,
+//! and `Config` deliberately has no `Debug`.
+
+use std::net::SocketAddr;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use clap::Parser;
+
+#[derive(Parser, Clone)]
+#[command(name = "queue-server", version, about = "Ticketon's waiting room")]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "TICKETON_QUEUE_LISTEN", default_value = "127.0.0.1:8082")]
+    pub listen: SocketAddr,
+
+    /// Bearer key for the admin endpoints (generated when unset).
+    #[arg(long, env = "TICKETON_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+
+    /// HS256 secret for admission tokens and entry ids, shared with the
+    /// reservation-api and every queue-server of a fleet (generated when unset).
+    #[arg(long, env = "TICKETON_TOKEN_SECRET", hide_env_values = true)]
+    pub token_secret: Option<String>,
+
+    /// Runtime worker threads (default: one per core).
+    #[arg(long, env = "TICKETON_QUEUE_WORKERS")]
+    pub workers: Option<usize>,
+
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "TICKETON_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+}
+
+/// Secrets resolved from the configuration.
+#[derive(Clone)]
+pub struct Secrets {
+    pub admin_key: String,
+    pub token_secret: String,
+}
+
+impl Secrets {
+    /// Uses the configured secrets, generating the missing ones; logs one
+    /// warning when anything was generated.
+    pub fn resolve(admin_key: Option<String>, token_secret: Option<String>, service: &str) -> Self {
+        let admin_key = admin_key.filter(|k| !k.is_empty());
+        let token_secret = token_secret.filter(|k| !k.is_empty());
+        let generated_admin = admin_key.is_none();
+        let generated_token = token_secret.is_none();
+        let secrets = Secrets {
+            admin_key: admin_key.unwrap_or_else(generate_secret),
+            token_secret: token_secret.unwrap_or_else(generate_secret),
+        };
+        match (generated_admin, generated_token) {
+            (false, false) => {}
+            (true, generated_token) => tracing::warn!(
+                "{service}: TICKETON_ADMIN_KEY is unset, generated admin key for this run: {}{}",
+                secrets.admin_key,
+                if generated_token {
+                    "; TICKETON_TOKEN_SECRET is unset too, so a random token secret was generated \
+                     (admission tokens will not verify elsewhere or after a restart)"
+                } else {
+                    ""
+                }
+            ),
+            (false, true) => tracing::warn!(
+                "{service}: TICKETON_TOKEN_SECRET is unset, a random token secret was generated \
+                 (admission tokens will not verify elsewhere or after a restart)"
+            ),
+        }
+        secrets
+    }
+}
+
+/// 256 random bits, URL-safe.
+pub fn generate_secret() -> String {
+    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+}

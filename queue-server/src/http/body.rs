@@ -1,0 +1,94 @@
+//! Request and response bodies of the HTTP API (documented in
+//! proto-notes/queue-server.md). Field names are camelCase on the wire.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{QueueId, QueueStatus};
+use crate::store::QueueInfo;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutQueueBody {
+    pub admission_rate_per_sec: u32,
+    pub max_active: u32,
+    pub session_ttl_sec: u32,
+    /// Only used when the queue is created; `open` if absent.
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StatusBody<'a> {
+    #[serde(borrow)]
+    pub status: std::borrow::Cow<'a, str>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinBody<'a> {
+    #[serde(borrow)]
+    pub user_id: std::borrow::Cow<'a, str>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueBody<'a> {
+    pub queue_id: &'a str,
+    pub status: &'static str,
+    pub waiting: u64,
+    pub active: u64,
+    pub admitted_total: u64,
+    pub admission_rate_per_sec: u32,
+    pub max_active: u32,
+    pub session_ttl_sec: u32,
+}
+
+impl<'a> QueueBody<'a> {
+    pub fn new(queue_id: &'a QueueId, info: &QueueInfo) -> Self {
+        QueueBody {
+            queue_id: queue_id.as_str(),
+            status: info.status.as_str(),
+            waiting: info.counters.waiting,
+            active: info.counters.active,
+            admitted_total: info.counters.admitted_total,
+            admission_rate_per_sec: info.settings.admission_rate_per_sec,
+            max_active: info.settings.max_active,
+            session_ttl_sec: info.settings.session_ttl_sec,
+        }
+    }
+}
+
+/// The state of an entry as a poll (and a join) reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum EntryStatusBody {
+    #[serde(rename_all = "camelCase")]
+    Waiting {
+        position: u64,
+        eta_seconds: u64,
+        poll_after_ms: u64,
+        /// `open`, `paused` or `closed`: lets a client say "the sale is paused".
+        queue_status: &'static str,
+    },
+    #[serde(rename_all = "camelCase")]
+    Admitted {
+        admission_token: String,
+        /// RFC 3339, UTC.
+        expires_at: String,
+    },
+    Expired,
+    Left,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinResponseBody<'a> {
+    pub entry_id: String,
+    pub queue_id: &'a str,
+    pub user_id: &'a str,
+    #[serde(flatten)]
+    pub entry: EntryStatusBody,
+}
+
+pub fn queue_status_word(status: QueueStatus) -> &'static str {
+    status.as_str()
+}

@@ -1,0 +1,207 @@
+//! One function per endpoint: read the request, call the service, answer.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{AUTHORIZATION, CONTENT_LENGTH};
+use hyper::{Request, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use super::body::{JoinBody, JoinResponseBody, PutQueueBody, QueueBody, StatusBody};
+use super::response::{self, HttpResponse};
+use super::App;
+use crate::error::QueueError;
+use crate::model::{QueueId, QueueSettings, QueueStatus};
+use crate::store::QueueStore;
+
+/// Bodies are a few dozen bytes; anything much larger is a mistake or abuse.
+pub const MAX_BODY_BYTES: usize = 4096;
+
+pub async fn read_body(req: Request<Incoming>) -> Result<Bytes, QueueError> {
+    let too_large = QueueError::PayloadTooLarge {
+        limit: MAX_BODY_BYTES,
+    };
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(too_large);
+    }
+    match Limited::new(req.into_body(), MAX_BODY_BYTES)
+        .collect()
+        .await
+    {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large),
+        Err(e) => Err(QueueError::InvalidJson(format!(
+            "could not read the body: {e}"
+        ))),
+    }
+}
+
+pub fn parse_json<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, QueueError> {
+    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => QueueError::InvalidField(e.to_string()),
+        _ => QueueError::InvalidJson(format!("the body is not valid JSON: {e}")),
+    })
+}
+
+fn parse_owned<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, QueueError> {
+    parse_json(bytes)
+}
+
+/// Checks `Authorization: Bearer <admin key>` in constant time.
+pub fn require_admin<S>(app: &App<S>, req: &Request<Incoming>) -> Result<(), QueueError> {
+    let presented = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(QueueError::Unauthorized)?;
+    if constant_time_eq(presented.trim().as_bytes(), app.admin_key.as_bytes()) {
+        Ok(())
+    } else {
+        Err(QueueError::Forbidden)
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub async fn put_queue<S: QueueStore>(
+    app: &App<S>,
+    queue_id: &str,
+    req: Request<Incoming>,
+) -> Result<HttpResponse, QueueError> {
+    require_admin(app, &req)?;
+    let body: PutQueueBody = parse_owned(&read_body(req).await?)?;
+    let settings = QueueSettings::new(
+        body.admission_rate_per_sec,
+        body.max_active,
+        body.session_ttl_sec,
+    )?;
+    let initial_status = body.status.as_deref().map(QueueStatus::parse).transpose()?;
+    let (id, info, created) = app
+        .service
+        .put_queue(queue_id, settings, initial_status)
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(response::json(status, &QueueBody::new(&id, &info)))
+}
+
+pub async fn set_status<S: QueueStore>(
+    app: &App<S>,
+    queue_id: &str,
+    req: Request<Incoming>,
+) -> Result<HttpResponse, QueueError> {
+    require_admin(app, &req)?;
+    let bytes = read_body(req).await?;
+    let body: StatusBody = parse_json(&bytes)?;
+    let status = QueueStatus::parse(&body.status)?;
+    let info = app.service.set_status(queue_id, status).await?;
+    let id = QueueId::parse(queue_id)?;
+    Ok(response::json(StatusCode::OK, &QueueBody::new(&id, &info)))
+}
+
+pub async fn delete_queue<S: QueueStore>(
+    app: &App<S>,
+    queue_id: &str,
+    req: Request<Incoming>,
+) -> Result<HttpResponse, QueueError> {
+    require_admin(app, &req)?;
+    app.service.delete_queue(queue_id).await?;
+    Ok(response::empty(StatusCode::NO_CONTENT))
+}
+
+pub fn get_queue<S: QueueStore>(app: &App<S>, queue_id: &str) -> Result<HttpResponse, QueueError> {
+    let info = app.service.queue_info(queue_id)?;
+    let id = QueueId::parse(queue_id)?;
+    Ok(response::json(StatusCode::OK, &QueueBody::new(&id, &info)))
+}
+
+pub async fn join<S: QueueStore>(
+    app: &App<S>,
+    queue_id: &str,
+    req: Request<Incoming>,
+) -> Result<HttpResponse, QueueError> {
+    let bytes = read_body(req).await?;
+    let body: JoinBody = parse_json(&bytes)?;
+    let user_id: Cow<str> = body.user_id;
+    let joined = app.service.join(queue_id, &user_id).await?;
+    let status = if joined.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(response::json(
+        status,
+        &JoinResponseBody {
+            entry_id: joined.entry_id,
+            queue_id,
+            user_id: joined.user.as_str(),
+            entry: joined.status,
+        },
+    ))
+}
+
+pub fn poll<S: QueueStore>(
+    app: &App<S>,
+    queue_id: &str,
+    entry_id: &str,
+) -> Result<HttpResponse, QueueError> {
+    let status = app.service.poll(queue_id, entry_id)?;
+    Ok(response::json(StatusCode::OK, &status))
+}
+
+pub async fn leave<S: QueueStore>(
+    app: &App<S>,
+    queue_id: &str,
+    entry_id: &str,
+) -> Result<HttpResponse, QueueError> {
+    app.service.leave(queue_id, entry_id).await?;
+    Ok(response::empty(StatusCode::NO_CONTENT))
+}
+
+pub fn healthz<S: QueueStore>(app: &App<S>) -> HttpResponse {
+    #[derive(serde::Serialize)]
+    struct Health {
+        status: &'static str,
+        store: &'static str,
+    }
+    if app.service.store().healthy() {
+        response::json(
+            StatusCode::OK,
+            &Health {
+                status: "ok",
+                store: "up",
+            },
+        )
+    } else {
+        response::json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &Health {
+                status: "degraded",
+                store: "down",
+            },
+        )
+    }
+}
+
+pub fn metrics<S: QueueStore>(app: &App<S>) -> HttpResponse {
+    let store = app.service.store();
+    let text = app
+        .service
+        .metrics()
+        .render(&store.queues(), store.healthy());
+    response::text(StatusCode::OK, "text/plain; version=0.0.4", text)
+}

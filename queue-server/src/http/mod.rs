@@ -1,0 +1,111 @@
+//! The HTTP surface: a hand-rolled hyper 1.x server (see `server`), a
+//! regex-free router, and one handler per endpoint. Dispatch happens here:
+//! route, then method, then handler; errors become responses in
+//! `response::error` only.
+
+pub mod body;
+mod handlers;
+mod response;
+mod router;
+mod server;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use hyper::body::Incoming;
+use hyper::{Method, Request};
+
+pub use response::HttpResponse;
+pub use server::serve;
+
+use crate::error::QueueError;
+use crate::metrics::RouteLabel;
+use crate::service::QueueService;
+use crate::store::QueueStore;
+use router::Route;
+
+/// Everything a request handler needs.
+pub struct App<S> {
+    pub service: Arc<QueueService<S>>,
+    pub admin_key: String,
+}
+
+pub async fn handle<S: QueueStore>(app: &App<S>, req: Request<Incoming>) -> HttpResponse {
+    let started = Instant::now();
+    // A `Uri` clone bumps reference counts; it lets the route borrow the
+    // path while the handler consumes the request body.
+    let uri = req.uri().clone();
+    let (label, result) = dispatch(app, uri.path(), req).await;
+    let response = result.unwrap_or_else(|e| response::error(&e));
+    app.service
+        .metrics()
+        .record_request(label, response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn dispatch<S: QueueStore>(
+    app: &App<S>,
+    path: &str,
+    req: Request<Incoming>,
+) -> (RouteLabel, Result<HttpResponse, QueueError>) {
+    let Some(route) = router::route(path) else {
+        return (
+            RouteLabel::Unknown,
+            Err(QueueError::RouteNotFound(path.to_string())),
+        );
+    };
+    let method = req.method().clone();
+    let not_allowed = |allow: &'static str| {
+        Err(QueueError::MethodNotAllowed {
+            method: method.to_string(),
+            allow,
+        })
+    };
+    match route {
+        Route::Healthz => (
+            RouteLabel::Healthz,
+            match method {
+                Method::GET => Ok(handlers::healthz(app)),
+                _ => not_allowed("GET"),
+            },
+        ),
+        Route::Metrics => (
+            RouteLabel::Metrics,
+            match method {
+                Method::GET => Ok(handlers::metrics(app)),
+                _ => not_allowed("GET"),
+            },
+        ),
+        Route::Queue(q) => (
+            RouteLabel::Queue,
+            match method {
+                Method::GET => handlers::get_queue(app, q),
+                Method::PUT => handlers::put_queue(app, q, req).await,
+                Method::DELETE => handlers::delete_queue(app, q, req).await,
+                _ => not_allowed("GET, PUT, DELETE"),
+            },
+        ),
+        Route::QueueStatus(q) => (
+            RouteLabel::QueueStatus,
+            match method {
+                Method::PATCH => handlers::set_status(app, q, req).await,
+                _ => not_allowed("PATCH"),
+            },
+        ),
+        Route::Entries(q) => (
+            RouteLabel::Entries,
+            match method {
+                Method::POST => handlers::join(app, q, req).await,
+                _ => not_allowed("POST"),
+            },
+        ),
+        Route::Entry(q, e) => (
+            RouteLabel::Entry,
+            match method {
+                Method::GET => handlers::poll(app, q, e),
+                Method::DELETE => handlers::leave(app, q, e).await,
+                _ => not_allowed("GET, DELETE"),
+            },
+        ),
+    }
+}

@@ -1,0 +1,91 @@
+//! Building responses, and the one place where a `QueueError` becomes an
+//! HTTP status and an error code.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use hyper::{Response, StatusCode};
+use serde::Serialize;
+use ticketon_wire::ErrorBody;
+
+use crate::error::QueueError;
+
+pub type HttpResponse = Response<Full<Bytes>>;
+
+const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+pub fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => with_body(status, APPLICATION_JSON, Bytes::from(bytes)),
+        Err(e) => {
+            tracing::error!(error = %e, "response serialization failed");
+            with_body(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                APPLICATION_JSON,
+                Bytes::from(ErrorBody::new("internal", "internal error").to_json()),
+            )
+        }
+    }
+}
+
+pub fn text(status: StatusCode, content_type: &'static str, body: String) -> HttpResponse {
+    with_body(
+        status,
+        HeaderValue::from_static(content_type),
+        Bytes::from(body),
+    )
+}
+
+pub fn empty(status: StatusCode) -> HttpResponse {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = status;
+    response
+}
+
+fn with_body(status: StatusCode, content_type: HeaderValue, body: Bytes) -> HttpResponse {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, content_type);
+    response
+}
+
+/// Status and stable error code of each error.
+fn classify(error: &QueueError) -> (StatusCode, &'static str) {
+    match error {
+        QueueError::InvalidJson(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
+        QueueError::InvalidField(_) => (StatusCode::BAD_REQUEST, "invalid_field"),
+        QueueError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+        QueueError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+        QueueError::QueueNotFound(_) => (StatusCode::NOT_FOUND, "queue_not_found"),
+        QueueError::EntryNotFound(_) => (StatusCode::NOT_FOUND, "entry_not_found"),
+        QueueError::RouteNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+        QueueError::MethodNotAllowed { .. } => {
+            (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+        }
+        QueueError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+        QueueError::QueueClosed(_) => (StatusCode::CONFLICT, "queue_closed"),
+        QueueError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+    }
+}
+
+pub fn error(error: &QueueError) -> HttpResponse {
+    let (status, code) = classify(error);
+    let body = ErrorBody::new(code, error.to_string());
+    let mut response = with_body(status, APPLICATION_JSON, Bytes::from(body.to_json()));
+    let headers = response.headers_mut();
+    match error {
+        QueueError::Unauthorized => {
+            headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        QueueError::MethodNotAllowed { allow, .. } => {
+            headers.insert(ALLOW, HeaderValue::from_static(allow));
+        }
+        QueueError::Unavailable {
+            retry_after_sec, ..
+        } => {
+            headers.insert(RETRY_AFTER, HeaderValue::from(*retry_after_sec));
+        }
+        _ => {}
+    }
+    response
+}

@@ -1,0 +1,239 @@
+//! Prometheus metrics, rendered by hand in the text exposition format.
+//!
+//! Counters are plain atomics bumped on the request path (no locks, no
+//! allocation); per-queue gauges are read from the store at scrape time, so a
+//! queue that is deleted disappears from /metrics by itself.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::model::QueueId;
+use crate::store::QueueInfo;
+
+/// Routes as metric labels (a fixed set, never a raw path: unbounded label
+/// values would let clients blow up the metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteLabel {
+    Healthz,
+    Metrics,
+    Queue,
+    QueueStatus,
+    Entries,
+    Entry,
+    Unknown,
+}
+
+impl RouteLabel {
+    const ALL: [RouteLabel; 7] = [
+        RouteLabel::Healthz,
+        RouteLabel::Metrics,
+        RouteLabel::Queue,
+        RouteLabel::QueueStatus,
+        RouteLabel::Entries,
+        RouteLabel::Entry,
+        RouteLabel::Unknown,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            RouteLabel::Healthz => "healthz",
+            RouteLabel::Metrics => "metrics",
+            RouteLabel::Queue => "queue",
+            RouteLabel::QueueStatus => "queue_status",
+            RouteLabel::Entries => "entries",
+            RouteLabel::Entry => "entry",
+            RouteLabel::Unknown => "unknown",
+        }
+    }
+}
+
+const STATUS_CODES: [u16; 13] = [
+    200, 201, 204, 400, 401, 403, 404, 405, 409, 413, 500, 503, 0,
+];
+/// Upper bounds of the latency histogram, in microseconds.
+const LATENCY_BUCKETS_US: [u64; 11] = [
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 1_000_000,
+];
+
+#[derive(Default)]
+pub struct Metrics {
+    pub joins_created: AtomicU64,
+    pub joins_existing: AtomicU64,
+    pub joins_refused: AtomicU64,
+    pub admissions: AtomicU64,
+    pub expirations: AtomicU64,
+    pub leaves: AtomicU64,
+    requests: [[AtomicU64; STATUS_CODES.len()]; RouteLabel::ALL.len()],
+    latency_buckets: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
+    latency_sum_us: AtomicU64,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn record_request(&self, route: RouteLabel, status: u16, elapsed: Duration) {
+        let code_index = STATUS_CODES
+            .iter()
+            .position(|&c| c == status)
+            .unwrap_or(STATUS_CODES.len() - 1);
+        self.requests[route as usize][code_index].fetch_add(1, Ordering::Relaxed);
+        let us = elapsed.as_micros() as u64;
+        let bucket = LATENCY_BUCKETS_US
+            .iter()
+            .position(|&le| us <= le)
+            .unwrap_or(LATENCY_BUCKETS_US.len());
+        self.latency_buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    pub fn render(&self, queues: &[(QueueId, QueueInfo)], store_healthy: bool) -> String {
+        let mut out = String::with_capacity(4096 + queues.len() * 512);
+        self.render_requests(&mut out);
+        self.render_latency(&mut out);
+        counter(
+            &mut out,
+            "ticketon_queue_joins_total",
+            "Joins by result.",
+            &[
+                ("result=\"created\"", &self.joins_created),
+                ("result=\"existing\"", &self.joins_existing),
+                ("result=\"refused\"", &self.joins_refused),
+            ],
+        );
+        counter(
+            &mut out,
+            "ticketon_queue_admissions_total",
+            "Entries admitted by this process.",
+            &[("", &self.admissions)],
+        );
+        counter(
+            &mut out,
+            "ticketon_queue_expirations_total",
+            "Admitted sessions that ran out.",
+            &[("", &self.expirations)],
+        );
+        counter(
+            &mut out,
+            "ticketon_queue_leaves_total",
+            "Entries that left.",
+            &[("", &self.leaves)],
+        );
+        let _ = writeln!(out, "# HELP ticketon_queue_store_up Whether the queue store answers.\n# TYPE ticketon_queue_store_up gauge\nticketon_queue_store_up {}", u8::from(store_healthy));
+        let gauges: [(&str, &str, fn(&QueueInfo) -> u64); 4] = [
+            (
+                "ticketon_queue_waiting",
+                "Entries waiting, per queue.",
+                |i| i.counters.waiting,
+            ),
+            (
+                "ticketon_queue_active",
+                "Admitted sessions alive, per queue.",
+                |i| i.counters.active,
+            ),
+            (
+                "ticketon_queue_admitted",
+                "Entries admitted since the queue was created.",
+                |i| i.counters.admitted_total,
+            ),
+            (
+                "ticketon_queue_joined",
+                "Entries created since the queue was created.",
+                |i| i.counters.joined_total,
+            ),
+        ];
+        for (name, help, read) in gauges {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+            for (id, info) in queues {
+                let _ = writeln!(out, "{name}{{queue=\"{id}\"}} {}", read(info));
+            }
+        }
+        out
+    }
+
+    fn render_requests(&self, out: &mut String) {
+        let _ = writeln!(out, "# HELP ticketon_queue_http_requests_total HTTP requests by route and status.\n# TYPE ticketon_queue_http_requests_total counter");
+        for route in RouteLabel::ALL {
+            for (i, code) in STATUS_CODES.iter().enumerate() {
+                let n = self.requests[route as usize][i].load(Ordering::Relaxed);
+                if n > 0 {
+                    let code = if *code == 0 {
+                        "other".to_string()
+                    } else {
+                        code.to_string()
+                    };
+                    let _ = writeln!(
+                        out,
+                        "ticketon_queue_http_requests_total{{route=\"{}\",code=\"{code}\"}} {n}",
+                        route.as_str()
+                    );
+                }
+            }
+        }
+    }
+
+    fn render_latency(&self, out: &mut String) {
+        let name = "ticketon_queue_http_request_duration_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time from request to response.\n# TYPE {name} histogram"
+        );
+        let mut cumulative = 0;
+        for (i, le) in LATENCY_BUCKETS_US.iter().enumerate() {
+            cumulative += self.latency_buckets[i].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{}\"}} {cumulative}",
+                *le as f64 / 1e6
+            );
+        }
+        cumulative += self.latency_buckets[LATENCY_BUCKETS_US.len()].load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+        let _ = writeln!(
+            out,
+            "{name}_sum {}",
+            self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(out, "{name}_count {cumulative}");
+    }
+}
+
+fn counter(out: &mut String, name: &str, help: &str, series: &[(&str, &AtomicU64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+    for (labels, value) in series {
+        let value = value.load(Ordering::Relaxed);
+        if labels.is_empty() {
+            let _ = writeln!(out, "{name} {value}");
+        } else {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_requests_latency_and_counters() {
+        let m = Metrics::new();
+        m.record_request(RouteLabel::Entries, 201, Duration::from_micros(300));
+        m.record_request(RouteLabel::Entries, 418, Duration::from_secs(5));
+        m.joins_created.fetch_add(1, Ordering::Relaxed);
+        let text = m.render(&[], true);
+        assert!(
+            text.contains("ticketon_queue_http_requests_total{route=\"entries\",code=\"201\"} 1")
+        );
+        assert!(
+            text.contains("ticketon_queue_http_requests_total{route=\"entries\",code=\"other\"} 1")
+        );
+        assert!(
+            text.contains("ticketon_queue_http_request_duration_seconds_bucket{le=\"0.0005\"} 1")
+        );
+        assert!(text.contains("ticketon_queue_http_request_duration_seconds_bucket{le=\"+Inf\"} 2"));
+        assert!(text.contains("ticketon_queue_joins_total{result=\"created\"} 1"));
+        assert!(text.contains("ticketon_queue_store_up 1"));
+    }
+}

@@ -1,0 +1,274 @@
+//! The application layer: what each API call means, independent of HTTP.
+//!
+//! It validates input into model types, calls the store, turns entry state
+//! into answers (entryIds, admission tokens, poll hints), and runs the
+//! admission loop. It is generic over the store so that the hot paths are
+//! static calls with no boxing.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ticketon_wire::{AdmissionClaims, ADMISSION_ISSUER};
+
+use crate::entry_id::EntryIdCodec;
+use crate::error::QueueError;
+use crate::http::body::EntryStatusBody;
+use crate::metrics::Metrics;
+use crate::model::{
+    poll_after_ms, EntryState, LeaveOutcome, PollHintPolicy, QueueId, QueueSettings, QueueStatus,
+    Seq, UserId,
+};
+use crate::store::{EntryView, QueueInfo, QueueStore, QueueTick};
+
+/// How often the admission loop runs; also the pacer's catch-up allowance.
+pub const ADMISSION_TICK: Duration = Duration::from_millis(10);
+
+pub struct QueueService<S> {
+    store: S,
+    entry_ids: EntryIdCodec,
+    token_secret: Arc<[u8]>,
+    poll_hints: PollHintPolicy,
+    metrics: Arc<Metrics>,
+    /// Never lets "now" go backwards when the wall clock is stepped back.
+    last_now_ms: AtomicU64,
+}
+
+/// A join's answer.
+pub struct Joined {
+    pub created: bool,
+    pub entry_id: String,
+    pub user: UserId,
+    pub status: EntryStatusBody,
+}
+
+impl<S: QueueStore> QueueService<S> {
+    pub fn new(store: S, token_secret: &[u8], metrics: Arc<Metrics>) -> Self {
+        QueueService {
+            store,
+            entry_ids: EntryIdCodec::new(token_secret),
+            token_secret: token_secret.into(),
+            poll_hints: PollHintPolicy::default(),
+            metrics,
+            last_now_ms: AtomicU64::new(0),
+        }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let previous = self.last_now_ms.fetch_max(wall, Ordering::Relaxed);
+        wall.max(previous)
+    }
+
+    pub async fn put_queue(
+        &self,
+        queue_id: &str,
+        settings: QueueSettings,
+        initial_status: Option<QueueStatus>,
+    ) -> Result<(QueueId, QueueInfo, bool), QueueError> {
+        let id = QueueId::parse(queue_id)?;
+        let (info, created) = self
+            .store
+            .put_queue(
+                id.clone(),
+                settings,
+                initial_status.unwrap_or(QueueStatus::Open),
+            )
+            .await?;
+        tracing::info!(queue = %id, created, ?settings, status = info.status.as_str(), "queue put");
+        Ok((id, info, created))
+    }
+
+    pub async fn set_status(
+        &self,
+        queue_id: &str,
+        status: QueueStatus,
+    ) -> Result<QueueInfo, QueueError> {
+        let info = self.store.set_status(queue_id, status).await?;
+        tracing::info!(
+            queue = queue_id,
+            status = status.as_str(),
+            "queue status changed"
+        );
+        Ok(info)
+    }
+
+    pub async fn delete_queue(&self, queue_id: &str) -> Result<(), QueueError> {
+        self.store.delete_queue(queue_id).await?;
+        tracing::info!(queue = queue_id, "queue deleted");
+        Ok(())
+    }
+
+    pub fn queue_info(&self, queue_id: &str) -> Result<QueueInfo, QueueError> {
+        self.store
+            .queue_info(queue_id)
+            .ok_or_else(|| QueueError::QueueNotFound(queue_id.to_string()))
+    }
+
+    pub async fn join(&self, queue_id: &str, user_id: &str) -> Result<Joined, QueueError> {
+        let user = UserId::parse(user_id)?;
+        let joined = match self.store.join(queue_id, user).await {
+            Ok(joined) => joined,
+            Err(e) => {
+                self.metrics.joins_refused.fetch_add(1, Ordering::Relaxed);
+                return Err(e.into());
+            }
+        };
+        let counter = if joined.created {
+            &self.metrics.joins_created
+        } else {
+            &self.metrics.joins_existing
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let entry_id = self
+            .entry_ids
+            .encode(queue_id, joined.view.epoch, joined.seq);
+        let status = self.answer(queue_id, &entry_id, joined.seq, &joined.view);
+        Ok(Joined {
+            created: joined.created,
+            entry_id,
+            user: joined.view.user,
+            status,
+        })
+    }
+
+    /// Answers a poll from memory: one HMAC check and one read lock.
+    pub fn poll(&self, queue_id: &str, entry_id: &str) -> Result<EntryStatusBody, QueueError> {
+        let (seq, view) = self.find_entry(queue_id, entry_id)?;
+        Ok(self.answer(queue_id, entry_id, seq, &view))
+    }
+
+    pub async fn leave(&self, queue_id: &str, entry_id: &str) -> Result<LeaveOutcome, QueueError> {
+        let (seq, _) = self.find_entry(queue_id, entry_id)?;
+        let outcome = self
+            .store
+            .leave(queue_id, seq)
+            .await?
+            .ok_or_else(|| QueueError::EntryNotFound(queue_id.to_string()))?;
+        if outcome != LeaveOutcome::AlreadyEnded {
+            self.metrics.leaves.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(outcome)
+    }
+
+    fn find_entry(&self, queue_id: &str, entry_id: &str) -> Result<(Seq, EntryView), QueueError> {
+        let not_found = || QueueError::EntryNotFound(queue_id.to_string());
+        let id = EntryIdCodec::parse(entry_id).ok_or_else(not_found)?;
+        let Some(view) = self.store.entry_view(queue_id, id.seq) else {
+            // Distinguish a missing queue from a missing entry for the client.
+            return Err(match self.store.queue_info(queue_id) {
+                None => QueueError::QueueNotFound(queue_id.to_string()),
+                Some(_) => not_found(),
+            });
+        };
+        if !self.entry_ids.verify(&id, queue_id, view.epoch) {
+            return Err(not_found());
+        }
+        Ok((id.seq, view))
+    }
+
+    fn answer(
+        &self,
+        queue_id: &str,
+        entry_id: &str,
+        seq: Seq,
+        view: &EntryView,
+    ) -> EntryStatusBody {
+        match view.state {
+            EntryState::Waiting => EntryStatusBody::Waiting {
+                position: view.position,
+                eta_seconds: view.eta_ms.div_ceil(1000),
+                poll_after_ms: poll_after_ms(
+                    &self.poll_hints,
+                    view.eta_ms,
+                    seq ^ view.position << 32,
+                ),
+                queue_status: view.queue_status.as_str(),
+            },
+            EntryState::Admitted {
+                admitted_at_ms,
+                expires_at_ms,
+            } => EntryStatusBody::Admitted {
+                admission_token: self.admission_token(
+                    queue_id,
+                    entry_id,
+                    &view.user,
+                    admitted_at_ms,
+                    expires_at_ms,
+                ),
+                expires_at: rfc3339(expires_at_ms),
+            },
+            EntryState::Left => EntryStatusBody::Left,
+            EntryState::Expired => EntryStatusBody::Expired,
+        }
+    }
+
+    /// Signed on demand rather than stored: only admitted fans ask, a few
+    /// times each, and every queue-server of a fleet can sign the same claims.
+    fn admission_token(
+        &self,
+        queue_id: &str,
+        entry_id: &str,
+        user: &UserId,
+        admitted_at_ms: u64,
+        expires_at_ms: u64,
+    ) -> String {
+        AdmissionClaims {
+            sub: user.as_str().to_string(),
+            qid: queue_id.to_string(),
+            eid: entry_id.to_string(),
+            iat: (admitted_at_ms / 1000) as i64,
+            exp: (expires_at_ms / 1000) as i64,
+            iss: ADMISSION_ISSUER.to_string(),
+        }
+        .sign(&self.token_secret)
+    }
+
+    /// One admission step over every queue.
+    pub async fn admission_tick(&self) -> Result<Vec<QueueTick>, QueueError> {
+        let ticks = self.store.tick(self.now_ms()).await?;
+        for tick in &ticks {
+            self.metrics
+                .admissions
+                .fetch_add(tick.admitted.len() as u64, Ordering::Relaxed);
+            self.metrics
+                .expirations
+                .fetch_add(tick.expired.len() as u64, Ordering::Relaxed);
+        }
+        Ok(ticks)
+    }
+
+    /// Runs admission until `shutdown` resolves.
+    pub async fn run_admission(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+        let mut interval = tokio::time::interval(ADMISSION_TICK);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = interval.tick() => {
+                    if let Err(e) = self.admission_tick().await {
+                        tracing::warn!(error = %e, "admission tick failed");
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn rfc3339(unix_ms: u64) -> String {
+    let at = time::OffsetDateTime::UNIX_EPOCH + Duration::from_millis(unix_ms);
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

@@ -1,0 +1,250 @@
+//! The in-memory queue store: the embedded default, and the reference the
+//! other stores are tested against. It is authoritative and answers every
+//! call directly; a restart loses the line (use the Redis store to survive
+//! one).
+//!
+//! Each queue sits behind its own `RwLock`: polls of one sale share a read
+//! lock, a join holds the write lock for a few hash-map operations, and
+//! sales never contend with each other.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use super::{EntryView, JoinedEntry, QueueInfo, QueueStore, QueueTick, StoreError};
+use crate::model::{LeaveOutcome, Queue, QueueId, QueueSettings, QueueStatus, Seq, UserId};
+
+struct Slot {
+    epoch: u64,
+    queue: RwLock<Queue>,
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    queues: RwLock<HashMap<QueueId, Arc<Slot>>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn slot(&self, queue_id: &str) -> Option<Arc<Slot>> {
+        self.queues.read().get(queue_id).cloned()
+    }
+
+    fn info(slot: &Slot, queue: &Queue) -> QueueInfo {
+        QueueInfo {
+            epoch: slot.epoch,
+            settings: queue.settings(),
+            status: queue.status(),
+            counters: queue.counters(),
+            view_age_ms: 0,
+        }
+    }
+
+    fn view(slot: &Slot, queue: &Queue, seq: Seq) -> Option<EntryView> {
+        let (user, state) = queue.entry(seq)?;
+        let position = queue.position(seq);
+        Some(EntryView {
+            epoch: slot.epoch,
+            user: user.clone(),
+            state,
+            queue_status: queue.status(),
+            position,
+            eta_ms: queue.eta_ms(position),
+        })
+    }
+}
+
+impl QueueStore for MemoryStore {
+    async fn put_queue(
+        &self,
+        id: QueueId,
+        settings: QueueSettings,
+        initial_status: QueueStatus,
+    ) -> Result<(QueueInfo, bool), StoreError> {
+        let mut queues = self.queues.write();
+        if let Some(slot) = queues.get(id.as_str()) {
+            let mut queue = slot.queue.write();
+            queue.update_settings(settings);
+            return Ok((Self::info(slot, &queue), false));
+        }
+        let slot = Arc::new(Slot {
+            epoch: rand::random(),
+            queue: RwLock::new(Queue::new(settings, initial_status)),
+        });
+        let info = Self::info(&slot, &slot.queue.read());
+        queues.insert(id, slot);
+        Ok((info, true))
+    }
+
+    async fn set_status(&self, id: &str, status: QueueStatus) -> Result<QueueInfo, StoreError> {
+        let slot = self
+            .slot(id)
+            .ok_or_else(|| StoreError::QueueNotFound(id.to_string()))?;
+        let mut queue = slot.queue.write();
+        queue.set_status(status);
+        Ok(Self::info(&slot, &queue))
+    }
+
+    async fn delete_queue(&self, id: &str) -> Result<(), StoreError> {
+        match self.queues.write().remove(id) {
+            Some(_) => Ok(()),
+            None => Err(StoreError::QueueNotFound(id.to_string())),
+        }
+    }
+
+    async fn join(&self, queue_id: &str, user: UserId) -> Result<JoinedEntry, StoreError> {
+        let slot = self
+            .slot(queue_id)
+            .ok_or_else(|| StoreError::QueueNotFound(queue_id.to_string()))?;
+        let mut queue = slot.queue.write();
+        let outcome = queue
+            .join(user)
+            .map_err(|_| StoreError::QueueClosed(queue_id.to_string()))?;
+        let view =
+            Self::view(&slot, &queue, outcome.seq).expect("an entry that was just joined exists");
+        Ok(JoinedEntry {
+            created: outcome.created,
+            seq: outcome.seq,
+            view,
+        })
+    }
+
+    async fn leave(&self, queue_id: &str, seq: Seq) -> Result<Option<LeaveOutcome>, StoreError> {
+        let slot = self
+            .slot(queue_id)
+            .ok_or_else(|| StoreError::QueueNotFound(queue_id.to_string()))?;
+        let outcome = slot.queue.write().leave(seq);
+        Ok(outcome)
+    }
+
+    async fn tick(&self, now_ms: u64) -> Result<Vec<QueueTick>, StoreError> {
+        let slots: Vec<(QueueId, Arc<Slot>)> = self
+            .queues
+            .read()
+            .iter()
+            .map(|(id, slot)| (id.clone(), slot.clone()))
+            .collect();
+        let mut ticks = Vec::new();
+        for (queue_id, slot) in slots {
+            let outcome = slot.queue.write().tick(now_ms);
+            if !outcome.admitted.is_empty() || !outcome.expired.is_empty() {
+                ticks.push(QueueTick {
+                    queue_id,
+                    epoch: slot.epoch,
+                    admitted: outcome.admitted,
+                    expired: outcome.expired,
+                });
+            }
+        }
+        Ok(ticks)
+    }
+
+    fn queue_info(&self, queue_id: &str) -> Option<QueueInfo> {
+        let slot = self.slot(queue_id)?;
+        let queue = slot.queue.read();
+        Some(Self::info(&slot, &queue))
+    }
+
+    fn entry_view(&self, queue_id: &str, seq: Seq) -> Option<EntryView> {
+        let slot = self.slot(queue_id)?;
+        let queue = slot.queue.read();
+        Self::view(&slot, &queue, seq)
+    }
+
+    fn queues(&self) -> Vec<(QueueId, QueueInfo)> {
+        self.queues
+            .read()
+            .iter()
+            .map(|(id, slot)| (id.clone(), Self::info(slot, &slot.queue.read())))
+            .collect()
+    }
+
+    fn healthy(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::EntryState;
+
+    fn settings() -> QueueSettings {
+        QueueSettings::new(1000, 10, 60).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_queue_is_created_then_updated() {
+        let store = MemoryStore::new();
+        let id = QueueId::parse("q").unwrap();
+        let (info, created) = store
+            .put_queue(id.clone(), settings(), QueueStatus::Open)
+            .await
+            .unwrap();
+        assert!(created);
+        let new_settings = QueueSettings::new(5, 5, 5).unwrap();
+        let (again, created) = store
+            .put_queue(id, new_settings, QueueStatus::Paused)
+            .await
+            .unwrap();
+        assert!(!created);
+        assert_eq!(again.epoch, info.epoch);
+        assert_eq!(again.settings, new_settings);
+        assert_eq!(
+            again.status,
+            QueueStatus::Open,
+            "an update keeps the status"
+        );
+    }
+
+    #[tokio::test]
+    async fn join_tick_and_leave_through_the_store() {
+        let store = MemoryStore::new();
+        store
+            .put_queue(QueueId::parse("q").unwrap(), settings(), QueueStatus::Open)
+            .await
+            .unwrap();
+        let joined = store.join("q", UserId::parse("u").unwrap()).await.unwrap();
+        assert!(joined.created);
+        assert_eq!(joined.view.position, 1);
+        let ticks = store.tick(1_000_000).await.unwrap();
+        assert_eq!(ticks[0].admitted.len(), 1);
+        assert!(matches!(
+            store.entry_view("q", joined.seq).unwrap().state,
+            EntryState::Admitted { .. }
+        ));
+        assert_eq!(
+            store.leave("q", joined.seq).await.unwrap(),
+            Some(LeaveOutcome::LeftActive)
+        );
+        assert_eq!(store.queue_info("q").unwrap().counters.active, 0);
+    }
+
+    #[tokio::test]
+    async fn unknown_and_closed_queues_are_reported() {
+        let store = MemoryStore::new();
+        let user = UserId::parse("u").unwrap();
+        assert_eq!(
+            store.join("nope", user.clone()).await,
+            Err(StoreError::QueueNotFound("nope".into()))
+        );
+        store
+            .put_queue(
+                QueueId::parse("q").unwrap(),
+                settings(),
+                QueueStatus::Closed,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.join("q", user).await,
+            Err(StoreError::QueueClosed("q".into()))
+        );
+        assert!(store.delete_queue("q").await.is_ok());
+        assert!(store.delete_queue("q").await.is_err());
+    }
+}

@@ -1,0 +1,122 @@
+//! Where the line lives: the `QueueStore` trait and its implementations.
+//!
+//! The contract has two halves with different costs on purpose:
+//! - **writes** (joins, leaves, admission ticks, admin changes) are async and
+//!   may go to a remote store. An implementation that pays a round trip per
+//!   call must coalesce concurrent calls into one (group commit); the async
+//!   signature lets each caller await its own result inside a shared batch.
+//! - **reads** (`queue_info`, `entry_view`) are synchronous and answered from
+//!   memory, because polls are the bulk of a flash sale's traffic and must
+//!   cost the same with ten or ten million fans waiting. A remote-backed
+//!   store keeps a local view refreshed in the background and reports its
+//!   age in `QueueInfo::view_age_ms`.
+//!
+//! Implementations: [`memory::MemoryStore`] (the embedded default).
+
+pub mod memory;
+
+use std::future::Future;
+
+use crate::model::{
+    Admission, EntryState, LeaveOutcome, QueueCounters, QueueId, QueueSettings, QueueStatus, Seq,
+    UserId,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("no queue {0:?}")]
+    QueueNotFound(String),
+    #[error("the queue {0:?} is closed")]
+    QueueClosed(String),
+    /// The backing store cannot be reached or is too slow; the caller may
+    /// retry after a short while.
+    #[error("the queue store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A queue as seen by readers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueInfo {
+    /// Random per queue incarnation; part of every entryId's MAC.
+    pub epoch: u64,
+    pub settings: QueueSettings,
+    pub status: QueueStatus,
+    pub counters: QueueCounters,
+    /// How stale this view may be (0 for an authoritative in-memory store).
+    pub view_age_ms: u64,
+}
+
+/// One entry as seen by readers, with what a poll answer needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryView {
+    pub epoch: u64,
+    pub user: UserId,
+    pub state: EntryState,
+    pub queue_status: QueueStatus,
+    /// Meaningful while waiting.
+    pub position: u64,
+    pub eta_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinedEntry {
+    pub created: bool,
+    pub seq: Seq,
+    pub view: EntryView,
+}
+
+/// What one admission tick did in one queue, for events and metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueTick {
+    pub queue_id: QueueId,
+    pub epoch: u64,
+    pub admitted: Vec<Admission>,
+    pub expired: Vec<(Seq, UserId)>,
+}
+
+pub trait QueueStore: Send + Sync + 'static {
+    /// Creates the queue (`true`) or updates its settings (`false`). A new
+    /// queue starts with `initial_status`; an existing one keeps its status.
+    fn put_queue(
+        &self,
+        id: QueueId,
+        settings: QueueSettings,
+        initial_status: QueueStatus,
+    ) -> impl Future<Output = Result<(QueueInfo, bool), StoreError>> + Send;
+
+    fn set_status(
+        &self,
+        id: &str,
+        status: QueueStatus,
+    ) -> impl Future<Output = Result<QueueInfo, StoreError>> + Send;
+
+    fn delete_queue(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Joins, or returns the user's existing entry. Answered only once the
+    /// entry is durable in the store.
+    fn join(
+        &self,
+        queue_id: &str,
+        user: UserId,
+    ) -> impl Future<Output = Result<JoinedEntry, StoreError>> + Send;
+
+    /// The entry leaves the line or ends its session. `Ok(None)`: no such entry.
+    fn leave(
+        &self,
+        queue_id: &str,
+        seq: Seq,
+    ) -> impl Future<Output = Result<Option<LeaveOutcome>, StoreError>> + Send;
+
+    /// Runs admission for every queue this process is responsible for.
+    fn tick(&self, now_ms: u64) -> impl Future<Output = Result<Vec<QueueTick>, StoreError>> + Send;
+
+    fn queue_info(&self, queue_id: &str) -> Option<QueueInfo>;
+
+    fn entry_view(&self, queue_id: &str, seq: Seq) -> Option<EntryView>;
+
+    /// Every queue, for metrics.
+    fn queues(&self) -> Vec<(QueueId, QueueInfo)>;
+
+    /// Whether the backing store answered recently (for `/healthz`).
+    fn healthy(&self) -> bool;
+}
