@@ -1,0 +1,643 @@
+//! The queue-server's HTTP API through a real socket: every endpoint and
+//! every documented error status.
+
+use std::time::Duration;
+
+use queue_server::model::{QueueId, QueueSettings, QueueStatus, Seq, UserId};
+use queue_server::store::{EntryView, JoinedEntry, QueueInfo, QueueStore, QueueTick, StoreError};
+use queue_server::{RunningServer, ServerSettings};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use ticketon_wire::{AdmissionClaims, TokenError};
+
+const ADMIN: &str = "test-admin-key";
+const SECRET: &str = "test-token-secret";
+
+struct Harness<S> {
+    server: RunningServer<S>,
+    client: reqwest::Client,
+}
+
+fn settings() -> ServerSettings {
+    ServerSettings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_key: ADMIN.into(),
+        token_secret: SECRET.into(),
+    }
+}
+
+async fn harness() -> Harness<queue_server::store::memory::MemoryStore> {
+    Harness {
+        server: queue_server::start_memory(settings()).await.unwrap(),
+        client: reqwest::Client::new(),
+    }
+}
+
+impl<S: QueueStore> Harness<S> {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.server.addr, path)
+    }
+
+    async fn put_queue(&self, id: &str, body: Value) -> (StatusCode, Value) {
+        let resp = self
+            .client
+            .put(self.url(&format!("/v1/api/queues/{id}")))
+            .bearer_auth(ADMIN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        read(resp).await
+    }
+
+    async fn join(&self, queue: &str, user: &str) -> (StatusCode, Value) {
+        let resp = self
+            .client
+            .post(self.url(&format!("/v1/api/queues/{queue}/entries")))
+            .json(&json!({ "userId": user }))
+            .send()
+            .await
+            .unwrap();
+        read(resp).await
+    }
+
+    async fn poll(&self, queue: &str, entry: &str) -> (StatusCode, Value) {
+        let resp = self
+            .client
+            .get(self.url(&format!("/v1/api/queues/{queue}/entries/{entry}")))
+            .send()
+            .await
+            .unwrap();
+        read(resp).await
+    }
+
+    async fn set_status(&self, queue: &str, status: &str) -> (StatusCode, Value) {
+        let resp = self
+            .client
+            .patch(self.url(&format!("/v1/api/queues/{queue}/status")))
+            .bearer_auth(ADMIN)
+            .json(&json!({ "status": status }))
+            .send()
+            .await
+            .unwrap();
+        read(resp).await
+    }
+
+    /// Polls until the entry is admitted (admission runs every 10 ms).
+    async fn wait_admitted(&self, queue: &str, entry: &str) -> Value {
+        for _ in 0..500 {
+            let (status, body) = self.poll(queue, entry).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            if body["status"] == "admitted" {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("entry {entry} was not admitted within 5 s");
+    }
+}
+
+async fn read(resp: reqwest::Response) -> (StatusCode, Value) {
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+    };
+    (status, body)
+}
+
+fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
+}
+
+fn queue_body(rate: u32, max_active: u32) -> Value {
+    json!({ "admissionRatePerSec": rate, "maxActive": max_active, "sessionTtlSec": 600 })
+}
+
+#[tokio::test]
+async fn queue_admin_lifecycle() {
+    let h = harness().await;
+    let (status, body) = h.put_queue("sale-1", queue_body(100, 50)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(body["queueId"], "sale-1");
+    assert_eq!(body["status"], "open");
+    assert_eq!(body["maxActive"], 50);
+
+    let (status, body) = h.put_queue("sale-1", queue_body(200, 50)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["admissionRatePerSec"], 200);
+
+    let (status, body) = h.set_status("sale-1", "paused").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "paused");
+
+    let (status, body) = read(
+        h.client
+            .get(h.url("/v1/api/queues/sale-1"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    for field in [
+        "queueId",
+        "status",
+        "waiting",
+        "active",
+        "admittedTotal",
+        "admissionRatePerSec",
+        "maxActive",
+        "sessionTtlSec",
+    ] {
+        assert!(!body[field].is_null(), "missing {field} in {body}");
+    }
+
+    let resp = h
+        .client
+        .delete(h.url("/v1/api/queues/sale-1"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let (status, body) = read(
+        h.client
+            .get(h.url("/v1/api/queues/sale-1"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "queue_not_found");
+    h.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_queue_can_be_created_paused() {
+    let h = harness().await;
+    let mut body = queue_body(100, 50);
+    body["status"] = json!("paused");
+    let (status, body) = h.put_queue("staged", body).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(body["status"], "paused");
+    h.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn admin_calls_need_the_admin_key() {
+    let h = harness().await;
+    let url = h.url("/v1/api/queues/q");
+    let resp = h
+        .client
+        .put(&url)
+        .json(&queue_body(1, 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+    let (status, body) = read(resp).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+
+    let resp = h
+        .client
+        .put(&url)
+        .bearer_auth("wrong")
+        .json(&queue_body(1, 1))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(resp).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "forbidden");
+
+    for request in [
+        h.client
+            .patch(h.url("/v1/api/queues/q/status"))
+            .json(&json!({"status":"open"})),
+        h.client.delete(&url),
+    ] {
+        let (status, body) = read(request.send().await.unwrap()).await;
+        assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    h.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_admin_input_is_a_400() {
+    let h = harness().await;
+    let (status, body) = h
+        .put_queue(
+            "q",
+            json!({"admissionRatePerSec": 0, "maxActive": 1, "sessionTtlSec": 1}),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_field");
+    let (status, body) = h.put_queue("q", json!({"maxActive": 1})).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_field");
+    let (status, body) = h.put_queue("bad id!", queue_body(1, 1)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_field");
+    let (status, body) = h
+        .put_queue(
+            "q",
+            json!({"admissionRatePerSec": -1, "maxActive": 1, "sessionTtlSec": 1}),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_field");
+
+    let resp = h
+        .client
+        .put(h.url("/v1/api/queues/q"))
+        .bearer_auth(ADMIN)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(resp).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_json");
+
+    h.put_queue("q", queue_body(1, 1)).await;
+    let (status, body) = h.set_status("q", "running").await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_field");
+    let (status, body) = h.set_status("nope", "open").await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "queue_not_found");
+    h.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn join_poll_admit_and_leave() {
+    let h = harness().await;
+    h.put_queue("sale", queue_body(1000, 1)).await;
+
+    let (status, first) = h.join("sale", "alice").await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert_eq!(first["queueId"], "sale");
+    assert_eq!(first["userId"], "alice");
+    let entry_a = first["entryId"].as_str().unwrap().to_string();
+
+    let (status, again) = h.join("sale", "alice").await;
+    assert_eq!(status, StatusCode::OK, "a second tab gets the same entry");
+    assert_eq!(again["entryId"], entry_a.as_str());
+
+    let (status, bob) = h.join("sale", "bob").await;
+    assert_eq!(status, StatusCode::CREATED);
+    let entry_b = bob["entryId"].as_str().unwrap().to_string();
+
+    let admitted = h.wait_admitted("sale", &entry_a).await;
+    let token = admitted["admissionToken"].as_str().unwrap();
+    let claims = AdmissionClaims::verify(token, SECRET.as_bytes()).unwrap();
+    assert_eq!(claims.sub, "alice");
+    assert_eq!(claims.qid, "sale");
+    assert_eq!(claims.eid, entry_a);
+    assert_eq!(claims.iss, "ticketon-queue");
+    assert_eq!(claims.exp - claims.iat, 600);
+    assert!(admitted["expiresAt"].as_str().unwrap().ends_with('Z'));
+
+    // maxActive = 1: bob waits at the front until alice leaves.
+    let (status, waiting) = h.poll("sale", &entry_b).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(waiting["status"], "waiting");
+    assert_eq!(waiting["position"], 1);
+    assert!(waiting["etaSeconds"].as_u64().is_some());
+    assert!(waiting["pollAfterMs"].as_u64().unwrap() >= 1000);
+
+    let resp = h
+        .client
+        .delete(h.url(&format!("/v1/api/queues/sale/entries/{entry_a}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let (_, left) = h.poll("sale", &entry_a).await;
+    assert_eq!(left, json!({"status": "left"}));
+    h.wait_admitted("sale", &entry_b).await;
+
+    let (_, queue) = read(
+        h.client
+            .get(h.url("/v1/api/queues/sale"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(queue["admittedTotal"], 2);
+    assert_eq!(queue["active"], 1);
+    assert_eq!(queue["waiting"], 0);
+    h.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_admitted_session_expires() {
+    let h = harness().await;
+    h.put_queue(
+        "short",
+        json!({"admissionRatePerSec": 100, "maxActive": 10, "sessionTtlSec": 1}),
+    )
+    .await;
+    let (_, joined) = h.join("short", "u").await;
+    let entry = joined["entryId"].as_str().unwrap();
+    h.wait_admitted("short", entry).await;
+    let mut last = Value::Null;
+    for _ in 0..300 {
+        last = h.poll("short", entry).await.1;
+        if last["status"] == "expired" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(last, json!({"status": "expired"}));
+    h.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn tampered_admission_tokens_do_not_verify() {
+    let h = harness().await;
+    h.put_queue("sale", queue_body(1000, 10)).await;
+    let (_, joined) = h.join("sale", "mallory").await;
+    let admitted = h
+        .wait_admitted("sale", joined["entryId"].as_str().unwrap())
+        .await;
+    let token = admitted["admissionToken"].as_str().unwrap();
+    // Swap the payload for one claiming another user, keep the signature.
+    let parts: Vec<&str> = token.split('.').collect();
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut claims: Value = serde_json::from_slice(&engine.decode(parts[1]).unwrap()).unwrap();
+    claims["sub"] = json!("somebody-else");
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        engine.encode(claims.to_string()),
+        parts[2]
+    );
+    assert_eq!(
+        AdmissionClaims::verify(&forged, SECRET.as_bytes()),
+        Err(TokenError::Invalid)
+    );
+    assert_eq!(
+        AdmissionClaims::verify(token, b"another secret"),
+        Err(TokenError::Invalid)
+    );
+    h.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn paused_and_closed_queues() {
+    let h = harness().await;
+    h.put_queue("sale", queue_body(1000, 10)).await;
+    h.set_status("sale", "paused").await;
+    let (status, joined) = h.join("sale", "early").await;
+    assert_eq!(status, StatusCode::CREATED, "paused queues accept joins");
+    let entry = joined["entryId"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (_, polled) = h.poll("sale", &entry).await;
+    assert_eq!(
+        polled["status"], "waiting",
+        "nobody is admitted while paused"
+    );
+    assert_eq!(polled["queueStatus"], "paused");
+
+    h.set_status("sale", "closed").await;
+    let (status, body) = h.join("sale", "late").await;
+    assert_error(status, &body, StatusCode::CONFLICT, "queue_closed");
+    let (status, body) = h.join("sale", "early").await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "an existing entry is still returned: {body}"
+    );
+    h.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_joins_are_refused_clearly() {
+    let h = harness().await;
+    h.put_queue("sale", queue_body(1, 1)).await;
+    let (status, body) = h.join("nope", "u").await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "queue_not_found");
+    let (status, body) = h.join("sale", "").await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_field");
+    let (status, body) = h.join("sale", &"x".repeat(129)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_field");
+
+    let post = |body: &'static str| {
+        h.client
+            .post(h.url("/v1/api/queues/sale/entries"))
+            .header("content-type", "application/json")
+            .body(body)
+    };
+    let (status, body) = read(post("{\"userId\":").send().await.unwrap()).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_json");
+    let (status, body) = read(post("{\"userId\":42}").send().await.unwrap()).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_field");
+    let (status, body) = read(post("[]").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    let huge = format!("{{\"userId\":\"{}\"}}", "x".repeat(10_000));
+    let resp = h
+        .client
+        .post(h.url("/v1/api/queues/sale/entries"))
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(resp).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    );
+    h.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn forged_and_foreign_entry_ids_are_404() {
+    let h = harness().await;
+    h.put_queue("a", queue_body(1, 1)).await;
+    h.put_queue("b", queue_body(1, 1)).await;
+    let (_, joined) = h.join("a", "u").await;
+    let entry = joined["entryId"].as_str().unwrap().to_string();
+
+    // The same id under another queue.
+    let (status, body) = h.poll("b", &entry).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "entry_not_found");
+    // A flipped character.
+    let mut forged = entry.clone().into_bytes();
+    forged[20] = if forged[20] == b'A' { b'B' } else { b'A' };
+    let (status, body) = h.poll("a", std::str::from_utf8(&forged).unwrap()).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "entry_not_found");
+    // Garbage, and a well-formed id for a sequence number never issued.
+    let (status, body) = h.poll("a", "garbage").await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "entry_not_found");
+    let (status, body) = h.poll("a", "AAAAAAAAAGQAAAAAAAAAAAAAAAA").await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "entry_not_found");
+    // Unknown queue.
+    let (status, body) = h.poll("zzz", &entry).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "queue_not_found");
+    // Leaving with a forged id is refused too.
+    let resp = h
+        .client
+        .delete(h.url(&format!("/v1/api/queues/b/entries/{entry}")))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(resp).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "entry_not_found");
+
+    // A queue deleted and created again does not honour old ids.
+    h.client
+        .delete(h.url("/v1/api/queues/a"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    h.put_queue("a", queue_body(1, 1)).await;
+    h.join("a", "someone").await;
+    let (status, body) = h.poll("a", &entry).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "entry_not_found");
+    h.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods() {
+    let h = harness().await;
+    let (status, body) = read(h.client.get(h.url("/v1/api/nothing")).send().await.unwrap()).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found");
+    let resp = h
+        .client
+        .post(h.url("/v1/api/queues/q"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["allow"], "GET, PUT, DELETE");
+    let (status, body) = read(resp).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    );
+    let (status, body) = read(
+        h.client
+            .get(h.url("/v1/api/queues/q/entries"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    );
+    h.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn healthz_and_metrics() {
+    let h = harness().await;
+    h.put_queue("sale", queue_body(1, 1)).await;
+    h.join("sale", "u1").await;
+    h.join("sale", "u2").await;
+    let (status, body) = read(h.client.get(h.url("/healthz")).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "ok");
+
+    let resp = h.client.get(h.url("/metrics")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = resp.text().await.unwrap();
+    for needle in [
+        "ticketon_queue_http_requests_total{route=\"entries\",code=\"201\"} 2",
+        "ticketon_queue_joins_total{result=\"created\"} 2",
+        "ticketon_queue_http_request_duration_seconds_bucket",
+        "ticketon_queue_admissions_total",
+        "ticketon_queue_waiting{queue=\"sale\"}",
+        "ticketon_queue_active{queue=\"sale\"}",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in\n{text}");
+    }
+    h.server.shutdown().await;
+}
+
+/// A store whose backend is down: every write fails as unavailable.
+struct DownStore;
+
+impl QueueStore for DownStore {
+    async fn put_queue(
+        &self,
+        _: QueueId,
+        _: QueueSettings,
+        _: QueueStatus,
+    ) -> Result<(QueueInfo, bool), StoreError> {
+        Err(StoreError::Unavailable("backend down".into()))
+    }
+    async fn set_status(&self, _: &str, _: QueueStatus) -> Result<QueueInfo, StoreError> {
+        Err(StoreError::Unavailable("backend down".into()))
+    }
+    async fn delete_queue(&self, _: &str) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("backend down".into()))
+    }
+    async fn join(&self, _: &str, _: UserId) -> Result<JoinedEntry, StoreError> {
+        Err(StoreError::Unavailable("backend down".into()))
+    }
+    async fn leave(
+        &self,
+        _: &str,
+        _: Seq,
+    ) -> Result<Option<queue_server::model::LeaveOutcome>, StoreError> {
+        Err(StoreError::Unavailable("backend down".into()))
+    }
+    async fn tick(&self, _: u64) -> Result<Vec<QueueTick>, StoreError> {
+        Err(StoreError::Unavailable("backend down".into()))
+    }
+    fn queue_info(&self, _: &str) -> Option<QueueInfo> {
+        None
+    }
+    fn entry_view(&self, _: &str, _: Seq) -> Option<EntryView> {
+        None
+    }
+    fn queues(&self) -> Vec<(QueueId, QueueInfo)> {
+        Vec::new()
+    }
+    fn healthy(&self) -> bool {
+        false
+    }
+}
+
+#[tokio::test]
+async fn an_unavailable_store_answers_503_with_retry_after() {
+    let h = Harness {
+        server: queue_server::start(settings(), DownStore).await.unwrap(),
+        client: reqwest::Client::new(),
+    };
+    let resp = h
+        .client
+        .post(h.url("/v1/api/queues/sale/entries"))
+        .json(&json!({"userId": "u"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let (status, body) = read(resp).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+    );
+    let (status, body) = read(h.client.get(h.url("/healthz")).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["store"], "down");
+    h.server.shutdown().await;
+}
