@@ -9,6 +9,7 @@
 pub mod config;
 pub mod entry_id;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod metrics;
 pub mod model;
@@ -22,6 +23,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::events::{EventLink, EventOutbox};
 use crate::http::App;
 use crate::metrics::Metrics;
 use crate::service::QueueService;
@@ -60,18 +62,34 @@ pub async fn start_memory(settings: ServerSettings) -> std::io::Result<RunningSe
     start(settings, MemoryStore::new()).await
 }
 
+/// Starts a queue-server that exchanges no events (a waiting room on its own).
 pub async fn start<S: QueueStore>(
     settings: ServerSettings,
     store: S,
 ) -> std::io::Result<RunningServer<S>> {
+    start_with_events(settings, store, None).await
+}
+
+/// Starts a queue-server that publishes admission events and consumes
+/// session events through `events`.
+pub async fn start_with_events<S: QueueStore>(
+    settings: ServerSettings,
+    store: S,
+    events: Option<EventLink>,
+) -> std::io::Result<RunningServer<S>> {
     let listener = TcpListener::bind(settings.listen).await?;
     let addr = listener.local_addr()?;
     let metrics = Arc::new(Metrics::new());
-    let service = Arc::new(QueueService::new(
-        store,
-        settings.token_secret.as_bytes(),
-        metrics,
-    ));
+    let mut service = QueueService::new(store, settings.token_secret.as_bytes(), metrics);
+    let mut sessions = None;
+    if let Some(link) = events {
+        service = service.with_events(Arc::new(EventOutbox::new(
+            link.publisher,
+            link.publish_entries,
+        )));
+        sessions = Some(link.sessions);
+    }
+    let service = Arc::new(service);
     let app = Arc::new(App {
         service: service.clone(),
         admin_key: settings.admin_key,
@@ -80,10 +98,21 @@ pub async fn start<S: QueueStore>(
     let until_shutdown = |mut signal: watch::Receiver<bool>| async move {
         let _ = signal.wait_for(|stop| *stop).await;
     };
-    let tasks = vec![
+    let mut tasks = vec![
         tokio::spawn(http::serve(listener, app, until_shutdown(signal.clone()))),
-        tokio::spawn(service.clone().run_admission(until_shutdown(signal))),
+        tokio::spawn(
+            service
+                .clone()
+                .run_admission(until_shutdown(signal.clone())),
+        ),
     ];
+    if let Some(subscriber) = sessions {
+        tasks.push(tokio::spawn(consume_sessions(
+            service.clone(),
+            subscriber,
+            until_shutdown(signal),
+        )));
+    }
     tracing::info!(%addr, "queue-server listening");
     Ok(RunningServer {
         addr,
@@ -91,4 +120,36 @@ pub async fn start<S: QueueStore>(
         shutdown,
         tasks,
     })
+}
+
+/// Applies `ticketon.sessions` events until shutdown, then flushes what the
+/// publisher still holds.
+async fn consume_sessions<S: QueueStore>(
+    service: Arc<QueueService<S>>,
+    subscriber: Box<dyn ticketon_wire::bus::Subscriber>,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let Some(events) = service.events() else {
+        return;
+    };
+    let result = ticketon_wire::bus::run_consumer::<ticketon_wire::SessionEvent, _, _>(
+        subscriber,
+        &events.sessions_consumed,
+        |received| {
+            let service = service.clone();
+            async move { service.end_session(&received.event).await }
+        },
+        stop,
+    )
+    .await;
+    if let Err(e) = result {
+        tracing::error!(error = %e, "the sessions consumer stopped");
+    }
+    if let Err(e) = events
+        .publisher()
+        .flush(std::time::Duration::from_secs(5))
+        .await
+    {
+        tracing::warn!(error = %e, "events still unpublished at shutdown");
+    }
 }

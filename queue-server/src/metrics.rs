@@ -8,6 +8,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::events::EventOutbox;
 use crate::model::QueueId;
 use crate::store::QueueInfo;
 
@@ -64,6 +65,9 @@ pub struct Metrics {
     pub admissions: AtomicU64,
     pub expirations: AtomicU64,
     pub leaves: AtomicU64,
+    /// Admission ticks skipped because admission events could not be handed
+    /// to the bus (Kafka backed up).
+    pub admission_paused_ticks: AtomicU64,
     requests: [[AtomicU64; STATUS_CODES.len()]; RouteLabel::ALL.len()],
     latency_buckets: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
     latency_sum_us: AtomicU64,
@@ -89,7 +93,12 @@ impl Metrics {
         self.latency_sum_us.fetch_add(us, Ordering::Relaxed);
     }
 
-    pub fn render(&self, queues: &[(QueueId, QueueInfo)], store_healthy: bool) -> String {
+    pub fn render(
+        &self,
+        queues: &[(QueueId, QueueInfo)],
+        store_healthy: bool,
+        events: Option<&EventOutbox>,
+    ) -> String {
         let mut out = String::with_capacity(4096 + queues.len() * 512);
         self.render_requests(&mut out);
         self.render_latency(&mut out);
@@ -122,6 +131,9 @@ impl Metrics {
             &[("", &self.leaves)],
         );
         let _ = writeln!(out, "# HELP ticketon_queue_store_up Whether the queue store answers.\n# TYPE ticketon_queue_store_up gauge\nticketon_queue_store_up {}", u8::from(store_healthy));
+        if let Some(events) = events {
+            render_events(&mut out, events);
+        }
         let gauges: [(&str, &str, fn(&QueueInfo) -> u64); 4] = [
             (
                 "ticketon_queue_waiting",
@@ -200,6 +212,41 @@ impl Metrics {
     }
 }
 
+fn render_events(out: &mut String, events: &EventOutbox) {
+    let p = events.publish_stats();
+    let s = &events.sessions_consumed;
+    counter(
+        out,
+        "ticketon_queue_events_published_total",
+        "Events by outcome at the bus.",
+        &[
+            ("outcome=\"accepted\"", &p.accepted),
+            ("outcome=\"delivered\"", &p.delivered),
+            ("outcome=\"failed\"", &p.failed),
+            ("outcome=\"refused_full\"", &p.rejected_full),
+        ],
+    );
+    let _ = writeln!(out, "# HELP ticketon_queue_events_buffered Events accepted by the bus and not yet acknowledged.\n# TYPE ticketon_queue_events_buffered gauge\nticketon_queue_events_buffered {}", p.buffered.load(Ordering::Relaxed));
+    let _ = writeln!(out, "# HELP ticketon_queue_events_pending Admission events waiting for room in the bus (admission pauses while > 0).\n# TYPE ticketon_queue_events_pending gauge\nticketon_queue_events_pending {}", events.pending());
+    counter(
+        out,
+        "ticketon_queue_entry_events_dropped_total",
+        "Joined (analytics) events dropped because the bus was full.",
+        &[("", &events.entries_dropped)],
+    );
+    counter(
+        out,
+        "ticketon_queue_session_events_total",
+        "ticketon.sessions records by outcome.",
+        &[
+            ("outcome=\"applied\"", &s.applied),
+            ("outcome=\"retried\"", &s.retried),
+            ("outcome=\"rejected\"", &s.rejected),
+            ("outcome=\"fetch_error\"", &s.fetch_errors),
+        ],
+    );
+}
+
 fn counter(out: &mut String, name: &str, help: &str, series: &[(&str, &AtomicU64)]) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
     for (labels, value) in series {
@@ -222,7 +269,7 @@ mod tests {
         m.record_request(RouteLabel::Entries, 201, Duration::from_micros(300));
         m.record_request(RouteLabel::Entries, 418, Duration::from_secs(5));
         m.joins_created.fetch_add(1, Ordering::Relaxed);
-        let text = m.render(&[], true);
+        let text = m.render(&[], true, None);
         assert!(
             text.contains("ticketon_queue_http_requests_total{route=\"entries\",code=\"201\"} 1")
         );

@@ -9,10 +9,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ticketon_wire::{AdmissionClaims, ADMISSION_ISSUER};
+use ticketon_wire::bus::ApplyError;
+use ticketon_wire::{
+    AdmissionClaims, AdmissionEvent, EntryEvent, SessionEvent, ADMISSION_ISSUER,
+    EVENT_SCHEMA_VERSION,
+};
 
 use crate::entry_id::EntryIdCodec;
 use crate::error::QueueError;
+use crate::events::EventOutbox;
 use crate::http::body::EntryStatusBody;
 use crate::metrics::Metrics;
 use crate::model::{
@@ -30,6 +35,9 @@ pub struct QueueService<S> {
     token_secret: Arc<[u8]>,
     poll_hints: PollHintPolicy,
     metrics: Arc<Metrics>,
+    /// Where admission events go; `None` when nothing consumes them (a
+    /// queue-server on its own, without Kafka).
+    events: Option<Arc<EventOutbox>>,
     /// Never lets "now" go backwards when the wall clock is stepped back.
     last_now_ms: AtomicU64,
 }
@@ -50,8 +58,18 @@ impl<S: QueueStore> QueueService<S> {
             token_secret: token_secret.into(),
             poll_hints: PollHintPolicy::default(),
             metrics,
+            events: None,
             last_now_ms: AtomicU64::new(0),
         }
+    }
+
+    pub fn with_events(mut self, events: Arc<EventOutbox>) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    pub fn events(&self) -> Option<&EventOutbox> {
+        self.events.as_deref()
     }
 
     pub fn store(&self) -> &S {
@@ -135,6 +153,18 @@ impl<S: QueueStore> QueueService<S> {
             .entry_ids
             .encode(queue_id, joined.view.epoch, joined.seq);
         let status = self.answer(queue_id, &entry_id, joined.seq, &joined.view);
+        if let (true, Some(events)) = (joined.created, &self.events) {
+            if events.publishes_entries() {
+                events.joined(&EntryEvent::Joined {
+                    schema: EVENT_SCHEMA_VERSION,
+                    queue_id: queue_id.to_string(),
+                    entry_id: entry_id.clone(),
+                    user_id: joined.view.user.as_str().to_string(),
+                    seq: joined.seq,
+                    at: self.now_ms() as i64,
+                });
+            }
+        }
         Ok(Joined {
             created: joined.created,
             entry_id,
@@ -150,7 +180,7 @@ impl<S: QueueStore> QueueService<S> {
     }
 
     pub async fn leave(&self, queue_id: &str, entry_id: &str) -> Result<LeaveOutcome, QueueError> {
-        let (seq, _) = self.find_entry(queue_id, entry_id)?;
+        let (seq, view) = self.find_entry(queue_id, entry_id)?;
         let outcome = self
             .store
             .leave(queue_id, seq)
@@ -159,7 +189,35 @@ impl<S: QueueStore> QueueService<S> {
         if outcome != LeaveOutcome::AlreadyEnded {
             self.metrics.leaves.fetch_add(1, Ordering::Relaxed);
         }
+        if let (LeaveOutcome::LeftActive, Some(events)) = (&outcome, &self.events) {
+            events.send(&AdmissionEvent::Left {
+                schema: EVENT_SCHEMA_VERSION,
+                queue_id: queue_id.to_string(),
+                entry_id: entry_id.to_string(),
+                user_id: view.user.as_str().to_string(),
+                at: self.now_ms() as i64,
+            });
+        }
         Ok(outcome)
+    }
+
+    /// Applies a `ticketon.sessions` event: the buyer paid, gave up or ran
+    /// out of time, so the slot frees now. Idempotent: a redelivered event
+    /// finds the entry already ended and changes nothing.
+    pub async fn end_session(&self, event: &SessionEvent) -> Result<(), ApplyError> {
+        match self.leave(event.queue_id(), event.entry_id()).await {
+            Ok(_) => Ok(()),
+            // The queue was deleted or the id is not ours: nothing to free.
+            Err(QueueError::QueueNotFound(_) | QueueError::EntryNotFound(_)) => {
+                tracing::debug!(
+                    queue = event.queue_id(),
+                    "session event for an unknown entry"
+                );
+                Ok(())
+            }
+            Err(e @ QueueError::Unavailable { .. }) => Err(ApplyError::Retry(e.to_string())),
+            Err(e) => Err(ApplyError::Reject(e.to_string())),
+        }
     }
 
     fn find_entry(&self, queue_id: &str, entry_id: &str) -> Result<(Seq, EntryView), QueueError> {
@@ -237,7 +295,20 @@ impl<S: QueueStore> QueueService<S> {
 
     /// One admission step over every queue.
     pub async fn admission_tick(&self) -> Result<Vec<QueueTick>, QueueError> {
+        if let Some(events) = &self.events {
+            if !events.drain() {
+                // The bus is backed up: admitting now would produce events
+                // with nowhere to go. Admission resumes once they drain.
+                self.metrics
+                    .admission_paused_ticks
+                    .fetch_add(1, Ordering::Relaxed);
+                return Ok(Vec::new());
+            }
+        }
         let ticks = self.store.tick(self.now_ms()).await?;
+        if let Some(events) = &self.events {
+            self.publish_tick_events(events, &ticks);
+        }
         for tick in &ticks {
             self.metrics
                 .admissions
@@ -247,6 +318,31 @@ impl<S: QueueStore> QueueService<S> {
                 .fetch_add(tick.expired.len() as u64, Ordering::Relaxed);
         }
         Ok(ticks)
+    }
+
+    fn publish_tick_events(&self, events: &EventOutbox, ticks: &[QueueTick]) {
+        for tick in ticks {
+            let queue_id = tick.queue_id.as_str();
+            for (seq, user) in &tick.expired {
+                events.send(&AdmissionEvent::Expired {
+                    schema: EVENT_SCHEMA_VERSION,
+                    queue_id: queue_id.to_string(),
+                    entry_id: self.entry_ids.encode(queue_id, tick.epoch, *seq),
+                    user_id: user.as_str().to_string(),
+                    at: self.now_ms() as i64,
+                });
+            }
+            for admission in &tick.admitted {
+                events.send(&AdmissionEvent::Admitted {
+                    schema: EVENT_SCHEMA_VERSION,
+                    queue_id: queue_id.to_string(),
+                    entry_id: self.entry_ids.encode(queue_id, tick.epoch, admission.seq),
+                    user_id: admission.user.as_str().to_string(),
+                    admitted_at: admission.admitted_at_ms as i64,
+                    expires_at: admission.expires_at_ms as i64,
+                });
+            }
+        }
     }
 
     /// Runs admission until `shutdown` resolves.

@@ -5,6 +5,7 @@
 //! single Rust definition of it, so that the two services cannot drift apart.
 //! It holds no IO of its own beyond what its modules document.
 
+pub mod bus;
 pub mod error_body;
 pub mod events;
 pub mod test_env;

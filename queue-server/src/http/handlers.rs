@@ -202,6 +202,6 @@ pub fn metrics<S: QueueStore>(app: &App<S>) -> HttpResponse {
     let text = app
         .service
         .metrics()
-        .render(&store.queues(), store.healthy());
+        .render(&store.queues(), store.healthy(), app.service.events());
     response::text(StatusCode::OK, "text/plain; version=0.0.4", text)
 }

@@ -1,0 +1,132 @@
+//! The queue-server's side of the event bus (topics in proto-notes/events.md).
+//!
+//! Out: `ticketon.admissions` (`admitted`, `left`, `expired`), and when
+//! enabled `ticketon.entries` (`joined`, for analytics). In:
+//! `ticketon.sessions`, so that a buyer who paid or gave up frees the slot at
+//! once instead of when the session times out.
+//!
+//! Admission events must never be lost or reordered, yet publishing must
+//! never block a request. The bus refuses records when its bounded buffer is
+//! full (Kafka down for a while); the outbox then keeps them, in order, in
+//! `pending`, and the admission loop admits nobody until `pending` has drained
+//! (see [`EventOutbox::drain`]). So an outage pauses admission instead of
+//! dropping events, and `pending` never holds more than about one admission
+//! tick's events plus the leaves that arrive meanwhile. Joined events are
+//! analytics: when the buffer is full they are dropped and counted.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use ticketon_wire::bus::{
+    BusEvent, ConsumerStats, PublishError, PublishStats, Publisher, Subscriber,
+};
+use ticketon_wire::EntryEvent;
+
+/// How the queue-server is connected to the other services.
+pub struct EventLink {
+    pub publisher: Arc<dyn Publisher>,
+    /// A member of the queue-servers' consumer group on `ticketon.sessions`.
+    pub sessions: Box<dyn Subscriber>,
+    /// Also publish every join on `ticketon.entries`.
+    pub publish_entries: bool,
+}
+
+struct PendingRecord {
+    topic: &'static str,
+    key: String,
+    payload: Vec<u8>,
+}
+
+pub struct EventOutbox {
+    publisher: Arc<dyn Publisher>,
+    pending: Mutex<VecDeque<PendingRecord>>,
+    publish_entries: bool,
+    pub entries_dropped: AtomicU64,
+    /// Counters of the `ticketon.sessions` consumer.
+    pub sessions_consumed: ConsumerStats,
+}
+
+impl EventOutbox {
+    pub fn new(publisher: Arc<dyn Publisher>, publish_entries: bool) -> Self {
+        EventOutbox {
+            publisher,
+            pending: Mutex::new(VecDeque::new()),
+            publish_entries,
+            entries_dropped: AtomicU64::new(0),
+            sessions_consumed: ConsumerStats::default(),
+        }
+    }
+
+    pub fn publish_stats(&self) -> &PublishStats {
+        self.publisher.stats()
+    }
+
+    pub fn publisher(&self) -> &dyn Publisher {
+        &*self.publisher
+    }
+
+    pub fn pending(&self) -> usize {
+        self.pending.lock().len()
+    }
+
+    /// Hands a must-deliver event to the bus, or keeps it in order behind
+    /// the ones already waiting.
+    pub fn send<E: BusEvent>(&self, event: &E) {
+        let payload = match serde_json::to_vec(event) {
+            Ok(payload) => payload,
+            Err(e) => {
+                tracing::error!(error = %e, "event could not be encoded");
+                return;
+            }
+        };
+        let record = PendingRecord {
+            topic: E::TOPIC,
+            key: event.key().to_string(),
+            payload,
+        };
+        let mut pending = self.pending.lock();
+        if pending.is_empty() {
+            match self.try_publish(&record) {
+                Ok(()) => return,
+                Err(e) => tracing::warn!(error = %e, "event bus refused an event; keeping it"),
+            }
+        }
+        pending.push_back(record);
+    }
+
+    /// Publishes what is waiting, in order. True when nothing is left, i.e.
+    /// admission may go on.
+    pub fn drain(&self) -> bool {
+        let mut pending = self.pending.lock();
+        while let Some(record) = pending.front() {
+            if self.try_publish(record).is_err() {
+                return false;
+            }
+            pending.pop_front();
+        }
+        true
+    }
+
+    fn try_publish(&self, record: &PendingRecord) -> Result<(), PublishError> {
+        // The payload is cloned because a refused record must stay here; events
+        // are a couple of hundred bytes and only admissions and leaves go this way.
+        self.publisher
+            .publish(record.topic, &record.key, record.payload.clone())
+    }
+
+    /// Best effort: analytics may lose a join when the bus is backed up.
+    pub fn joined(&self, event: &EntryEvent) {
+        if !self.publish_entries {
+            return;
+        }
+        if ticketon_wire::bus::publish_event(&*self.publisher, event).is_err() {
+            self.entries_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn publishes_entries(&self) -> bool {
+        self.publish_entries
+    }
+}

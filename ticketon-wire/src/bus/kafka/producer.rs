@@ -1,0 +1,118 @@
+//! The Kafka publisher: one librdkafka producer per process, whose own message
+//! queue is the bounded buffer.
+//!
+//! Why librdkafka's queue and not a channel in front of it: the queue already is
+//! bounded (`queue.buffering.max.messages`), answers "full" without blocking,
+//! keeps records in order per partition while the broker is away, and hands
+//! them to the idempotent producer's retry logic, so a second buffer would only
+//! add a copy and a place where order could break. `buffered` in the stats is
+//! the number of records accepted and not yet acknowledged or failed.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::client::ClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+
+use super::KafkaConfig;
+use crate::bus::{BoxFuture, BusError, PublishError, PublishStats, Publisher};
+
+/// Counts delivery reports; runs on librdkafka's polling thread.
+struct DeliveryCounter {
+    stats: Arc<PublishStats>,
+}
+
+impl ClientContext for DeliveryCounter {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(%error, reason, "kafka producer error");
+    }
+}
+
+impl ProducerContext for DeliveryCounter {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => PublishStats::bump(&self.stats.delivered),
+            Err((error, _)) => {
+                // With message.timeout.ms=0 and idempotence, librdkafka only gives up on
+                // permanent errors (record too large, topic missing, fatal producer state).
+                PublishStats::bump(&self.stats.failed);
+                tracing::error!(%error, "kafka delivery failed; event lost");
+            }
+        }
+        self.stats.buffered.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The Kafka [`Publisher`]. Cheap to share behind an `Arc`.
+pub struct KafkaPublisher {
+    producer: Arc<ThreadedProducer<DeliveryCounter>>,
+    stats: Arc<PublishStats>,
+    capacity: u64,
+}
+
+impl KafkaPublisher {
+    /// Creates the producer. It connects lazily: a broker that is down now is
+    /// not an error, records wait in the buffer until it is back.
+    pub fn new(config: &KafkaConfig) -> Result<Self, BusError> {
+        let stats = Arc::new(PublishStats::default());
+        let producer = config
+            .producer()
+            .create_with_context(DeliveryCounter { stats: stats.clone() })?;
+        Ok(KafkaPublisher {
+            producer: Arc::new(producer),
+            stats,
+            capacity: u64::from(config.buffer_capacity),
+        })
+    }
+}
+
+impl Publisher for KafkaPublisher {
+    fn publish(&self, topic: &str, key: &str, payload: Vec<u8>) -> Result<(), PublishError> {
+        // Counted before sending so that a fast delivery report never sees a zero depth.
+        self.stats.buffered.fetch_add(1, Ordering::Relaxed);
+        let record = BaseRecord::<str, [u8]>::to(topic).key(key).payload(&payload);
+        match self.producer.send(record) {
+            Ok(()) => {
+                PublishStats::bump(&self.stats.accepted);
+                Ok(())
+            }
+            Err((error, _)) => {
+                self.stats.buffered.fetch_sub(1, Ordering::Relaxed);
+                match error {
+                    KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => {
+                        PublishStats::bump(&self.stats.rejected_full);
+                        Err(PublishError::Full {
+                            depth: PublishStats::get(&self.stats.buffered),
+                            capacity: self.capacity,
+                        })
+                    }
+                    other => Err(PublishError::Unavailable(other.to_string())),
+                }
+            }
+        }
+    }
+
+    fn stats(&self) -> &PublishStats {
+        &self.stats
+    }
+
+    fn flush(&self, timeout: Duration) -> BoxFuture<'_, Result<(), BusError>> {
+        let producer = self.producer.clone();
+        Box::pin(async move {
+            // librdkafka's flush blocks a thread; keep it off the async workers.
+            tokio::task::spawn_blocking(move || producer.flush(timeout))
+                .await
+                .map_err(|e| BusError::Timeout(format!("flush task: {e}")))?
+                .map_err(|e| match e {
+                    KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut) => {
+                        BusError::Timeout("records still buffered".to_string())
+                    }
+                    other => BusError::Kafka(other),
+                })
+        })
+    }
+}

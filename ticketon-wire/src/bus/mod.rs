@@ -1,0 +1,132 @@
+//! The event bus: how the services hand events to each other.
+//!
+//! Two implementations share one contract so that a service is written once and
+//! runs the same way on embedded defaults (no Kafka) and in production:
+//! - [`memory::InProcessBus`]: an in-process log guarded by a mutex, for a
+//!   single process without Kafka.
+//! - [`kafka::KafkaPublisher`] / [`kafka::KafkaSubscriber`]: rdkafka against a
+//!   real broker.
+//!
+//! The contract (also in `proto-notes/events.md`):
+//! - **Publishing never blocks.** [`Publisher::publish`] either accepts the
+//!   record into a bounded buffer or returns [`PublishError::Full`] at once.
+//!   A full buffer is *backpressure*, never a silent drop: the caller must stop
+//!   doing what produces events (the queue-server stops admitting) and retry.
+//! - **Order per key.** Every record has a key (the `queueId`); records with one
+//!   key are delivered in publish order, also across broker outages.
+//! - **At least once, commit after apply.** A [`Subscriber`] delivers a record
+//!   until it is committed; [`driver::run_consumer`] commits only after the
+//!   handler returned `Ok`, so a crash between apply and commit redelivers it.
+//!   Handlers must therefore be idempotent.
+
+pub mod driver;
+pub mod error;
+pub mod kafka;
+pub mod memory;
+pub mod stats;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use driver::{run_consumer, ApplyError};
+pub use error::{BusError, PublishError};
+pub use stats::{ConsumerStats, PublishStats};
+
+use crate::events::{
+    AdmissionEvent, EntryEvent, SessionEvent, TOPIC_ADMISSIONS, TOPIC_ENTRIES, TOPIC_SESSIONS,
+};
+
+/// A boxed future, so that both traits stay object-safe (`Box<dyn Subscriber>`):
+/// one allocation per record is nothing next to a network round trip.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The producing half of the bus.
+pub trait Publisher: Send + Sync {
+    /// Hands a record to the bus without blocking. `Ok` means accepted into the
+    /// buffer (it will be delivered, in order for its key); see [`PublishError`].
+    fn publish(&self, topic: &str, key: &str, payload: Vec<u8>) -> Result<(), PublishError>;
+
+    /// Counters and buffer depth, for `/metrics`.
+    fn stats(&self) -> &PublishStats;
+
+    /// Waits until everything accepted so far is delivered, or `timeout` passes.
+    /// Call before shutting down: records still buffered when the publisher is
+    /// dropped are lost.
+    fn flush(&self, timeout: Duration) -> BoxFuture<'_, Result<(), BusError>>;
+}
+
+/// One record as a subscriber sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: String,
+    pub payload: Vec<u8>,
+}
+
+/// The consuming half of the bus: one member of a consumer group.
+pub trait Subscriber: Send {
+    /// The next record. A record that is never committed is delivered again to
+    /// the next subscriber of the same group (at least once).
+    fn next(&mut self) -> BoxFuture<'_, Result<Delivery, BusError>>;
+
+    /// Marks `delivery` and everything before it in its partition as applied.
+    /// Does not block; the commit is made durable at the latest by [`Subscriber::close`].
+    fn commit(&mut self, delivery: &Delivery) -> Result<(), BusError>;
+
+    /// Makes the commits durable and leaves the group.
+    fn close(self: Box<Self>) -> BoxFuture<'static, Result<(), BusError>>;
+}
+
+/// An event type with its home topic and key.
+pub trait BusEvent: Serialize {
+    const TOPIC: &'static str;
+    /// The partitioning key: the `queueId`, so one sale's events stay in order.
+    fn key(&self) -> &str;
+}
+
+impl BusEvent for AdmissionEvent {
+    const TOPIC: &'static str = TOPIC_ADMISSIONS;
+    fn key(&self) -> &str {
+        self.queue_id()
+    }
+}
+
+impl BusEvent for SessionEvent {
+    const TOPIC: &'static str = TOPIC_SESSIONS;
+    fn key(&self) -> &str {
+        self.queue_id()
+    }
+}
+
+impl BusEvent for EntryEvent {
+    const TOPIC: &'static str = TOPIC_ENTRIES;
+    fn key(&self) -> &str {
+        match self {
+            EntryEvent::Joined { queue_id, .. } => queue_id,
+        }
+    }
+}
+
+/// Publishes `event` as JSON on its home topic, keyed by its `queueId`.
+pub fn publish_event<E: BusEvent>(
+    publisher: &(impl Publisher + ?Sized),
+    event: &E,
+) -> Result<(), PublishError> {
+    publish_json(publisher, E::TOPIC, event.key(), event)
+}
+
+/// Publishes any serializable value as JSON on `topic` (tests use fresh topics).
+pub fn publish_json(
+    publisher: &(impl Publisher + ?Sized),
+    topic: &str,
+    key: &str,
+    value: &impl Serialize,
+) -> Result<(), PublishError> {
+    let payload = serde_json::to_vec(value).map_err(PublishError::Encode)?;
+    publisher.publish(topic, key, payload)
+}
