@@ -27,6 +27,16 @@ pub struct Config {
     #[arg(long, env = "TICKETON_TOKEN_SECRET", hide_env_values = true)]
     pub token_secret: Option<String>,
 
+    /// Kafka bootstrap servers (`host:port,...`). When set, admission events
+    /// are published to `ticketon.admissions` and finished sessions are read
+    /// from `ticketon.sessions`; when unset the queue-server exchanges no events.
+    #[arg(long, env = "TICKETON_KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+
+    /// Also publish every join on `ticketon.entries` (analytics).
+    #[arg(long, env = "TICKETON_PUBLISH_ENTRIES", default_value_t = false)]
+    pub publish_entries: bool,
+
     /// Runtime worker threads (default: one per core).
     #[arg(long, env = "TICKETON_QUEUE_WORKERS")]
     pub workers: Option<usize>,

@@ -24,6 +24,11 @@ use ticketon_wire::bus::{
 };
 use ticketon_wire::EntryEvent;
 
+/// The consumer group of all queue-servers on `ticketon.sessions`: each
+/// session event is applied by one of them (the effect lands in the shared
+/// store).
+pub const SESSIONS_GROUP: &str = "ticketon-queue-server";
+
 /// How the queue-server is connected to the other services.
 pub struct EventLink {
     pub publisher: Arc<dyn Publisher>,

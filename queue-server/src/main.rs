@@ -3,7 +3,12 @@
 use anyhow::Context;
 use clap::Parser;
 use queue_server::config::{Config, Secrets};
+use queue_server::events::{EventLink, SESSIONS_GROUP};
+use queue_server::store::memory::MemoryStore;
 use queue_server::ServerSettings;
+use std::sync::Arc;
+use ticketon_wire::bus::kafka::{KafkaConfig, KafkaPublisher, KafkaSubscriber};
+use ticketon_wire::events::TOPIC_SESSIONS;
 
 fn main() -> anyhow::Result<()> {
     let config = Config::parse();
@@ -21,17 +26,37 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(config: Config) -> anyhow::Result<()> {
     let secrets = Secrets::resolve(config.admin_key, config.token_secret, "queue-server");
-    let server = queue_server::start_memory(ServerSettings {
+    let settings = ServerSettings {
         listen: config.listen,
         admin_key: secrets.admin_key,
         token_secret: secrets.token_secret,
-    })
-    .await
-    .with_context(|| format!("listening on {}", config.listen))?;
+    };
+    let events = match &config.kafka_brokers {
+        Some(brokers) => Some(kafka_link(brokers, config.publish_entries)?),
+        None => None,
+    };
+    let server = queue_server::start_with_events(settings, MemoryStore::new(), events)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
     shutdown_signal().await;
     tracing::info!("signal received, shutting down");
     server.shutdown().await;
     Ok(())
+}
+
+/// One idempotent producer for the process, and this server's membership in
+/// the queue-servers' consumer group on `ticketon.sessions`.
+fn kafka_link(brokers: &str, publish_entries: bool) -> anyhow::Result<EventLink> {
+    let kafka = KafkaConfig::new(brokers);
+    let publisher = KafkaPublisher::new(&kafka).context("creating the Kafka producer")?;
+    let sessions = KafkaSubscriber::subscribe(&kafka, SESSIONS_GROUP, &[TOPIC_SESSIONS])
+        .context("joining the sessions consumer group")?;
+    tracing::info!(brokers, publish_entries, "events over Kafka");
+    Ok(EventLink {
+        publisher: Arc::new(publisher),
+        sessions,
+        publish_entries,
+    })
 }
 
 fn init_tracing(format: &str) {
