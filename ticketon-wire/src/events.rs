@@ -15,7 +15,11 @@ pub const TOPIC_ENTRIES: &str = "ticketon.entries";
 
 /// Published by the queue-server on `ticketon.admissions`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
 pub enum AdmissionEvent {
     Admitted {
         schema: u32,
@@ -46,7 +50,11 @@ pub enum AdmissionEvent {
 /// Published by the reservation-api on `ticketon.sessions` when a purchase
 /// session ends, so the queue-server can free the slot at once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
 pub enum SessionEvent {
     /// The buyer paid.
     Completed {
@@ -76,7 +84,11 @@ pub enum SessionEvent {
 
 /// Published by the queue-server on `ticketon.entries` when enabled, for analytics.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
 pub enum EntryEvent {
     Joined {
         schema: u32,

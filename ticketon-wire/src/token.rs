@@ -51,12 +51,16 @@ impl AdmissionClaims {
         validation.set_issuer(&[ADMISSION_ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.leeway = 0;
-        jsonwebtoken::decode::<AdmissionClaims>(token, &DecodingKey::from_secret(secret), &validation)
-            .map(|data| data.claims)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-                _ => TokenError::Invalid,
-            })
+        jsonwebtoken::decode::<AdmissionClaims>(
+            token,
+            &DecodingKey::from_secret(secret),
+            &validation,
+        )
+        .map(|data| data.claims)
+        .map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+            _ => TokenError::Invalid,
+        })
     }
 }
 
@@ -92,18 +96,27 @@ mod tests {
     #[test]
     fn another_secret_or_a_tampered_token_is_invalid() {
         let token = claims(now() + 600).sign(b"secret");
-        assert_eq!(AdmissionClaims::verify(&token, b"other"), Err(TokenError::Invalid));
+        assert_eq!(
+            AdmissionClaims::verify(&token, b"other"),
+            Err(TokenError::Invalid)
+        );
         let mut tampered = token.clone().into_bytes();
         let mid = tampered.len() / 2;
         tampered[mid] = if tampered[mid] == b'A' { b'B' } else { b'A' };
         let tampered = String::from_utf8(tampered).unwrap();
-        assert_eq!(AdmissionClaims::verify(&tampered, b"secret"), Err(TokenError::Invalid));
+        assert_eq!(
+            AdmissionClaims::verify(&tampered, b"secret"),
+            Err(TokenError::Invalid)
+        );
     }
 
     #[test]
     fn an_expired_token_is_refused_as_expired() {
         let token = claims(now() - 1).sign(b"secret");
-        assert_eq!(AdmissionClaims::verify(&token, b"secret"), Err(TokenError::Expired));
+        assert_eq!(
+            AdmissionClaims::verify(&token, b"secret"),
+            Err(TokenError::Expired)
+        );
     }
 
     #[test]
@@ -111,6 +124,9 @@ mod tests {
         let mut c = claims(now() + 600);
         c.iss = "someone-else".into();
         let token = c.sign(b"secret");
-        assert_eq!(AdmissionClaims::verify(&token, b"secret"), Err(TokenError::Invalid));
+        assert_eq!(
+            AdmissionClaims::verify(&token, b"secret"),
+            Err(TokenError::Invalid)
+        );
     }
 }

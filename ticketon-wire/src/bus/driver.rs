@@ -63,6 +63,8 @@ where
     tokio::pin!(stop);
     loop {
         let delivery = tokio::select! {
+            // Stop first: a stop request is honoured before taking another record.
+            biased;
             _ = &mut stop => break,
             next = subscriber.next() => next,
         };
@@ -86,11 +88,9 @@ where
         };
         let mut backoff = BACKOFF_START;
         loop {
-            let outcome = tokio::select! {
-                _ = &mut stop => return subscriber.close().await,
-                r = apply(received.clone()) => r,
-            };
-            match outcome {
+            // Not raced against `stop`: an apply is finished and committed rather
+            // than abandoned half-way (which would only cause a redelivery).
+            match apply(received.clone()).await {
                 Ok(()) => {
                     stats.applied.fetch_add(1, Ordering::Relaxed);
                     break;
@@ -169,10 +169,17 @@ mod tests {
 
     #[test]
     fn refuses_newer_schema_garbage_and_unknown_types() {
-        let newer = r#"{"type":"left","schema":2,"queueId":"q1","entryId":"e","userId":"u","at":3}"#;
-        assert!(decode::<AdmissionEvent>(&delivery(newer)).unwrap_err().contains("newer"));
-        assert!(decode::<AdmissionEvent>(&delivery("{nope")).unwrap_err().contains("not JSON"));
+        let newer =
+            r#"{"type":"left","schema":2,"queueId":"q1","entryId":"e","userId":"u","at":3}"#;
+        assert!(decode::<AdmissionEvent>(&delivery(newer))
+            .unwrap_err()
+            .contains("newer"));
+        assert!(decode::<AdmissionEvent>(&delivery("{nope"))
+            .unwrap_err()
+            .contains("not JSON"));
         let unknown = r#"{"type":"teleported","schema":1,"queueId":"q1"}"#;
-        assert!(decode::<AdmissionEvent>(&delivery(unknown)).unwrap_err().contains("unknown event"));
+        assert!(decode::<AdmissionEvent>(&delivery(unknown))
+            .unwrap_err()
+            .contains("unknown event"));
     }
 }

@@ -98,18 +98,25 @@ impl InProcessBus {
     pub fn subscribe(&self, group: &str, topics: &[&str]) -> Result<Box<dyn Subscriber>, BusError> {
         let mut state = self.inner.lock();
         if let Some(busy) = topics.iter().find(|t| {
-            state.topics.get(**t).and_then(|l| l.groups.get(group)).is_some_and(|g| g.active)
+            state
+                .topics
+                .get(**t)
+                .and_then(|l| l.groups.get(group))
+                .is_some_and(|g| g.active)
         }) {
-            return Err(BusError::GroupBusy { group: group.to_string(), topic: busy.to_string() });
+            return Err(BusError::GroupBusy {
+                group: group.to_string(),
+                topic: busy.to_string(),
+            });
         }
         let mut cursors = Vec::with_capacity(topics.len());
         for topic in topics {
             let log = state.topics.entry(topic.to_string()).or_default();
             let base = log.base;
-            let g = log
-                .groups
-                .entry(group.to_string())
-                .or_insert(Group { committed: base, active: false });
+            let g = log.groups.entry(group.to_string()).or_insert(Group {
+                committed: base,
+                active: false,
+            });
             g.active = true;
             cursors.push((topic.to_string(), g.committed.max(base)));
         }
@@ -138,7 +145,10 @@ impl Publisher for InProcessBus {
             let mut state = self.inner.lock();
             if state.retained >= self.inner.capacity {
                 PublishStats::bump(&stats.rejected_full);
-                return Err(PublishError::Full { depth: state.retained, capacity: self.inner.capacity });
+                return Err(PublishError::Full {
+                    depth: state.retained,
+                    capacity: self.inner.capacity,
+                });
             }
             let log = state.topics.entry(topic.to_string()).or_default();
             log.records.push_back((key.to_string(), payload));
@@ -178,7 +188,9 @@ impl InProcessSubscriber {
         for i in 0..n {
             let idx = (self.next_topic + i) % n;
             let (topic, cursor) = &mut self.cursors[idx];
-            let Some(log) = state.topics.get(topic.as_str()) else { continue };
+            let Some(log) = state.topics.get(topic.as_str()) else {
+                continue;
+            };
             // Records below `base` were committed by this group too, so skipping is safe.
             *cursor = (*cursor).max(log.base);
             if *cursor < log.end() {
@@ -209,7 +221,10 @@ impl Subscriber for InProcessSubscriber {
                 if let Some(d) = self.try_next() {
                     return Ok(d);
                 }
-                self.appended.changed().await.map_err(|_| BusError::Closed)?;
+                self.appended
+                    .changed()
+                    .await
+                    .map_err(|_| BusError::Closed)?;
             }
         })
     }
@@ -226,7 +241,10 @@ impl Subscriber for InProcessSubscriber {
             None => 0,
         };
         state.retained -= dropped;
-        self.inner.stats.buffered.store(state.retained, Ordering::Relaxed);
+        self.inner
+            .stats
+            .buffered
+            .store(state.retained, Ordering::Relaxed);
         Ok(())
     }
 
@@ -241,7 +259,11 @@ impl Drop for InProcessSubscriber {
     fn drop(&mut self) {
         let mut state = self.inner.lock();
         for (topic, _) in &self.cursors {
-            if let Some(g) = state.topics.get_mut(topic.as_str()).and_then(|l| l.groups.get_mut(&self.group)) {
+            if let Some(g) = state
+                .topics
+                .get_mut(topic.as_str())
+                .and_then(|l| l.groups.get_mut(&self.group))
+            {
                 g.active = false;
             }
         }

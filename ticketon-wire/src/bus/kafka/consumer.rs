@@ -44,10 +44,18 @@ pub struct KafkaSubscriber {
 
 impl KafkaSubscriber {
     /// Joins `group` and subscribes to `topics` (which must exist).
-    pub fn subscribe(config: &KafkaConfig, group: &str, topics: &[&str]) -> Result<Box<dyn Subscriber>, BusError> {
-        let consumer: StreamConsumer<GroupLog> = config.consumer(group).create_with_context(GroupLog)?;
+    pub fn subscribe(
+        config: &KafkaConfig,
+        group: &str,
+        topics: &[&str],
+    ) -> Result<Box<dyn Subscriber>, BusError> {
+        let consumer: StreamConsumer<GroupLog> =
+            config.consumer(group).create_with_context(GroupLog)?;
         consumer.subscribe(topics)?;
-        Ok(Box::new(KafkaSubscriber { consumer: Arc::new(consumer), applied: HashMap::new() }))
+        Ok(Box::new(KafkaSubscriber {
+            consumer: Arc::new(consumer),
+            applied: HashMap::new(),
+        }))
     }
 
     fn offsets(&self) -> Result<TopicPartitionList, BusError> {
@@ -67,7 +75,10 @@ impl Subscriber for KafkaSubscriber {
                 topic: m.topic().to_string(),
                 partition: m.partition(),
                 offset: m.offset(),
-                key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default(),
+                key: m
+                    .key()
+                    .map(|k| String::from_utf8_lossy(k).into_owned())
+                    .unwrap_or_default(),
                 payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
             })
         })

@@ -71,7 +71,10 @@ impl KafkaConfig {
             .set("linger.ms", self.linger_ms.to_string())
             .set("batch.size", self.batch_size_bytes.to_string())
             .set("compression.type", &self.compression)
-            .set("queue.buffering.max.messages", self.buffer_capacity.to_string())
+            .set(
+                "queue.buffering.max.messages",
+                self.buffer_capacity.to_string(),
+            )
             .set("message.timeout.ms", self.message_timeout_ms.to_string())
             // The Java client's partitioner: the same key lands in the same
             // partition whichever client language produced it.

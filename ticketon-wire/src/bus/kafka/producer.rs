@@ -59,9 +59,9 @@ impl KafkaPublisher {
     /// not an error, records wait in the buffer until it is back.
     pub fn new(config: &KafkaConfig) -> Result<Self, BusError> {
         let stats = Arc::new(PublishStats::default());
-        let producer = config
-            .producer()
-            .create_with_context(DeliveryCounter { stats: stats.clone() })?;
+        let producer = config.producer().create_with_context(DeliveryCounter {
+            stats: stats.clone(),
+        })?;
         Ok(KafkaPublisher {
             producer: Arc::new(producer),
             stats,
@@ -74,7 +74,9 @@ impl Publisher for KafkaPublisher {
     fn publish(&self, topic: &str, key: &str, payload: Vec<u8>) -> Result<(), PublishError> {
         // Counted before sending so that a fast delivery report never sees a zero depth.
         self.stats.buffered.fetch_add(1, Ordering::Relaxed);
-        let record = BaseRecord::<str, [u8]>::to(topic).key(key).payload(&payload);
+        let record = BaseRecord::<str, [u8]>::to(topic)
+            .key(key)
+            .payload(&payload);
         match self.producer.send(record) {
             Ok(()) => {
                 PublishStats::bump(&self.stats.accepted);
