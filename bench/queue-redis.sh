@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# queue-redis.sh: the queue-server on Redis (issue 3) side by side with the
+# memory store and the bare-hyper ceiling, in one run.
+#
+# Why one run: the box is 2 shared cores and figures drift by tens of percent
+# between minutes, so every contender runs once per round, back to back, and
+# each is divided by the ceiling of the same round (as bench/queue.sh does).
+# Contenders: ceiling; join and poll on the memory store; join and poll on
+# Redis (group commit on, the default); join on Redis with group commit off
+# (one Redis round trip per join), to show what batching buys.
+#
+# Also reported: Redis CPU during each Redis run (from /proc of the
+# redis-server process, when Redis runs on this machine) and Redis memory per
+# waiting entry (MEMORY USAGE of the queue's keys / entries, after the runs'
+# hundreds of thousands of joins).
+#
+# Env (defaults in brackets):
+#   DURATION [10] ROUNDS [3] CONNECTIONS [64] THREADS [1] PREJOIN [10000]
+#   REDIS_URL [redis://127.0.0.1:6379]  SKIP_BUILD [0]  WRK_STRICT [1]
+# Ports: 8099 ceiling, 18082 memory, 18083 Redis, 18084 Redis without group commit.
+# Keys live under a fresh prefix "ticketon-bench-<time>" and are deleted at exit.
+# Exit status: 0 if every run had zero errors, 1 otherwise (figures still printed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-1}
+PREJOIN=${PREJOIN:-10000}
+SKIP_BUILD=${SKIP_BUILD:-0}
+REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
+export WRK_STRICT=${WRK_STRICT:-1}
+CEILING=127.0.0.1:8099
+MEM=127.0.0.1:18082
+RDS=127.0.0.1:18083
+RDS_NOGC=127.0.0.1:18084
+QUEUE_ID=bench
+ADMIN_KEY=bench-admin
+PREFIX=ticketon-bench-$(date +%s)
+BIN=${CARGO_TARGET_DIR:-target}/release
+
+for tool in wrk curl python3 redis-cli; do
+  command -v "$tool" > /dev/null || { echo "queue-redis.sh: $tool not found (run bench/setup.sh)" >&2; exit 1; }
+done
+rcli() { redis-cli -u "$REDIS_URL" "$@"; }
+rcli ping > /dev/null || { echo "queue-redis.sh: no Redis at $REDIS_URL" >&2; exit 1; }
+
+if [[ $SKIP_BUILD != 1 ]]; then
+  cargo build --release -p queue-server -p ticketon-bench
+fi
+
+PIDS=()
+TMP=$(mktemp -d)
+cleanup() {
+  if [[ -n ${WRK_PID:-} ]]; then kill "$WRK_PID" 2> /dev/null || true; fi
+  for pid in "${PIDS[@]}"; do kill "$pid" 2> /dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2> /dev/null || true; done
+  # UNLINK frees the big keys in a Redis background thread.
+  for p in "$PREFIX" "$PREFIX-nogc"; do
+    rcli --scan --pattern "$p:*" | xargs -r redis-cli -u "$REDIS_URL" unlink > /dev/null || true
+  done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wait_http() { # addr name log
+  for _ in $(seq 1 100); do
+    if curl -s -o /dev/null --max-time 1 "http://$1/healthz"; then return 0; fi
+    sleep 0.1
+  done
+  echo "queue-redis.sh: $2 did not answer on $1; its log:" >&2
+  cat "$3" >&2
+  exit 1
+}
+for addr in $CEILING $MEM $RDS $RDS_NOGC; do
+  if curl -s -o /dev/null --max-time 1 "http://$addr/"; then
+    echo "queue-redis.sh: something already listens on $addr" >&2; exit 1
+  fi
+done
+
+qs() { # addr log [extra flags...]
+  local addr=$1 log=$2; shift 2
+  TICKETON_ADMIN_KEY=$ADMIN_KEY TICKETON_TOKEN_SECRET=bench-secret RUST_LOG=${RUST_LOG:-warn} \
+    "$BIN/queue-server" --listen "$addr" "$@" > "$log" 2>&1 &
+  PIDS+=($!)
+}
+"$BIN/ceiling" --listen "$CEILING" > "$TMP/ceiling.log" 2>&1 &
+PIDS+=($!)
+qs "$MEM" "$TMP/mem.log"
+qs "$RDS" "$TMP/redis.log" --redis-url "$REDIS_URL" --redis-prefix "$PREFIX"
+qs "$RDS_NOGC" "$TMP/redis-nogc.log" --redis-url "$REDIS_URL" --redis-prefix "$PREFIX-nogc" --redis-group-commit false
+wait_http "$CEILING" ceiling "$TMP/ceiling.log"
+wait_http "$MEM" memory "$TMP/mem.log"
+wait_http "$RDS" redis "$TMP/redis.log"
+wait_http "$RDS_NOGC" redis-nogc "$TMP/redis-nogc.log"
+
+# One admission per second and one active slot: entries stay waiting, so the
+# runs measure the waiting-room path, not admission.
+for addr in $MEM $RDS $RDS_NOGC; do
+  status=$(curl -s -o "$TMP/put.json" -w '%{http_code}' -X PUT \
+    -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' \
+    -d '{"admissionRatePerSec":1,"maxActive":1,"sessionTtlSec":600}' \
+    "http://$addr/v1/api/queues/$QUEUE_ID")
+  if [[ $status != 200 && $status != 201 ]]; then
+    echo "queue-redis.sh: creating queue on $addr returned HTTP $status: $(cat "$TMP/put.json")" >&2
+    exit 1
+  fi
+done
+python3 bench/prejoin.py --url "http://$MEM" --queue "$QUEUE_ID" --count "$PREJOIN" --out "$TMP/ids-mem.txt"
+python3 bench/prejoin.py --url "http://$RDS" --queue "$QUEUE_ID" --count "$PREJOIN" --out "$TMP/ids-redis.txt"
+
+# Redis CPU: utime + stime of the redis-server process, in clock ticks.
+REDIS_PID=$(rcli info server | tr -d '\r' | sed -n 's/^process_id://p')
+TCK=$(getconf CLK_TCK)
+redis_ticks() {
+  if [[ -r /proc/$REDIS_PID/stat ]]; then awk '{ print $14 + $15 }' "/proc/$REDIS_PID/stat"; else echo -1; fi
+}
+
+WRK_PID=
+RESULT=
+run_wrk() { # label script addr ids-file [extra env...]
+  local label=$1 script=$2 addr=$3 ids=$4; shift 4
+  local t0 t1
+  t0=$(redis_ticks)
+  env WRK_LABEL="$label" QUEUE_ID="$QUEUE_ID" ENTRY_IDS_FILE="$ids" "$@" \
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s "$script" "http://$addr" \
+    > "$TMP/wrk.out" 2>&1 &
+  WRK_PID=$!
+  wait "$WRK_PID" || true
+  WRK_PID=
+  t1=$(redis_ticks)
+  if ! RESULT=$(grep '^WRKRESULT' "$TMP/wrk.out"); then
+    echo "queue-redis.sh: wrk ($label) printed no result:" >&2
+    cat "$TMP/wrk.out" >&2
+    exit 1
+  fi
+  # Redis CPU over the run, in % of one core (-1: not measurable).
+  if (( t0 >= 0 )); then
+    REDIS_CPU=$(awk -v a="$t0" -v b="$t1" -v h="$TCK" -v d="$DURATION" 'BEGIN { printf "%.0f", (b - a) / h / d * 100 }')
+  else
+    REDIS_CPU=-1
+  fi
+}
+
+field() { tr ' ' '\n' | sed -n "s/^$1=//p"; }
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) { print "nan"; exit } if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+errors_of() {
+  local line=$1 sum=0 v
+  for f in non2xx status_ge400 connect read write timeout; do
+    v=$(field "$f" <<< "$line")
+    if (( v > 0 )); then sum=$((sum + v)); fi
+  done
+  echo "$sum"
+}
+
+LABELS=(ceiling join-mem poll-mem join-redis poll-redis join-redis-nogc)
+echo
+echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $ROUNDS rounds, WRK_STRICT=$WRK_STRICT, $PREJOIN pre-joined entries, Redis $REDIS_URL (pid $REDIS_PID)"
+: > "$TMP/rounds.txt"
+any_errors=0
+for ((r = 1; r <= ROUNDS; r++)); do
+  lines=()
+  for label in "${LABELS[@]}"; do
+    case $label in
+      ceiling) run_wrk "$label" bench/wrk/poll.lua "$CEILING" "$TMP/ids-mem.txt" ;;
+      join-mem) run_wrk "$label" bench/wrk/join.lua "$MEM" "$TMP/ids-mem.txt" RUN_ID="r$r-$(date +%s%N)" ;;
+      poll-mem) run_wrk "$label" bench/wrk/poll.lua "$MEM" "$TMP/ids-mem.txt" ;;
+      join-redis) run_wrk "$label" bench/wrk/join.lua "$RDS" "$TMP/ids-redis.txt" RUN_ID="r$r-$(date +%s%N)" ;;
+      poll-redis) run_wrk "$label" bench/wrk/poll.lua "$RDS" "$TMP/ids-redis.txt" ;;
+      join-redis-nogc) run_wrk "$label" bench/wrk/join.lua "$RDS_NOGC" "$TMP/ids-redis.txt" RUN_ID="r$r-$(date +%s%N)" ;;
+    esac
+    lines+=("$RESULT|$REDIS_CPU")
+  done
+  crps=$(field rps <<< "${lines[0]%|*}")
+  for entry in "${lines[@]}"; do
+    line=${entry%|*}; cpu=${entry##*|}
+    label=$(field label <<< "$line"); rps=$(field rps <<< "$line")
+    p50=$(field p50_us <<< "$line"); p99=$(field p99_us <<< "$line")
+    errs=$(errors_of "$line")
+    ratio=$(awk -v a="$rps" -v b="$crps" 'BEGIN { printf "%.3f", a / b }')
+    echo "$r $label $rps $p50 $p99 $ratio $errs $cpu" >> "$TMP/rounds.txt"
+    printf 'round %d  %-16s rps=%10.0f  p50=%6dus  p99=%6dus  ratio=%s  errors=%d  redis_cpu=%s%%\n' \
+      "$r" "$label" "$rps" "$p50" "$p99" "$ratio" "$errs" "$cpu"
+    if (( errs > 0 )); then any_errors=1; echo "  errors: $line"; fi
+  done
+done
+
+echo
+echo "| run | req/s (median) | p50 µs | p99 µs | ratio to ceiling | Redis CPU (% of a core) | errors (sum) |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+for label in "${LABELS[@]}"; do
+  col() { awk -v l="$label" -v c="$1" '$2 == l { print $c }' "$TMP/rounds.txt"; }
+  printf '| %s | %.0f | %.0f | %.0f | %.3f | %.0f | %d |\n' "$label" \
+    "$(col 3 | median)" "$(col 4 | median)" "$(col 5 | median)" "$(col 6 | median)" \
+    "$(col 8 | median)" "$(col 7 | awk '{ s += $1 } END { print s + 0 }')"
+done
+echo
+ratio_of() { awk -v a="$1" -v b="$2" '$2 == a { x[$1] = $3 } $2 == b { y[$1] = $3 } END { for (r in x) print x[r] / y[r] }' "$TMP/rounds.txt" | median; }
+printf 'join-redis / join-redis-nogc (median of per-round ratios): %.2f\n' "$(ratio_of join-redis join-redis-nogc)"
+printf 'join-redis / join-mem: %.3f   poll-redis / poll-mem: %.3f\n' \
+  "$(ratio_of join-redis join-mem)" "$(ratio_of poll-redis poll-mem)"
+
+# Redis memory per waiting entry: the queue's keys, exactly (SAMPLES 0).
+keybase="$PREFIX:q:{$QUEUE_ID}"
+entries=$(rcli llen "$keybase:line")
+bytes=0
+for k in meta line users left active adm lease; do
+  b=$(rcli memory usage "$keybase:$k" samples 0 | tr -d '\r')
+  [[ $b =~ ^[0-9]+$ ]] && bytes=$((bytes + b))
+done
+echo
+echo "Redis memory: $entries entries in queue $QUEUE_ID, $bytes bytes in its keys (MEMORY USAGE ... SAMPLES 0)"
+awk -v b="$bytes" -v n="$entries" 'BEGIN { if (n > 0) printf "Redis memory per waiting entry: %.1f bytes\n", b / n }'
+echo "used_memory now: $(rcli info memory | tr -d '\r' | sed -n 's/^used_memory_human://p')"
+
+if (( any_errors )); then
+  echo "queue-redis.sh: some runs had errors (non-2xx or socket errors); do not trust their figures" >&2
+  exit 1
+fi

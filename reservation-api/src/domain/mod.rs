@@ -1,0 +1,14 @@
+//! Ticketon's reservation rules as plain Rust: no IO, no clock, no database.
+//!
+//! Storage and seat-lock strategies ask these functions what to do (is this
+//! seat free at `now`? is this selection allowed? may this hold be
+//! released?), so the rules are the same on every backend and every strategy
+//! and can be tested without one.
+
+pub mod event;
+pub mod hold;
+pub mod status;
+
+pub use event::{NewEvent, SectionSpec};
+pub use hold::{judge_seats, SeatSelection, SeatState, Verdict};
+pub use status::{EventStatus, ReservationStatus, SeatStatus};

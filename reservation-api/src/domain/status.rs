@@ -1,0 +1,96 @@
+//! The status vocabularies of events, seats and reservations, and their
+//! database/JSON spelling. Kept in one place because the same strings are
+//! written by SQL and read by clients.
+
+use crate::error::Error;
+
+/// `draft` events are invisible to buyers; `on_sale` accept holds; `closed`
+/// accept none. Events are created `on_sale` unless created as `draft`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventStatus {
+    Draft,
+    OnSale,
+    Closed,
+}
+
+/// `held` and `sold` block a seat; a `held` seat whose hold has expired is
+/// free again even before the sweeper rewrites it to `available`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeatStatus {
+    Available,
+    Held,
+    Sold,
+}
+
+/// `paid` is written by the payments flow (a later issue); this crate only
+/// creates `held` and moves it to `released` or `expired`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReservationStatus {
+    Held,
+    Released,
+    Expired,
+    Paid,
+}
+
+macro_rules! spelled {
+    ($ty:ident, $what:literal, $($variant:ident => $s:literal),+) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $s),+ }
+            }
+            pub fn parse(s: &str) -> Result<Self, Error> {
+                match s {
+                    $($s => Ok($ty::$variant),)+
+                    other => Err(Error::bad_request(
+                        concat!("invalid_", $what),
+                        format!(concat!("unknown ", $what, " {:?}"), other),
+                    )),
+                }
+            }
+        }
+    };
+}
+
+spelled!(EventStatus, "event_status", Draft => "draft", OnSale => "on_sale", Closed => "closed");
+spelled!(SeatStatus, "seat_status", Available => "available", Held => "held", Sold => "sold");
+spelled!(ReservationStatus, "reservation_status",
+    Held => "held", Released => "released", Expired => "expired", Paid => "paid");
+
+impl EventStatus {
+    /// Admins may move an event to `on_sale` or `closed` through the API;
+    /// going back to `draft` would hide live holds, so it is refused.
+    pub fn settable_by_admin(s: &str) -> Result<Self, Error> {
+        match EventStatus::parse(s)? {
+            EventStatus::Draft => Err(Error::bad_request(
+                "invalid_event_status",
+                "status must be \"on_sale\" or \"closed\"",
+            )),
+            other => Ok(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip_and_reject_unknown() {
+        for s in ["draft", "on_sale", "closed"] {
+            assert_eq!(EventStatus::parse(s).unwrap().as_str(), s);
+        }
+        for s in ["held", "released", "expired", "paid"] {
+            assert_eq!(ReservationStatus::parse(s).unwrap().as_str(), s);
+        }
+        assert!(SeatStatus::parse("gone").is_err());
+    }
+
+    #[test]
+    fn admins_cannot_move_an_event_back_to_draft() {
+        assert!(EventStatus::settable_by_admin("draft").is_err());
+        assert_eq!(
+            EventStatus::settable_by_admin("closed").unwrap(),
+            EventStatus::Closed
+        );
+    }
+}

@@ -1,0 +1,247 @@
+//! JSON shapes of the API (camelCase), and their conversion from the
+//! store's records. Times are RFC 3339 strings in UTC; money is integer KRW.
+
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::domain::event::{DEFAULT_HOLD_TTL_SEC, DEFAULT_MAX_SEATS_PER_ORDER};
+use crate::domain::{EventStatus, NewEvent, SectionSpec};
+use crate::error::{Error, Result};
+use crate::store::{EventRecord, ReservationRecord, SeatView, SectionSummary};
+
+pub fn rfc3339(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+pub fn parse_rfc3339_ms(field: &str, s: &str) -> Result<i64> {
+    let t = OffsetDateTime::parse(s, &Rfc3339).map_err(|_| {
+        Error::bad_request(
+            "invalid_event",
+            format!("{field} must be an RFC 3339 time, got {s:?}"),
+        )
+    })?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
+        .map_err(|_| Error::bad_request("invalid_event", format!("{field} is out of range")))
+}
+
+pub fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T> {
+    serde_json::from_slice(body)
+        .map_err(|e| Error::bad_request("invalid_json", format!("invalid request body: {e}")))
+}
+
+pub fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|e| Error::Internal(format!("serializing a response: {e}")))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SectionBody {
+    pub name: String,
+    pub rows: u32,
+    pub seats_per_row: u32,
+    pub price: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateEventBody {
+    pub name: String,
+    pub venue: String,
+    pub starts_at: String,
+    pub queue_id: String,
+    pub hold_ttl_sec: Option<u32>,
+    pub max_seats_per_order: Option<u32>,
+    /// `draft` or `on_sale` (default).
+    pub status: Option<String>,
+    pub sections: Vec<SectionBody>,
+}
+
+impl CreateEventBody {
+    pub fn into_new_event(self) -> Result<NewEvent> {
+        Ok(NewEvent {
+            starts_at_ms: parse_rfc3339_ms("startsAt", &self.starts_at)?,
+            name: self.name,
+            venue: self.venue,
+            queue_id: self.queue_id,
+            hold_ttl_sec: self.hold_ttl_sec.unwrap_or(DEFAULT_HOLD_TTL_SEC),
+            max_seats_per_order: self
+                .max_seats_per_order
+                .unwrap_or(DEFAULT_MAX_SEATS_PER_ORDER),
+            status: match self.status.as_deref() {
+                None => EventStatus::OnSale,
+                Some(s) => EventStatus::parse(s)?,
+            },
+            sections: self
+                .sections
+                .into_iter()
+                .map(|s| SectionSpec {
+                    name: s.name,
+                    rows: s.rows,
+                    seats_per_row: s.seats_per_row,
+                    price_krw: s.price,
+                })
+                .collect(),
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StatusBody {
+    pub status: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HoldBody {
+    pub event_id: String,
+    pub seat_ids: Vec<i64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SectionDto {
+    pub name: String,
+    pub rows: i64,
+    pub seats_per_row: i64,
+    pub price: i64,
+    pub total_seats: i64,
+    pub available_seats: i64,
+}
+
+impl From<SectionSummary> for SectionDto {
+    fn from(s: SectionSummary) -> Self {
+        SectionDto {
+            name: s.name,
+            rows: s.rows,
+            seats_per_row: s.seats_per_row,
+            price: s.price_krw,
+            total_seats: s.total_seats,
+            available_seats: s.available_seats,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventDto {
+    pub event_id: String,
+    pub name: String,
+    pub venue: String,
+    pub starts_at: String,
+    pub queue_id: String,
+    pub hold_ttl_sec: u32,
+    pub max_seats_per_order: u32,
+    pub status: &'static str,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sections: Option<Vec<SectionDto>>,
+}
+
+impl EventDto {
+    pub fn new(e: EventRecord, sections: Option<Vec<SectionSummary>>) -> Self {
+        EventDto {
+            event_id: e.id,
+            name: e.name,
+            venue: e.venue,
+            starts_at: rfc3339(e.starts_at_ms),
+            queue_id: e.queue_id,
+            hold_ttl_sec: e.hold_ttl_sec,
+            max_seats_per_order: e.max_seats_per_order,
+            status: e.status.as_str(),
+            created_at: rfc3339(e.created_at_ms),
+            sections: sections.map(|s| s.into_iter().map(SectionDto::from).collect()),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventPage {
+    pub events: Vec<EventDto>,
+    pub limit: i64,
+    pub offset: i64,
+    pub next_offset: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatDto {
+    pub seat_id: i64,
+    pub section: String,
+    pub row: i64,
+    pub number: i64,
+    pub price: i64,
+    pub status: &'static str,
+}
+
+impl From<SeatView> for SeatDto {
+    fn from(s: SeatView) -> Self {
+        SeatDto {
+            seat_id: s.id,
+            section: s.section,
+            row: s.row,
+            number: s.number,
+            price: s.price_krw,
+            status: s.status.as_str(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReservationDto {
+    pub reservation_id: String,
+    pub status: &'static str,
+    pub event_id: String,
+    pub seat_ids: Vec<i64>,
+    pub amount: i64,
+    pub currency: &'static str,
+    pub created_at: String,
+    pub expires_at: String,
+}
+
+impl From<ReservationRecord> for ReservationDto {
+    fn from(r: ReservationRecord) -> Self {
+        ReservationDto {
+            reservation_id: r.id,
+            status: r.status.as_str(),
+            event_id: r.event_id,
+            seat_ids: r.seat_ids,
+            amount: r.amount_krw,
+            currency: "KRW",
+            created_at: rfc3339(r.created_at_ms),
+            expires_at: rfc3339(r.expires_at_ms),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_round_trip_through_rfc3339() {
+        let ms = parse_rfc3339_ms("t", "2026-05-01T19:00:00+09:00").unwrap();
+        assert_eq!(rfc3339(ms), "2026-05-01T10:00:00Z");
+        assert!(parse_rfc3339_ms("t", "tomorrow").is_err());
+    }
+
+    #[test]
+    fn create_body_defaults_ttl_limit_and_status() {
+        let body: CreateEventBody = parse_json(
+            br#"{"name":"n","venue":"v","startsAt":"2026-01-01T00:00:00Z","queueId":"q",
+                "sections":[{"name":"A","rows":1,"seatsPerRow":2,"price":1000}]}"#,
+        )
+        .unwrap();
+        let e = body.into_new_event().unwrap();
+        assert_eq!(
+            (e.hold_ttl_sec, e.max_seats_per_order, e.status),
+            (300, 4, EventStatus::OnSale)
+        );
+        assert!(parse_json::<HoldBody>(b"{").is_err());
+    }
+}

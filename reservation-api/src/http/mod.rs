@@ -1,0 +1,61 @@
+//! The HTTP API (axum), documented in `proto-notes/reservation-api.md`.
+//!
+//! Handlers are thin: authenticate (extractors in [`auth`]), parse JSON into
+//! the DTOs of [`dto`], call the service, serialize. Every failure is a
+//! `crate::Error`, turned into a response in `error.rs` only.
+
+pub mod auth;
+pub mod dto;
+mod events;
+mod idempotency;
+mod reservations;
+
+use std::sync::Arc;
+
+use axum::http::{StatusCode, Uri};
+use axum::routing::{get, patch};
+use axum::Router;
+
+use crate::error::Error;
+use crate::service::Reservations;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub svc: Arc<Reservations>,
+    pub admin_key: Arc<str>,
+    pub token_secret: Arc<[u8]>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/api/events", get(events::list).post(events::create))
+        .route("/v1/api/events/{event_id}", get(events::get_one))
+        .route(
+            "/v1/api/events/{event_id}/status",
+            patch(events::set_status),
+        )
+        .route("/v1/api/events/{event_id}/seats", get(events::seats))
+        .route(
+            "/v1/api/reservations",
+            axum::routing::post(reservations::create),
+        )
+        .route(
+            "/v1/api/reservations/{reservation_id}",
+            get(reservations::get_one).delete(reservations::release),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+async fn not_found(uri: Uri) -> Error {
+    Error::not_found("not_found", format!("no route for {}", uri.path()))
+}
+
+async fn method_not_allowed() -> axum::response::Response {
+    let body =
+        ticketon_wire::ErrorBody::new("method_not_allowed", "method not allowed on this path")
+            .to_json();
+    crate::error::json_response(StatusCode::METHOD_NOT_ALLOWED, body)
+}

@@ -1,0 +1,149 @@
+//! The reservation use cases, independent of HTTP: what a request means
+//! once it is authenticated and parsed. The HTTP layer and the benchmark
+//! both drive this, so the benchmark measures what the API does.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::domain::hold::{effective_reservation_status, hold_expires_at};
+use crate::domain::{EventStatus, NewEvent, ReservationStatus, SeatSelection};
+use crate::error::{Error, Result};
+use crate::seat_lock::{
+    Distributed, Locks, MemoryLocks, Optimistic, Pessimistic, RedisLocks, SeatLock, SeatLockKind,
+    SeatLocker,
+};
+use crate::store::{EventRecord, PendingHold, ReservationRecord, SqlStore};
+
+/// Who is buying, as stated by a verified admission token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Buyer {
+    pub user_id: String,
+    pub queue_id: String,
+    pub entry_id: String,
+}
+
+pub struct Reservations {
+    pub store: SqlStore,
+    pub locker: SeatLocker,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Reservations {
+    /// Connects to the database (running migrations) and to the lock
+    /// service the configured strategy needs.
+    pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Self> {
+        let store =
+            SqlStore::connect(&config.database_url, config.database_max_connections).await?;
+        let locker = match config.seat_lock {
+            SeatLockKind::Pessimistic => SeatLocker::Pessimistic(Pessimistic),
+            SeatLockKind::Optimistic => SeatLocker::Optimistic(Optimistic::default()),
+            SeatLockKind::Distributed => {
+                let locks = match &config.redis_url {
+                    Some(url) => Locks::Redis(RedisLocks::connect(url).await?),
+                    None => {
+                        tracing::warn!(
+                            "--seat-lock distributed without TICKETON_REDIS_URL: using in-process \
+                             locks, correct for a single instance only"
+                        );
+                        Locks::Memory(MemoryLocks::default())
+                    }
+                };
+                SeatLocker::Distributed(Distributed::new(locks, config.redis_prefix.clone()))
+            }
+        };
+        Ok(Reservations {
+            store,
+            locker,
+            clock,
+        })
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    pub async fn create_event(&self, event: NewEvent) -> Result<EventRecord> {
+        event.validate()?;
+        let id = Uuid::now_v7().to_string();
+        self.store.insert_event(&id, &event, self.now_ms()).await
+    }
+
+    /// An event as buyers may see it: drafts are not found unless `admin`.
+    pub async fn visible_event(&self, event_id: &str, admin: bool) -> Result<EventRecord> {
+        match self.store.get_event(event_id).await? {
+            Some(e) if admin || e.status != EventStatus::Draft => Ok(e),
+            _ => Err(Error::not_found(
+                "event_not_found",
+                format!("no event {event_id:?}"),
+            )),
+        }
+    }
+
+    /// Takes every seat in `seat_ids` for the buyer, or none.
+    pub async fn hold(
+        &self,
+        buyer: &Buyer,
+        event_id: &str,
+        seat_ids: &[i64],
+    ) -> Result<ReservationRecord> {
+        let event = self.visible_event(event_id, false).await?;
+        if buyer.queue_id != event.queue_id {
+            return Err(Error::forbidden(
+                "wrong_queue",
+                "the admission token was issued by another queue than this event's",
+            ));
+        }
+        if event.status != EventStatus::OnSale {
+            return Err(Error::conflict(
+                "event_not_on_sale",
+                format!("the event is {}", event.status.as_str()),
+            ));
+        }
+        let selection = SeatSelection::new(seat_ids, event.max_seats_per_order)?;
+        let now_ms = self.now_ms();
+        let pending = PendingHold {
+            reservation_id: Uuid::now_v7().to_string(),
+            event_id: event.id.clone(),
+            user_id: buyer.user_id.clone(),
+            queue_id: buyer.queue_id.clone(),
+            entry_id: buyer.entry_id.clone(),
+            selection,
+            now_ms,
+            expires_at_ms: hold_expires_at(now_ms, event.hold_ttl_sec),
+        };
+        let amount_krw = self.locker.hold(&self.store, &pending).await?;
+        Ok(ReservationRecord {
+            id: pending.reservation_id,
+            event_id: pending.event_id,
+            user_id: pending.user_id,
+            queue_id: pending.queue_id,
+            entry_id: pending.entry_id,
+            status: ReservationStatus::Held,
+            amount_krw,
+            created_at_ms: now_ms,
+            expires_at_ms: pending.expires_at_ms,
+            seat_ids: pending.selection.ids().to_vec(),
+        })
+    }
+
+    /// The buyer's own reservation, with its status as of now.
+    pub async fn get_reservation(&self, user_id: &str, id: &str) -> Result<ReservationRecord> {
+        match self.store.get_reservation(id).await? {
+            Some(mut r) if r.user_id == user_id => {
+                r.status = effective_reservation_status(r.status, r.expires_at_ms, self.now_ms());
+                Ok(r)
+            }
+            _ => Err(Error::not_found(
+                "reservation_not_found",
+                format!("no reservation {id:?} for this user"),
+            )),
+        }
+    }
+
+    pub async fn release(&self, user_id: &str, id: &str) -> Result<ReservationRecord> {
+        self.store.release(id, user_id, self.now_ms()).await
+    }
+}

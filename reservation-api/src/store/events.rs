@@ -1,0 +1,288 @@
+//! Events, sections and the seat map: created once by an admin, then read
+//! by buyers. Availability is computed at read time from `now`, so an
+//! expired hold shows its seats as available before the sweeper runs.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{stored_seat_status, SqlStore};
+use crate::domain::hold::effective_seat_status;
+use crate::domain::{EventStatus, NewEvent, SeatStatus};
+use crate::error::{Error, Result};
+
+/// Rows per multi-row INSERT when writing a seat map: 6 binds each stays far
+/// below SQLite's and MySQL's placeholder limits.
+const SEAT_INSERT_CHUNK: usize = 500;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    pub id: String,
+    pub name: String,
+    pub venue: String,
+    pub starts_at_ms: i64,
+    pub queue_id: String,
+    pub hold_ttl_sec: u32,
+    pub max_seats_per_order: u32,
+    pub status: EventStatus,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SectionSummary {
+    pub name: String,
+    pub rows: i64,
+    pub seats_per_row: i64,
+    pub price_krw: i64,
+    pub total_seats: i64,
+    pub available_seats: i64,
+}
+
+/// A seat as buyers see it, with its status as of the read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatView {
+    pub id: i64,
+    pub section: String,
+    pub row: i64,
+    pub number: i64,
+    pub price_krw: i64,
+    pub status: SeatStatus,
+}
+
+const EVENT_COLUMNS: &str = "id, name, venue, starts_at_ms, queue_id, hold_ttl_sec, \
+    max_seats_per_order, status, created_at_ms";
+
+fn event_record(row: &AnyRow) -> Result<EventRecord> {
+    let status: String = row.try_get("status")?;
+    let small = |col: &str| -> Result<u32> {
+        let v: i64 = row.try_get(col)?;
+        u32::try_from(v).map_err(|_| Error::Internal(format!("{col} out of range in the database")))
+    };
+    Ok(EventRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        venue: row.try_get("venue")?,
+        starts_at_ms: row.try_get("starts_at_ms")?,
+        queue_id: row.try_get("queue_id")?,
+        hold_ttl_sec: small("hold_ttl_sec")?,
+        max_seats_per_order: small("max_seats_per_order")?,
+        status: EventStatus::parse(&status)
+            .map_err(|_| Error::Internal(format!("unknown event status {status:?}")))?,
+        created_at_ms: row.try_get("created_at_ms")?,
+    })
+}
+
+impl SqlStore {
+    /// Writes the event, its sections and every seat in one transaction.
+    pub async fn insert_event(&self, id: &str, e: &NewEvent, now_ms: i64) -> Result<EventRecord> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO events (id, name, venue, starts_at_ms, queue_id, hold_ttl_sec, \
+             max_seats_per_order, status, created_at_ms) VALUES (?,?,?,?,?,?,?,?,?)",
+        )
+        .bind(id)
+        .bind(&e.name)
+        .bind(&e.venue)
+        .bind(e.starts_at_ms)
+        .bind(&e.queue_id)
+        .bind(i64::from(e.hold_ttl_sec))
+        .bind(i64::from(e.max_seats_per_order))
+        .bind(e.status.as_str())
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        for (pos, s) in e.sections.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO sections (event_id, name, position, row_count, seats_per_row, price_krw) \
+                 VALUES (?,?,?,?,?,?)",
+            )
+            .bind(id)
+            .bind(&s.name)
+            .bind(pos as i64)
+            .bind(i64::from(s.rows))
+            .bind(i64::from(s.seats_per_row))
+            .bind(s.price_krw)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let seats: Vec<_> = e.seats().collect();
+        for chunk in seats.chunks(SEAT_INSERT_CHUNK) {
+            let values = vec!["(?,?,?,?,?,'available')"; chunk.len()].join(",");
+            let sql = format!(
+                "INSERT INTO seats (event_id, section, row_no, seat_no, price_krw, status) VALUES {values}"
+            );
+            let mut q = sqlx::query(&sql);
+            for (section, row, number, price) in chunk {
+                q = q
+                    .bind(id)
+                    .bind(*section)
+                    .bind(i64::from(*row))
+                    .bind(i64::from(*number))
+                    .bind(*price);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(EventRecord {
+            id: id.to_string(),
+            name: e.name.clone(),
+            venue: e.venue.clone(),
+            starts_at_ms: e.starts_at_ms,
+            queue_id: e.queue_id.clone(),
+            hold_ttl_sec: e.hold_ttl_sec,
+            max_seats_per_order: e.max_seats_per_order,
+            status: e.status,
+            created_at_ms: now_ms,
+        })
+    }
+
+    /// Newest first. Drafts only when `include_drafts` (admins).
+    pub async fn list_events(
+        &self,
+        limit: i64,
+        offset: i64,
+        include_drafts: bool,
+    ) -> Result<Vec<EventRecord>> {
+        let filter = if include_drafts {
+            ""
+        } else {
+            "WHERE status <> 'draft' "
+        };
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events {filter}ORDER BY created_at_ms DESC, id DESC LIMIT ? OFFSET ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(event_record).collect()
+    }
+
+    pub async fn get_event(&self, id: &str) -> Result<Option<EventRecord>> {
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(event_record).transpose()
+    }
+
+    /// Returns false when the event does not exist.
+    pub async fn set_event_status(&self, id: &str, status: EventStatus) -> Result<bool> {
+        let done = sqlx::query("UPDATE events SET status = ? WHERE id = ?")
+            .bind(status.as_str())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 1 {
+            return Ok(true);
+        }
+        // MySQL counts unchanged rows as unaffected: setting the same status again.
+        Ok(self.get_event(id).await?.is_some())
+    }
+
+    pub async fn section_summaries(
+        &self,
+        event_id: &str,
+        now_ms: i64,
+    ) -> Result<Vec<SectionSummary>> {
+        let sections = sqlx::query(
+            "SELECT name, row_count, seats_per_row, price_krw FROM sections \
+             WHERE event_id = ? ORDER BY position",
+        )
+        .bind(event_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let available = sqlx::query(
+            "SELECT section, COUNT(*) AS n FROM seats WHERE event_id = ? AND \
+             (status = 'available' OR (status = 'held' AND hold_expires_at_ms <= ?)) GROUP BY section",
+        )
+        .bind(event_id)
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(sections.len());
+        for s in &sections {
+            let name: String = s.try_get("name")?;
+            let rows: i64 = s.try_get("row_count")?;
+            let per_row: i64 = s.try_get("seats_per_row")?;
+            let mut avail = 0;
+            for a in &available {
+                let section: String = a.try_get("section")?;
+                if section == name {
+                    avail = a.try_get("n")?;
+                }
+            }
+            out.push(SectionSummary {
+                name,
+                rows,
+                seats_per_row: per_row,
+                price_krw: s.try_get("price_krw")?,
+                total_seats: rows * per_row,
+                available_seats: avail,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The seat map, each seat with its status as of `now_ms`, optionally
+    /// narrowed to a section and/or a status.
+    pub async fn list_seats(
+        &self,
+        event_id: &str,
+        section: Option<&str>,
+        status: Option<SeatStatus>,
+        now_ms: i64,
+    ) -> Result<Vec<SeatView>> {
+        let sql = format!(
+            "SELECT id, section, row_no, seat_no, price_krw, status, hold_expires_at_ms FROM seats \
+             WHERE event_id = ?{} ORDER BY id",
+            if section.is_some() { " AND section = ?" } else { "" }
+        );
+        let mut q = sqlx::query(&sql).bind(event_id);
+        if let Some(s) = section {
+            q = q.bind(s);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let stored = stored_seat_status(r.try_get("status")?)?;
+            let seat_status =
+                effective_seat_status(stored, r.try_get("hold_expires_at_ms")?, now_ms);
+            if status.is_some_and(|want| want != seat_status) {
+                continue;
+            }
+            out.push(SeatView {
+                id: r.try_get("id")?,
+                section: r.try_get("section")?,
+                row: r.try_get("row_no")?,
+                number: r.try_get("seat_no")?,
+                price_krw: r.try_get("price_krw")?,
+                status: seat_status,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Seat ids of an event in id order (tests and benchmarks pick from it).
+    pub async fn seat_ids(&self, event_id: &str) -> Result<Vec<i64>> {
+        let rows = sqlx::query("SELECT id FROM seats WHERE event_id = ? ORDER BY id")
+            .bind(event_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+    }
+
+    /// The highest fencing token written to any seat of the event.
+    pub async fn max_fence(&self, event_id: &str) -> Result<i64> {
+        let row =
+            sqlx::query("SELECT fence FROM seats WHERE event_id = ? ORDER BY fence DESC LIMIT 1")
+                .bind(event_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(match row {
+            Some(r) => r.try_get("fence")?,
+            None => 0,
+        })
+    }
+}

@@ -1,0 +1,261 @@
+//! Storage: one implementation over sqlx's `Any` driver that runs on MySQL
+//! (MariaDB in production) and on SQLite (the embedded default, and the
+//! in-memory store for tests when given `sqlite::memory:`).
+//!
+//! Why one implementation and not two: nearly all SQL is the same on both
+//! backends, and one code path means one set of behaviours to test. Where
+//! the dialects differ, [`Dialect`] supplies the fragment (`FOR UPDATE`,
+//! `INSERT IGNORE`) or the transaction opener. Times are Unix ms in BIGINT
+//! columns because `Any` carries no date types.
+//!
+//! Concurrency per backend:
+//! * MySQL: InnoDB row locks. Sessions run at READ COMMITTED so that every
+//!   locking statement (always by primary key) takes record locks only,
+//!   never gap locks that would make unrelated holds wait on each other.
+//! * SQLite: one writer at a time. Every write transaction starts with
+//!   `BEGIN IMMEDIATE`, which takes the database's write lock up front; a
+//!   read inside it therefore sees the state no one else can change before
+//!   commit, which is the guarantee `FOR UPDATE` gives on MySQL.
+
+mod events;
+mod holds;
+mod idempotency;
+mod reservations;
+
+pub use events::{EventRecord, SeatView, SectionSummary};
+pub use holds::{Guard, PendingHold};
+pub use idempotency::IdemBegin;
+pub use reservations::ReservationRecord;
+
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+
+use crate::domain::{SeatState, SeatStatus};
+use crate::error::{Error, Result};
+
+static MYSQL_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/mysql");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    MySql,
+    Sqlite,
+}
+
+impl Dialect {
+    pub fn from_url(url: &str) -> Result<Self> {
+        if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+            Ok(Dialect::MySql)
+        } else if url.starts_with("sqlite:") {
+            Ok(Dialect::Sqlite)
+        } else {
+            Err(Error::Internal(
+                "the database URL must start with mysql:// or sqlite:".into(),
+            ))
+        }
+    }
+
+    fn for_update(self) -> &'static str {
+        match self {
+            Dialect::MySql => " FOR UPDATE",
+            Dialect::Sqlite => "",
+        }
+    }
+
+    fn insert_ignore(self) -> &'static str {
+        match self {
+            Dialect::MySql => "INSERT IGNORE",
+            Dialect::Sqlite => "INSERT OR IGNORE",
+        }
+    }
+}
+
+/// The reservation store. Cheap to clone (a pool handle).
+#[derive(Clone, Debug)]
+pub struct SqlStore {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+/// Adds `mode=rwc` to a SQLite file URL so the file is created on first start.
+fn sqlite_url_creating_file(url: &str) -> String {
+    if url.contains(":memory:") || url.contains("mode=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+impl SqlStore {
+    /// Connects and runs the backend's migrations.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let dialect = Dialect::from_url(url)?;
+        let (url, options) = match dialect {
+            Dialect::MySql => (
+                url.replacen("mariadb:", "mysql:", 1),
+                AnyPoolOptions::new()
+                    .max_connections(max_connections.max(1))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                                .await?;
+                            Ok(())
+                        })
+                    }),
+            ),
+            Dialect::Sqlite => {
+                // An in-memory database exists per connection: keep exactly one.
+                let memory = url.contains(":memory:");
+                let max = if memory {
+                    1
+                } else {
+                    max_connections.clamp(1, 8)
+                };
+                let options = AnyPoolOptions::new()
+                    .max_connections(max)
+                    .min_connections(if memory { 1 } else { 0 })
+                    .idle_timeout(if memory {
+                        None
+                    } else {
+                        Some(Duration::from_secs(600))
+                    })
+                    .max_lifetime(if memory {
+                        None
+                    } else {
+                        Some(Duration::from_secs(1800))
+                    })
+                    .after_connect(move |conn, _| {
+                        Box::pin(async move {
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            if !memory {
+                                conn.execute("PRAGMA journal_mode = WAL").await?;
+                                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            }
+                            Ok(())
+                        })
+                    });
+                (sqlite_url_creating_file(url), options)
+            }
+        };
+        let pool = options
+            .acquire_timeout(Duration::from_secs(30))
+            .connect(&url)
+            .await?;
+        match dialect {
+            Dialect::MySql => MYSQL_MIGRATIONS.run(&pool).await?,
+            Dialect::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
+        }
+        Ok(SqlStore { pool, dialect })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Opens a write transaction: `BEGIN IMMEDIATE` on SQLite (see module doc).
+    async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
+        Ok(match self.dialect {
+            Dialect::MySql => self.pool.begin().await?,
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+        })
+    }
+
+    /// Reads seat rows without locking them (optimistic and distributed
+    /// strategies judge from this and let a conditional write confirm).
+    pub async fn read_seats(&self, ids: &[i64]) -> Result<Vec<SeatState>> {
+        let sql = format!(
+            "SELECT id, event_id, status, hold_expires_at_ms, price_krw, version \
+             FROM seats WHERE id IN ({}) ORDER BY id",
+            placeholders(ids.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for id in ids {
+            q = q.bind(*id);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter().map(seat_state).collect()
+    }
+}
+
+pub(crate) fn placeholders(n: usize) -> String {
+    let mut s = String::with_capacity(n * 2);
+    for i in 0..n {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push('?');
+    }
+    s
+}
+
+pub(crate) fn seat_state(row: &AnyRow) -> Result<SeatState> {
+    Ok(SeatState {
+        id: row.try_get("id")?,
+        event_id: row.try_get("event_id")?,
+        status: stored_seat_status(row.try_get("status")?)?,
+        hold_expires_at_ms: row.try_get("hold_expires_at_ms")?,
+        price_krw: row.try_get("price_krw")?,
+        version: row.try_get("version")?,
+    })
+}
+
+fn stored_seat_status(s: String) -> Result<SeatStatus> {
+    SeatStatus::parse(&s)
+        .map_err(|_| Error::Internal(format!("unknown seat status {s:?} in the database")))
+}
+
+/// True for failures that a retry of the whole transaction resolves:
+/// InnoDB deadlocks and lock-wait timeouts, SQLite busy/locked.
+pub(crate) fn is_retryable(e: &Error) -> bool {
+    let Error::Storage(sqlx::Error::Database(db)) = e else {
+        return false;
+    };
+    if let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        return matches!(my.number(), 1205 | 1213);
+    }
+    matches!(
+        db.code().as_deref(),
+        Some("5" | "6" | "261" | "517" | "262")
+    )
+}
+
+/// How many times a transaction that hit a retryable failure is re-run.
+pub(crate) const DB_RETRIES: usize = 5;
+
+pub(crate) async fn retry_pause(attempt: usize) {
+    let ms = 2u64 << attempt.min(5);
+    tokio::time::sleep(Duration::from_millis(ms + rand::random_range(0..ms))).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_file_urls_create_the_file_and_memory_urls_stay() {
+        assert_eq!(
+            sqlite_url_creating_file("sqlite://a.db"),
+            "sqlite://a.db?mode=rwc"
+        );
+        assert_eq!(
+            sqlite_url_creating_file("sqlite://a.db?x=1"),
+            "sqlite://a.db?x=1&mode=rwc"
+        );
+        assert_eq!(
+            sqlite_url_creating_file("sqlite::memory:"),
+            "sqlite::memory:"
+        );
+        assert_eq!(placeholders(3), "?,?,?");
+        assert_eq!(Dialect::from_url("mariadb://x").unwrap(), Dialect::MySql);
+        assert!(Dialect::from_url("postgres://x").is_err());
+    }
+}

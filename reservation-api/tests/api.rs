@@ -1,0 +1,450 @@
+//! The HTTP API through a real socket, on SQLite and on MariaDB: every
+//! documented status of every endpoint, idempotent retries, release and
+//! expiry as seen by clients.
+
+mod common;
+
+use common::*;
+use reservation_api::SeatLockKind;
+use serde_json::{json, Value};
+
+async fn code(resp: reqwest::Response) -> (u16, String) {
+    let status = resp.status().as_u16();
+    let v: Value = resp.json().await.unwrap_or(Value::Null);
+    (
+        status,
+        v["error"]["code"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+async fn scenario(db_url: &str, lock: SeatLockKind, redis: Option<String>) {
+    let s = start(db_url, lock, redis, true).await;
+    let http = &s.http;
+
+    // --- Events (admin) ---
+    let body = json!({"name": "X", "venue": "Y", "startsAt": "2026-06-01T19:00:00Z", "queueId": QUEUE,
+                      "sections": [{"name": "A", "rows": 1, "seatsPerRow": 1, "price": 1}]});
+    let r = http
+        .post(s.url("/v1/api/events"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code(r).await, (401, "admin_key_required".into()));
+    let r = http
+        .post(s.url("/v1/api/events"))
+        .header("x-admin-key", "nope")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code(r).await, (403, "admin_key_invalid".into()));
+    let r = http
+        .post(s.url("/v1/api/events"))
+        .header("x-admin-key", ADMIN_KEY)
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code(r).await, (400, "invalid_json".into()));
+    let mut bad = body.clone();
+    bad["sections"][0]["rows"] = json!(0);
+    let r = http
+        .post(s.url("/v1/api/events"))
+        .header("x-admin-key", ADMIN_KEY)
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code(r).await, (400, "invalid_event".into()));
+
+    let (event_id, a, b) = s.create_event(2, 5, 60).await;
+    assert_eq!((a.len(), b.len()), (10, 4));
+
+    // A draft is invisible to buyers but visible to admins.
+    let mut draft = body.clone();
+    draft["status"] = json!("draft");
+    let r = http
+        .post(s.url("/v1/api/events"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&draft)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let draft_id = r.json::<Value>().await.unwrap()["eventId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = http
+        .get(s.url(&format!("/v1/api/events/{draft_id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code(r).await, (404, "event_not_found".into()));
+    let r = http
+        .get(s.url(&format!("/v1/api/events/{draft_id}")))
+        .header("x-admin-key", ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // List, paginated; drafts hidden.
+    let page: Value = http
+        .get(s.url("/v1/api/events?limit=1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["events"].as_array().unwrap().len(), 1);
+    assert_eq!(page["events"][0]["eventId"], event_id.as_str());
+    assert_eq!(page["nextOffset"], Value::Null);
+    let page: Value = http
+        .get(s.url("/v1/api/events?limit=1"))
+        .header("x-admin-key", ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["nextOffset"], 1);
+    let r = http
+        .get(s.url("/v1/api/events?limit=abc"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code(r).await, (400, "invalid_query".into()));
+
+    let ev: Value = http
+        .get(s.url(&format!("/v1/api/events/{event_id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ev["status"], "on_sale");
+    assert_eq!(ev["holdTtlSec"], 60);
+    assert_eq!(ev["startsAt"], "2026-06-01T10:00:00Z");
+    assert_eq!(ev["sections"][0]["availableSeats"], 10);
+    assert_eq!(ev["sections"][1]["price"], 50000);
+    let r = http.get(s.url("/v1/api/events/nope")).send().await.unwrap();
+    assert_eq!(code(r).await, (404, "event_not_found".into()));
+
+    // --- Holds ---
+    let alice = token("alice");
+    let bob = token("bob");
+    let r = http
+        .post(s.url("/v1/api/reservations"))
+        .json(&json!({"eventId": event_id, "seatIds": [a[0]]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code(r).await, (401, "token_missing".into()));
+    let mut tampered = alice.clone();
+    tampered.push('x');
+    let (st, v) = s.hold(&tampered, &event_id, &[a[0]]).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str().unwrap()),
+        (401, "token_invalid")
+    );
+    let (st, v) = s
+        .hold(&token_for("alice", QUEUE, now_s() - 10), &event_id, &[a[0]])
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str().unwrap()),
+        (401, "token_expired")
+    );
+    let (st, v) = s
+        .hold(
+            &token_for("alice", "other-queue", now_s() + 600),
+            &event_id,
+            &[a[0]],
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str().unwrap()),
+        (403, "wrong_queue")
+    );
+    let (st, v) = s.hold(&alice, &event_id, &a[0..5]).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str().unwrap()),
+        (400, "too_many_seats")
+    );
+    let (st, v) = s.hold(&alice, &event_id, &[a[0], a[0]]).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str().unwrap()),
+        (400, "duplicate_seat")
+    );
+    let (_, other_a, _) = s.create_event(1, 2, 60).await;
+    let (st, v) = s.hold(&alice, &event_id, &[a[0], other_a[0]]).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str().unwrap()),
+        (400, "seat_not_in_event")
+    );
+    let (st, v) = s.hold(&alice, "nope", &[a[0]]).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str().unwrap()),
+        (404, "event_not_found")
+    );
+    let r = http
+        .post(s.url("/v1/api/reservations"))
+        .bearer_auth(&alice)
+        .body("[]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code(r).await, (400, "invalid_json".into()));
+
+    let (st, held) = s.hold(&alice, &event_id, &[a[1], a[0], b[0]]).await;
+    assert_eq!(st, 201, "{held}");
+    assert_eq!(held["status"], "held");
+    assert_eq!(held["seatIds"], json!([a[0], a[1], b[0]]));
+    assert_eq!(held["amount"], 250000);
+    assert_eq!(held["currency"], "KRW");
+    assert_eq!(held["eventId"], event_id.as_str());
+    let rid = held["reservationId"].as_str().unwrap().to_string();
+
+    // All or none: bob asks for one taken and one free seat, gets neither.
+    let (st, v) = s.hold(&bob, &event_id, &[a[1], a[2]]).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str().unwrap()),
+        (409, "seat_unavailable")
+    );
+    assert_eq!(v["error"]["seatIds"], json!([a[1]]));
+    let avail: Vec<Value> = http
+        .get(s.url(&format!(
+            "/v1/api/events/{event_id}/seats?section=A&status=available"
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(avail.len(), 8);
+    assert!(avail.iter().any(|x| x["seatId"] == a[2]));
+    assert_eq!(avail[0]["price"], 100000);
+    assert!(avail
+        .iter()
+        .all(|x| x["status"] == "available" && x["section"] == "A"));
+    let held_seats: Vec<Value> = http
+        .get(s.url(&format!("/v1/api/events/{event_id}/seats?status=held")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(held_seats.len(), 3);
+    let r = http
+        .get(s.url(&format!("/v1/api/events/{event_id}/seats?status=gone")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code(r).await, (400, "invalid_seat_status".into()));
+
+    // Reservation reads and releases are the token user's only.
+    let r = http
+        .get(s.url(&format!("/v1/api/reservations/{rid}")))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let got: Value = r.json().await.unwrap();
+    assert_eq!(got["status"], "held");
+    assert_eq!(got["expiresAt"], held["expiresAt"]);
+    let r = http
+        .get(s.url(&format!("/v1/api/reservations/{rid}")))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code(r).await, (404, "reservation_not_found".into()));
+    let r = http
+        .get(s.url(&format!("/v1/api/reservations/{rid}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code(r).await, (401, "token_missing".into()));
+    let (st, v) = s.release(&bob, &rid).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str().unwrap()),
+        (404, "reservation_not_found")
+    );
+    let (st, v) = s.release(&alice, &rid).await;
+    assert_eq!((st, v["status"].as_str().unwrap()), (200, "released"));
+    let (st, v) = s.release(&alice, &rid).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str().unwrap()),
+        (409, "reservation_not_held")
+    );
+    let (st, _) = s.hold(&bob, &event_id, &[a[1], a[2]]).await;
+    assert_eq!(st, 201, "released seats can be held again");
+
+    // --- Idempotency-Key ---
+    let post = |key: &str, seats: Value| {
+        http.post(s.url("/v1/api/reservations"))
+            .bearer_auth(&alice)
+            .header("idempotency-key", key)
+            .json(&json!({"eventId": event_id, "seatIds": seats}))
+            .send()
+    };
+    let first = post("k-1", json!([a[5]])).await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let again = post("k-1", json!([a[5]])).await.unwrap();
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers().get("idempotent-replayed").unwrap(), "true");
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+    let r = post("k-1", json!([a[6]])).await.unwrap();
+    assert_eq!(code(r).await, (422, "idempotency_key_reused".into()));
+    // A replayed 409 stays the first answer.
+    let r1 = post("k-2", json!([a[1]])).await.unwrap();
+    assert_eq!(r1.status(), 409);
+    let r2 = post("k-2", json!([a[1]])).await.unwrap();
+    assert_eq!(r2.status(), 409);
+    assert_eq!(r2.headers().get("idempotent-replayed").unwrap(), "true");
+    // Keys are per user: bob's "k-1" is his own.
+    let r = http
+        .post(s.url("/v1/api/reservations"))
+        .bearer_auth(&bob)
+        .header("idempotency-key", "k-1")
+        .json(&json!({"eventId": event_id, "seatIds": [a[7]]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    // --- Expiry as clients see it ---
+    let (st, short) = s.hold(&alice, &event_id, &[b[3]]).await;
+    assert_eq!(st, 201);
+    let short_id = short["reservationId"].as_str().unwrap().to_string();
+    s.clock.as_ref().unwrap().advance_ms(60_000);
+    let (st, _) = s.hold(&bob, &event_id, &[b[3]]).await;
+    assert_eq!(st, 201, "an expired hold's seat is free at once");
+    let got: Value = http
+        .get(s.url(&format!("/v1/api/reservations/{short_id}")))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["status"], "expired");
+    let (st, v) = s.release(&alice, &short_id).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str().unwrap()),
+        (409, "reservation_not_held")
+    );
+
+    // --- Event status (admin) ---
+    let patch = |id: &str, status: &str, key: Option<&str>| {
+        let mut r = http
+            .patch(s.url(&format!("/v1/api/events/{id}/status")))
+            .json(&json!({"status": status}));
+        if let Some(k) = key {
+            r = r.header("x-admin-key", k);
+        }
+        r.send()
+    };
+    let r = patch(&event_id, "closed", None).await.unwrap();
+    assert_eq!(code(r).await, (401, "admin_key_required".into()));
+    let r = patch(&event_id, "draft", Some(ADMIN_KEY)).await.unwrap();
+    assert_eq!(code(r).await, (400, "invalid_event_status".into()));
+    let r = patch("nope", "closed", Some(ADMIN_KEY)).await.unwrap();
+    assert_eq!(code(r).await, (404, "event_not_found".into()));
+    let r = patch(&event_id, "closed", Some(ADMIN_KEY)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "closed");
+    let (st, v) = s.hold(&alice, &event_id, &[a[9]]).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str().unwrap()),
+        (409, "event_not_on_sale")
+    );
+    let r = patch(&event_id, "on_sale", Some(ADMIN_KEY)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let (st, _) = s.hold(&alice, &event_id, &[a[9]]).await;
+    assert_eq!(st, 201);
+
+    // --- Unknown routes and methods answer in JSON ---
+    let r = http.get(s.url("/v1/api/nothing")).send().await.unwrap();
+    assert_eq!(code(r).await, (404, "not_found".into()));
+    let r = http.put(s.url("/v1/api/events")).send().await.unwrap();
+    assert_eq!(code(r).await, (405, "method_not_allowed".into()));
+
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_on_sqlite_pessimistic() {
+    let db = TestDb::sqlite();
+    scenario(db.url(), SeatLockKind::Pessimistic, None).await;
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_on_sqlite_optimistic() {
+    let db = TestDb::sqlite();
+    scenario(db.url(), SeatLockKind::Optimistic, None).await;
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_on_sqlite_in_memory_with_in_process_locks() {
+    scenario("sqlite::memory:", SeatLockKind::Distributed, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_on_mariadb_pessimistic() {
+    let Some(db) = TestDb::mysql().await else {
+        return;
+    };
+    scenario(db.url(), SeatLockKind::Pessimistic, None).await;
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_on_mariadb_distributed_with_redis() {
+    let Some(redis) = redis_url().await else {
+        return;
+    };
+    let Some(db) = TestDb::mysql().await else {
+        return;
+    };
+    scenario(db.url(), SeatLockKind::Distributed, Some(redis)).await;
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_file_is_created_on_first_start_and_reused() {
+    let db = TestDb::sqlite();
+    let TestDb::Sqlite { path, .. } = &db else {
+        unreachable!()
+    };
+    assert!(!path.exists());
+    let s = start(db.url(), SeatLockKind::Pessimistic, None, false).await;
+    let (event_id, _, _) = s.create_event(1, 3, 60).await;
+    s.stop().await;
+    assert!(path.exists());
+    let s = start(db.url(), SeatLockKind::Pessimistic, None, false).await;
+    let r = s
+        .http
+        .get(s.url(&format!("/v1/api/events/{event_id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "migrations are not re-applied and data survives a restart"
+    );
+    s.stop().await;
+    db.cleanup().await;
+}
