@@ -119,14 +119,20 @@ async fn one(args: &Args, scenario: Scenario, lock: SeatLockKind) -> anyhow::Res
     for b in 0..args.buyers {
         let (svc, seats, event_id) = (svc.clone(), seats.clone(), event.id.clone());
         tasks.push(tokio::spawn(async move {
-            let buyer = Buyer {
-                user_id: format!("b{b}"),
-                queue_id: "bench-q".into(),
-                entry_id: format!("e{b}"),
-            };
             let mut lat = Vec::new();
             let (mut ok, mut conflicts, mut busy, mut errors) = (0u64, 0u64, 0u64, 0u64);
-            while Instant::now() < deadline {
+            for attempt in 0u64.. {
+                if Instant::now() >= deadline {
+                    break;
+                }
+                // Each attempt is its own admission: a release ends the
+                // purchase session, as it does for a real fan.
+                let buyer = Buyer {
+                    user_id: format!("b{b}"),
+                    queue_id: "bench-q".into(),
+                    entry_id: format!("e{b}-{attempt}"),
+                    session_expires_at_ms: i64::MAX,
+                };
                 let start = rand::rng().random_range(0..seats.len() - 1);
                 let want = [seats[start], seats[start + 1]];
                 let t = Instant::now();

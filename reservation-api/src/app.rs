@@ -12,16 +12,46 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::admissions::ADMISSIONS_GROUP;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Secrets};
 use crate::error::{Error, Result};
 use crate::http::{router, AppState};
 use crate::service::Reservations;
+use ticketon_wire::bus::kafka::{KafkaConfig, KafkaPublisher, KafkaSubscriber};
+use ticketon_wire::bus::{Publisher, Subscriber};
+use ticketon_wire::events::TOPIC_ADMISSIONS;
+
+/// How often the outbox relay looks for new events when idle.
+const OUTBOX_INTERVAL: Duration = Duration::from_millis(50);
 
 pub struct App {
     state: AppState,
     listener: TcpListener,
     sweep_interval: Duration,
+    events: Option<EventLink>,
+}
+
+/// How the reservation-api is connected to the other services: the bus its
+/// outbox is published to, and its member of the admissions consumer group.
+pub struct EventLink {
+    pub publisher: Arc<dyn Publisher>,
+    pub admissions: Box<dyn Subscriber>,
+}
+
+impl EventLink {
+    /// Kafka from `--kafka-brokers`.
+    pub fn kafka(brokers: &str) -> Result<EventLink> {
+        let kafka = KafkaConfig::new(brokers);
+        let publisher = KafkaPublisher::new(&kafka)
+            .map_err(|e| Error::Internal(format!("Kafka producer: {e}")))?;
+        let admissions = KafkaSubscriber::subscribe(&kafka, ADMISSIONS_GROUP, &[TOPIC_ADMISSIONS])
+            .map_err(|e| Error::Internal(format!("Kafka consumer: {e}")))?;
+        Ok(EventLink {
+            publisher: Arc::new(publisher),
+            admissions,
+        })
+    }
 }
 
 impl App {
@@ -30,6 +60,26 @@ impl App {
     }
 
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<App> {
+        let events = match &config.kafka_brokers {
+            Some(brokers) => Some(EventLink::kafka(brokers)?),
+            None => None,
+        };
+        App::build_with_events(config, clock, events).await
+    }
+
+    /// Builds with an explicit event link (the single-process runner passes
+    /// its in-process bus); `None` leaves events in the outbox.
+    pub async fn build_with_events(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        events: Option<EventLink>,
+    ) -> Result<App> {
+        if events.is_none() {
+            tracing::warn!(
+                "no event bus configured (TICKETON_KAFKA_BROKERS unset): session events stay in \
+                 the outbox and admission events are not read"
+            );
+        }
         let secrets = Secrets::resolve(&config);
         let svc = Arc::new(Reservations::open(&config, clock).await?);
         let listener = TcpListener::bind(&config.listen)
@@ -46,9 +96,12 @@ impl App {
                 svc,
                 admin_key: Arc::from(secrets.admin_key),
                 token_secret: Arc::from(secrets.token_secret),
+                bus: events.as_ref().map(|e| e.publisher.clone()),
+                admissions_consumed: Arc::default(),
             },
             listener,
             sweep_interval: Duration::from_millis(config.sweep_interval_ms.max(50)),
+            events,
         })
     }
 
@@ -71,6 +124,22 @@ impl App {
             self.sweep_interval,
             stop_rx.clone(),
         ));
+        let mut background = vec![sweeper];
+        if let Some(events) = self.events {
+            background.push(tokio::spawn(crate::outbox_relay::run(
+                svc.store.clone(),
+                events.publisher,
+                OUTBOX_INTERVAL,
+                svc.clock.clone(),
+                stop_rx.clone(),
+            )));
+            background.push(tokio::spawn(crate::admissions::run(
+                svc.clone(),
+                events.admissions,
+                self.state.admissions_consumed.clone(),
+                stop_rx.clone(),
+            )));
+        }
         let mut server_stop = stop_rx;
         let app = router(self.state);
         let server = tokio::spawn(async move {
@@ -84,7 +153,7 @@ impl App {
             addr,
             stop: stop_tx,
             server,
-            sweeper,
+            background,
             svc,
         })
     }
@@ -95,7 +164,9 @@ pub struct ServerHandle {
     addr: SocketAddr,
     stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
-    sweeper: JoinHandle<()>,
+    /// The sweeper, and with an event bus the outbox relay and the
+    /// admissions consumer.
+    background: Vec<JoinHandle<()>>,
     svc: Arc<Reservations>,
 }
 
@@ -116,7 +187,9 @@ impl ServerHandle {
             .server
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
-        let _ = self.sweeper.await;
+        for task in self.background {
+            let _ = task.await;
+        }
         self.svc.store.close().await;
         served.map_err(|e| Error::Internal(format!("server error: {e}")))
     }

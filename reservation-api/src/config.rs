@@ -28,6 +28,8 @@ pub struct Config {
     /// Prefix of every Redis key this service writes.
     pub redis_prefix: String,
     pub sweep_interval_ms: u64,
+    /// Kafka bootstrap servers; unset: no event bus (see `App::build_with_events`).
+    pub kafka_brokers: Option<String>,
 }
 
 impl Default for Config {
@@ -42,6 +44,7 @@ impl Default for Config {
             redis_url: None,
             redis_prefix: "ticketon:resv".into(),
             sweep_interval_ms: 1_000,
+            kafka_brokers: None,
         }
     }
 }
@@ -59,6 +62,7 @@ impl fmt::Debug for Config {
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
             .field("redis_prefix", &self.redis_prefix)
             .field("sweep_interval_ms", &self.sweep_interval_ms)
+            .field("kafka_brokers", &self.kafka_brokers)
             .finish()
     }
 }
@@ -118,6 +122,10 @@ pub struct Args {
     /// How often expired holds are swept to `expired`.
     #[arg(long, env = "TICKETON_HOLD_SWEEP_INTERVAL_MS", default_value_t = 1_000)]
     pub sweep_interval_ms: u64,
+    /// Kafka bootstrap servers (`host:port,...`): session events are
+    /// published from the outbox and admission events consumed.
+    #[arg(long, env = "TICKETON_KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
     /// `text` or `json` logs.
     #[arg(long, env = "TICKETON_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -135,6 +143,7 @@ impl Args {
             redis_url: self.redis_url.filter(|s| !s.is_empty()),
             redis_prefix: self.redis_prefix,
             sweep_interval_ms: self.sweep_interval_ms.max(50),
+            kafka_brokers: self.kafka_brokers.filter(|s| !s.is_empty()),
         }
     }
 }

@@ -6,12 +6,14 @@
 //! safely) ← [`service`] (use cases) ← [`http`] (axum). [`app`] wires them
 //! together; [`error`] is the one error type and its one HTTP mapping.
 
+pub mod admissions;
 pub mod app;
 pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod outbox_relay;
 pub mod seat_lock;
 pub mod service;
 pub mod store;

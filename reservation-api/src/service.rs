@@ -15,7 +15,7 @@ use crate::seat_lock::{
     Distributed, Locks, MemoryLocks, Optimistic, Pessimistic, RedisLocks, SeatLock, SeatLockKind,
     SeatLocker,
 };
-use crate::store::{EventRecord, PendingHold, ReservationRecord, SqlStore};
+use crate::store::{EventRecord, PendingHold, ReservationRecord, SessionRef, SqlStore};
 
 /// Who is buying, as stated by a verified admission token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +23,18 @@ pub struct Buyer {
     pub user_id: String,
     pub queue_id: String,
     pub entry_id: String,
+    /// When the admission (the token) ends, Unix ms.
+    pub session_expires_at_ms: i64,
+}
+
+impl Buyer {
+    pub fn session(&self) -> SessionRef {
+        SessionRef {
+            queue_id: self.queue_id.clone(),
+            entry_id: self.entry_id.clone(),
+            user_id: self.user_id.clone(),
+        }
+    }
 }
 
 pub struct Reservations {
@@ -104,6 +116,9 @@ impl Reservations {
         }
         let selection = SeatSelection::new(seat_ids, event.max_seats_per_order)?;
         let now_ms = self.now_ms();
+        self.store
+            .ensure_session_active(&buyer.session(), buyer.session_expires_at_ms, now_ms)
+            .await?;
         let pending = PendingHold {
             reservation_id: Uuid::now_v7().to_string(),
             event_id: event.id.clone(),

@@ -284,6 +284,13 @@ async fn scenario(db_url: &str, lock: SeatLockKind, redis: Option<String>) {
         (st, v["error"]["code"].as_str().unwrap()),
         (409, "reservation_not_held")
     );
+    // Releasing was giving up: that admission's token buys nothing more.
+    let (st, v) = s.hold(&alice, &event_id, &[a[8]]).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str().unwrap()),
+        (401, "session_ended")
+    );
+    let alice = token_with_entry("alice", "entry-alice-2");
     let (st, _) = s.hold(&bob, &event_id, &[a[1], a[2]]).await;
     assert_eq!(st, 201, "released seats can be held again");
 
@@ -370,6 +377,8 @@ async fn scenario(db_url: &str, lock: SeatLockKind, redis: Option<String>) {
     );
     let r = patch(&event_id, "on_sale", Some(ADMIN_KEY)).await.unwrap();
     assert_eq!(r.status(), 200);
+    // A fresh admission: the expired hold may have ended the previous one.
+    let alice = token_with_entry("alice", "entry-alice-3");
     let (st, _) = s.hold(&alice, &event_id, &[a[9]]).await;
     assert_eq!(st, 201);
 

@@ -28,6 +28,9 @@ const PRICE: i64 = 100_000;
 #[derive(Debug, Clone)]
 struct Win {
     id: String,
+    /// The admission token it was taken with (one admission per hold: a
+    /// release ends the purchase session).
+    tok: String,
     seats: Vec<i64>,
     amount: i64,
     sent: f64,
@@ -61,12 +64,12 @@ async fn race(db_url: &str, lock: SeatLockKind, redis: Option<String>, attempts:
     for t in 0..TASKS {
         let (s, seats, log, event_id) = (s.clone(), seats.clone(), log.clone(), event_id.clone());
         tasks.push(tokio::spawn(async move {
-            let tok = token(&format!("buyer-{t}"));
             let mut wins: Vec<Win> = Vec::new();
             // Each buyer keeps at most one hold for a while, so seats keep
             // changing hands instead of running out.
             let mut kept: Option<usize> = None;
-            for _ in 0..attempts {
+            for n in 0..attempts {
+                let tok = token(&format!("buyer-{t}-{n}"));
                 let (want, keep, drop_kept) = {
                     let mut rng = rand::rng();
                     let k = rng.random_range(1..=3usize);
@@ -78,7 +81,7 @@ async fn race(db_url: &str, lock: SeatLockKind, redis: Option<String>, attempts:
                     )
                 };
                 if let (Some(i), true) = (kept, drop_kept) {
-                    release_logged(&s, &tok, &mut wins[i], t0).await;
+                    release_logged(&s, &mut wins[i], t0).await;
                     kept = None;
                 }
                 let sent = t0.elapsed().as_secs_f64();
@@ -95,6 +98,7 @@ async fn race(db_url: &str, lock: SeatLockKind, redis: Option<String>, attempts:
                         assert_eq!(got, want, "a 201 holds exactly the seats asked for");
                         let mut win = Win {
                             id,
+                            tok: tok.clone(),
                             seats: got,
                             amount: body["amount"].as_i64().expect("amount"),
                             sent,
@@ -104,7 +108,7 @@ async fn race(db_url: &str, lock: SeatLockKind, redis: Option<String>, attempts:
                         if keep && kept.is_none() {
                             kept = Some(wins.len());
                         } else {
-                            release_logged(&s, &tok, &mut win, t0).await;
+                            release_logged(&s, &mut win, t0).await;
                         }
                         wins.push(win);
                     }
@@ -232,9 +236,9 @@ async fn race(db_url: &str, lock: SeatLockKind, redis: Option<String>, attempts:
     }
 }
 
-async fn release_logged(s: &TestServer, tok: &str, win: &mut Win, t0: Instant) {
+async fn release_logged(s: &TestServer, win: &mut Win, t0: Instant) {
     let sent = t0.elapsed().as_secs_f64();
-    let (st, _) = s.release(tok, &win.id).await;
+    let (st, _) = s.release(&win.tok, &win.id).await;
     assert_eq!(st, 200, "releasing one's own live hold");
     win.released = Some((sent, t0.elapsed().as_secs_f64()));
 }

@@ -47,7 +47,8 @@ async fn fencing(db_url: &str, redis: Option<String>) {
     let buyer = Buyer {
         user_id: "fan".into(),
         queue_id: QUEUE.into(),
-        entry_id: "e".into(),
+        entry_id: "e-fan".into(),
+        session_expires_at_ms: svc.now_ms() + 600_000,
     };
     let held = svc
         .hold(&buyer, &event_id, &[a[0]])

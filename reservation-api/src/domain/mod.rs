@@ -7,7 +7,10 @@
 
 pub mod event;
 pub mod hold;
+pub mod payment;
+pub mod session;
 pub mod status;
+pub mod ticket;
 
 pub use event::{NewEvent, SectionSpec};
 pub use hold::{judge_seats, SeatSelection, SeatState, Verdict};

@@ -75,6 +75,7 @@ impl FromRequestParts<AppState> for Buyer {
             user_id: claims.sub,
             queue_id: claims.qid,
             entry_id: claims.eid,
+            session_expires_at_ms: claims.exp.saturating_mul(1000),
         })
     }
 }

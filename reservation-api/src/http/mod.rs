@@ -8,6 +8,7 @@ pub mod auth;
 pub mod dto;
 mod events;
 mod idempotency;
+mod ops;
 mod reservations;
 
 use std::sync::Arc;
@@ -24,6 +25,9 @@ pub struct AppState {
     pub svc: Arc<Reservations>,
     pub admin_key: Arc<str>,
     pub token_secret: Arc<[u8]>,
+    /// The bus the outbox goes to (for its counters in /metrics).
+    pub bus: Option<Arc<dyn ticketon_wire::bus::Publisher>>,
+    pub admissions_consumed: Arc<ticketon_wire::bus::ConsumerStats>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -44,6 +48,7 @@ pub fn router(state: AppState) -> Router {
             get(reservations::get_one).delete(reservations::release),
         )
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(ops::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -20,12 +20,16 @@
 mod events;
 mod holds;
 mod idempotency;
+mod outbox;
 mod reservations;
+mod sessions;
 
 pub use events::{EventRecord, SeatView, SectionSummary};
 pub use holds::{Guard, PendingHold};
 pub use idempotency::IdemBegin;
+pub use outbox::OutboxRecord;
 pub use reservations::ReservationRecord;
+pub use sessions::SessionRef;
 
 use std::time::Duration;
 

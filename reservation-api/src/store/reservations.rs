@@ -7,8 +7,9 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use super::{is_retryable, placeholders, retry_pause, SqlStore, DB_RETRIES};
+use super::{is_retryable, placeholders, retry_pause, SessionRef, SqlStore, DB_RETRIES};
 use crate::domain::hold::check_releasable;
+use crate::domain::session::SessionEnd;
 use crate::domain::ReservationStatus;
 use crate::error::{Error, Result};
 
@@ -26,6 +27,17 @@ pub struct ReservationRecord {
     pub expires_at_ms: i64,
     /// Ascending.
     pub seat_ids: Vec<i64>,
+}
+
+impl ReservationRecord {
+    /// The admission this reservation was made under.
+    pub fn session(&self) -> SessionRef {
+        SessionRef {
+            queue_id: self.queue_id.clone(),
+            entry_id: self.entry_id.clone(),
+            user_id: self.user_id.clone(),
+        }
+    }
 }
 
 const RESERVATION_COLUMNS: &str =
@@ -139,6 +151,10 @@ impl SqlStore {
             .execute(&mut *tx)
             .await?;
         free_seats(&mut tx, id, &record.seat_ids).await?;
+        // Giving the seats back is giving up: the purchase session ends and
+        // the queue-server lets the next fan in.
+        self.end_session_in_tx(&mut tx, &record.session(), SessionEnd::Released, now_ms)
+            .await?;
         tx.commit().await?;
         Ok(ReservationRecord {
             status: ReservationStatus::Released,
@@ -195,6 +211,17 @@ impl SqlStore {
         }
         let seats = seat_ids_of(&mut *tx, id).await?;
         free_seats(&mut tx, id, &seats).await?;
+        let row = sqlx::query("SELECT queue_id, entry_id, user_id FROM reservations WHERE id = ?")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let session = SessionRef {
+            queue_id: row.try_get("queue_id")?,
+            entry_id: row.try_get("entry_id")?,
+            user_id: row.try_get("user_id")?,
+        };
+        self.end_session_in_tx(&mut tx, &session, SessionEnd::Expired, now_ms)
+            .await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -140,6 +140,19 @@ pub fn token_for(user: &str, queue: &str, exp: i64) -> String {
     .sign(SECRET.as_bytes())
 }
 
+/// A token of another admission (entry) of the same user.
+pub fn token_with_entry(user: &str, entry: &str) -> String {
+    AdmissionClaims {
+        sub: user.into(),
+        qid: QUEUE.into(),
+        eid: entry.into(),
+        iat: now_s(),
+        exp: now_s() + 3600,
+        iss: ADMISSION_ISSUER.into(),
+    }
+    .sign(SECRET.as_bytes())
+}
+
 pub fn token(user: &str) -> String {
     token_for(user, QUEUE, now_s() + 3600)
 }
@@ -170,6 +183,7 @@ pub async fn start(
         redis_url: redis.clone(),
         redis_prefix: prefix.clone(),
         sweep_interval_ms: 50,
+        kafka_brokers: None,
     };
     let manual = manual_clock.then(|| Arc::new(ManualClock::starting_now()));
     let clock: Arc<dyn Clock> = match &manual {
