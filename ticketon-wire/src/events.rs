@@ -12,6 +12,7 @@ pub const EVENT_SCHEMA_VERSION: u32 = 1;
 pub const TOPIC_ADMISSIONS: &str = "ticketon.admissions";
 pub const TOPIC_SESSIONS: &str = "ticketon.sessions";
 pub const TOPIC_ENTRIES: &str = "ticketon.entries";
+pub const TOPIC_TICKETS: &str = "ticketon.tickets";
 
 /// Published by the queue-server on `ticketon.admissions`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +101,53 @@ pub enum EntryEvent {
     },
 }
 
+/// Published by the reservation-api on `ticketon.tickets` (through its
+/// outbox, so an event leaves exactly when its database change commits):
+/// a ticket was issued after a payment, or cancelled and refunded. Keyed by
+/// `queueId` like every event, so one sale's ticket events stay in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "type",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
+pub enum TicketEvent {
+    Issued {
+        schema: u32,
+        ticket_id: String,
+        reservation_id: String,
+        event_id: String,
+        seat_id: i64,
+        user_id: String,
+        queue_id: String,
+        /// Integer KRW.
+        price: i64,
+        at: i64,
+    },
+    Cancelled {
+        schema: u32,
+        ticket_id: String,
+        reservation_id: String,
+        event_id: String,
+        seat_id: i64,
+        user_id: String,
+        queue_id: String,
+        /// What was refunded, integer KRW.
+        price: i64,
+        at: i64,
+    },
+}
+
+impl TicketEvent {
+    pub fn queue_id(&self) -> &str {
+        match self {
+            TicketEvent::Issued { queue_id, .. } | TicketEvent::Cancelled { queue_id, .. } => {
+                queue_id
+            }
+        }
+    }
+}
+
 impl AdmissionEvent {
     pub fn queue_id(&self) -> &str {
         match self {
@@ -149,6 +197,27 @@ mod tests {
         assert_eq!(v["expiresAt"], 2);
         let back: AdmissionEvent = serde_json::from_value(v).unwrap();
         assert_eq!(back, e);
+    }
+
+    #[test]
+    fn ticket_event_round_trips_with_type_and_queue_id() {
+        let e = TicketEvent::Cancelled {
+            schema: EVENT_SCHEMA_VERSION,
+            ticket_id: "t".into(),
+            reservation_id: "r".into(),
+            event_id: "ev".into(),
+            seat_id: 7,
+            user_id: "u".into(),
+            queue_id: "q".into(),
+            price: 50_000,
+            at: 9,
+        };
+        let v: serde_json::Value = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["type"], "cancelled");
+        assert_eq!(v["ticketId"], "t");
+        assert_eq!(v["seatId"], 7);
+        assert_eq!(e.queue_id(), "q");
+        assert_eq!(serde_json::from_value::<TicketEvent>(v).unwrap(), e);
     }
 
     #[test]

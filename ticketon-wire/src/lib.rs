@@ -12,5 +12,5 @@ pub mod test_env;
 pub mod token;
 
 pub use error_body::ErrorBody;
-pub use events::{AdmissionEvent, EntryEvent, SessionEvent, EVENT_SCHEMA_VERSION};
+pub use events::{AdmissionEvent, EntryEvent, SessionEvent, TicketEvent, EVENT_SCHEMA_VERSION};
 pub use token::{AdmissionClaims, TokenError, ADMISSION_ISSUER};

@@ -36,7 +36,8 @@ pub use error::{BusError, PublishError};
 pub use stats::{ConsumerStats, PublishStats};
 
 use crate::events::{
-    AdmissionEvent, EntryEvent, SessionEvent, TOPIC_ADMISSIONS, TOPIC_ENTRIES, TOPIC_SESSIONS,
+    AdmissionEvent, EntryEvent, SessionEvent, TicketEvent, TOPIC_ADMISSIONS, TOPIC_ENTRIES,
+    TOPIC_SESSIONS, TOPIC_TICKETS,
 };
 
 /// A boxed future, so that both traits stay object-safe (`Box<dyn Subscriber>`):
@@ -98,6 +99,13 @@ impl BusEvent for AdmissionEvent {
 
 impl BusEvent for SessionEvent {
     const TOPIC: &'static str = TOPIC_SESSIONS;
+    fn key(&self) -> &str {
+        self.queue_id()
+    }
+}
+
+impl BusEvent for TicketEvent {
+    const TOPIC: &'static str = TOPIC_TICKETS;
     fn key(&self) -> &str {
         self.queue_id()
     }

@@ -4,5 +4,4 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
-pub mod broker;
 pub mod scenarios;

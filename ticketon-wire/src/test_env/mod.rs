@@ -3,6 +3,10 @@
 //! `CI=true` (or `TICKETON_REQUIRE_SERVICES=1`) it fails, so that a
 //! real-service test never skips silently in CI.
 
+mod kafka_broker;
+
+pub use kafka_broker::Broker;
+
 use std::fmt::Display;
 
 /// True when missing services must fail the run instead of skipping.

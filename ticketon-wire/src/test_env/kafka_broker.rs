@@ -1,5 +1,7 @@
 //! A tansu broker for one test, started through `.ci/tansu.sh` on a free
 //! loopback port and stopped when the guard drops (also when the test panics).
+//! It lives in the library (not under `tests/`) so that every crate's tests
+//! start brokers the same way.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
