@@ -184,6 +184,7 @@ pub async fn start(
         redis_prefix: prefix.clone(),
         sweep_interval_ms: 50,
         kafka_brokers: None,
+        ..Config::default()
     };
     let manual = manual_clock.then(|| Arc::new(ManualClock::starting_now()));
     let clock: Arc<dyn Clock> = match &manual {

@@ -1,0 +1,192 @@
+//! The two services through a real Kafka-protocol broker (tansu): fans join
+//! the queue-server, admissions flow to the reservation-api over
+//! `ticketon.admissions`, finished purchase sessions flow back over
+//! `ticketon.sessions` and let the next fan in long before any session would
+//! time out. Half the buyers give up (release), half let their hold run out.
+//! Midway the broker is frozen for a while: nothing is lost, nothing is
+//! applied twice.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use queue_server::events::EventLink as QueueEvents;
+use queue_server::store::memory::MemoryStore;
+use queue_server::ServerSettings;
+use reservation_api::app::EventLink;
+use reservation_api::clock::SystemClock;
+use reservation_api::domain::session::SessionStatus;
+use reservation_api::{App, Config};
+use serde_json::{json, Value};
+use ticketon_wire::bus::kafka::{KafkaConfig, KafkaPublisher, KafkaSubscriber};
+use ticketon_wire::events::{TOPIC_ADMISSIONS, TOPIC_SESSIONS};
+use ticketon_wire::test_env::{service_unavailable, Broker};
+
+const FANS: usize = 6;
+const MAX_ACTIVE: u64 = 2;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admissions_and_finished_sessions_flow_through_kafka() {
+    let broker = match Broker::own() {
+        Ok(b) => b,
+        Err(e) => return service_unavailable("Kafka (tansu)", e),
+    };
+    let kafka = KafkaConfig::new(broker.brokers.clone());
+    let run = uuid::Uuid::new_v4().simple().to_string();
+
+    let queue = queue_server::start_with_events(
+        ServerSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            admin_key: ADMIN_KEY.into(),
+            token_secret: SECRET.into(),
+        },
+        MemoryStore::new(),
+        Some(QueueEvents {
+            publisher: Arc::new(KafkaPublisher::new(&kafka).unwrap()),
+            sessions: KafkaSubscriber::subscribe(&kafka, &format!("qs-{run}"), &[TOPIC_SESSIONS])
+                .unwrap(),
+            publish_entries: false,
+        }),
+    )
+    .await
+    .unwrap();
+    let db = TestDb::sqlite();
+    let app = App::build_with_events(
+        Config {
+            listen: "127.0.0.1:0".into(),
+            database_url: db.url().into(),
+            admin_key: Some(ADMIN_KEY.into()),
+            token_secret: Some(SECRET.into()),
+            sweep_interval_ms: 100,
+            ..Config::default()
+        },
+        Arc::new(SystemClock),
+        Some(EventLink {
+            publisher: Arc::new(KafkaPublisher::new(&kafka).unwrap()),
+            admissions: KafkaSubscriber::subscribe(&kafka, &format!("ra-{run}"), &[TOPIC_ADMISSIONS])
+                .unwrap(),
+        }),
+    )
+    .await
+    .unwrap();
+    let handle = app.spawn().unwrap();
+    let s = TestServer {
+        base: format!("http://{}", handle.local_addr()),
+        handle,
+        http: reqwest::Client::new(),
+        clock: None,
+        redis: None,
+    };
+    let q = |path: &str| format!("http://{}/v1/api/queues/{QUEUE}{path}", queue.addr);
+
+    // Sessions last ten minutes: only session events can free slots in time.
+    let r = s
+        .http
+        .put(q(""))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"admissionRatePerSec": 100, "maxActive": MAX_ACTIVE, "sessionTtlSec": 600}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    // Holds last 2 s, so the buyers who do nothing end their session by expiry.
+    let (event_id, seats, _) = s.create_event(1, FANS as u32, 2).await;
+
+    let mut entries = Vec::new();
+    for i in 0..FANS {
+        let body: Value = s
+            .http
+            .post(q("/entries"))
+            .json(&json!({"userId": format!("fan-{i}")}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        entries.push(body["entryId"].as_str().unwrap().to_string());
+    }
+
+    let mut held: HashMap<usize, String> = HashMap::new();
+    let mut max_active_seen = 0;
+    let mut paused_once = false;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while held.len() < FANS {
+        assert!(Instant::now() < deadline, "only {} of {FANS} fans got in: {held:?}", held.len());
+        let queue_state: Value = s.http.get(q("")).send().await.unwrap().json().await.unwrap();
+        let active = queue_state["active"].as_u64().unwrap();
+        max_active_seen = max_active_seen.max(active);
+        assert!(active <= MAX_ACTIVE, "active {active} above maxActive");
+        for (i, entry) in entries.iter().enumerate() {
+            if held.contains_key(&i) {
+                continue;
+            }
+            let polled: Value = s.http.get(q(&format!("/entries/{entry}"))).send().await.unwrap().json().await.unwrap();
+            if polled["status"] != "admitted" {
+                continue;
+            }
+            let token = polled["admissionToken"].as_str().unwrap().to_string();
+            let (status, hold) = s.hold(&token, &event_id, &[seats[i]]).await;
+            assert_eq!(status, 201, "{hold}");
+            let reservation = hold["reservationId"].as_str().unwrap().to_string();
+            if i % 2 == 0 {
+                // This buyer gives up at once.
+                let (status, body) = s.release(&token, &reservation).await;
+                assert_eq!(status, 200, "{body}");
+            }
+            held.insert(i, reservation);
+        }
+        if !paused_once && held.len() >= 2 {
+            // Kafka unavailable for a while: events wait in the producers'
+            // buffers and the outbox, and go once it answers again.
+            paused_once = true;
+            broker.pause().unwrap();
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            broker.resume().unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(paused_once);
+    assert!(max_active_seen >= 1, "nobody was ever active");
+
+    // Every admission reached the reservation-api once in effect, and every
+    // session ended exactly as its buyer ended it.
+    let store = &s.handle.reservations().store;
+    let mut statuses = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        for (i, entry) in entries.iter().enumerate() {
+            statuses.insert(i, store.session_status(entry).await.unwrap());
+        }
+        let expected_all = statuses.iter().all(|(i, st)| {
+            *st == Some(if i % 2 == 0 { SessionStatus::Released } else { SessionStatus::Expired })
+        });
+        if expected_all {
+            break;
+        }
+        assert!(Instant::now() < deadline, "sessions did not settle: {statuses:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // And the queue-server freed each slot once.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let queue_state: Value = s.http.get(q("")).send().await.unwrap().json().await.unwrap();
+        if queue_state["active"] == 0 {
+            assert_eq!(queue_state["admittedTotal"], FANS as u64);
+            break;
+        }
+        assert!(Instant::now() < deadline, "slots not freed: {queue_state}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let metrics = s.http.get(format!("http://{}/metrics", queue.addr)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(&format!("ticketon_queue_leaves_total {FANS}")), "{metrics}");
+    let outbox = s.http.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(outbox.contains("ticketon_reservation_outbox_unpublished 0"), "{outbox}");
+
+    queue.shutdown().await;
+    s.stop().await;
+    db.cleanup().await;
+}
