@@ -143,16 +143,21 @@ impl QueueStore for MemoryStore {
         Ok(ticks)
     }
 
+    // Reads work under the map's read guard instead of cloning the slot's
+    // `Arc`: every poll of a hot queue would otherwise bump the same
+    // reference count from both cores.
     fn queue_info(&self, queue_id: &str) -> Option<QueueInfo> {
-        let slot = self.slot(queue_id)?;
+        let queues = self.queues.read();
+        let slot = queues.get(queue_id)?;
         let queue = slot.queue.read();
-        Some(Self::info(&slot, &queue))
+        Some(Self::info(slot, &queue))
     }
 
     fn entry_view(&self, queue_id: &str, seq: Seq) -> Option<EntryView> {
-        let slot = self.slot(queue_id)?;
+        let queues = self.queues.read();
+        let slot = queues.get(queue_id)?;
         let queue = slot.queue.read();
-        Self::view(&slot, &queue, seq)
+        Self::view(slot, &queue, seq)
     }
 
     fn queues(&self) -> Vec<(QueueId, QueueInfo)> {
