@@ -26,6 +26,14 @@ use ticketon_wire::events::{TOPIC_ADMISSIONS, TOPIC_SESSIONS};
 use ticketon_wire::test_env::{service_unavailable, Broker};
 
 const FANS: usize = 6;
+
+/// The Toss sandbox on a port of its own, so tests can run side by side.
+fn sandbox_on_any_port() -> reservation_api::payments::PaymentsConfig {
+    reservation_api::payments::PaymentsConfig {
+        toss: reservation_api::toss::TossConfig::sandbox("127.0.0.1:0".parse().unwrap()),
+        ..Default::default()
+    }
+}
 const MAX_ACTIVE: u64 = 2;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -61,13 +69,18 @@ async fn admissions_and_finished_sessions_flow_through_kafka() {
             admin_key: Some(ADMIN_KEY.into()),
             token_secret: Some(SECRET.into()),
             sweep_interval_ms: 100,
+            payments: sandbox_on_any_port(),
             ..Config::default()
         },
         Arc::new(SystemClock),
         Some(EventLink {
             publisher: Arc::new(KafkaPublisher::new(&kafka).unwrap()),
-            admissions: KafkaSubscriber::subscribe(&kafka, &format!("ra-{run}"), &[TOPIC_ADMISSIONS])
-                .unwrap(),
+            admissions: KafkaSubscriber::subscribe(
+                &kafka,
+                &format!("ra-{run}"),
+                &[TOPIC_ADMISSIONS],
+            )
+            .unwrap(),
         }),
     )
     .await
@@ -115,8 +128,20 @@ async fn admissions_and_finished_sessions_flow_through_kafka() {
     let mut paused_once = false;
     let deadline = Instant::now() + Duration::from_secs(90);
     while held.len() < FANS {
-        assert!(Instant::now() < deadline, "only {} of {FANS} fans got in: {held:?}", held.len());
-        let queue_state: Value = s.http.get(q("")).send().await.unwrap().json().await.unwrap();
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {FANS} fans got in: {held:?}",
+            held.len()
+        );
+        let queue_state: Value = s
+            .http
+            .get(q(""))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let active = queue_state["active"].as_u64().unwrap();
         max_active_seen = max_active_seen.max(active);
         assert!(active <= MAX_ACTIVE, "active {active} above maxActive");
@@ -124,7 +149,15 @@ async fn admissions_and_finished_sessions_flow_through_kafka() {
             if held.contains_key(&i) {
                 continue;
             }
-            let polled: Value = s.http.get(q(&format!("/entries/{entry}"))).send().await.unwrap().json().await.unwrap();
+            let polled: Value = s
+                .http
+                .get(q(&format!("/entries/{entry}")))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             if polled["status"] != "admitted" {
                 continue;
             }
@@ -162,18 +195,33 @@ async fn admissions_and_finished_sessions_flow_through_kafka() {
             statuses.insert(i, store.session_status(entry).await.unwrap());
         }
         let expected_all = statuses.iter().all(|(i, st)| {
-            *st == Some(if i % 2 == 0 { SessionStatus::Released } else { SessionStatus::Expired })
+            *st == Some(if i % 2 == 0 {
+                SessionStatus::Released
+            } else {
+                SessionStatus::Expired
+            })
         });
         if expected_all {
             break;
         }
-        assert!(Instant::now() < deadline, "sessions did not settle: {statuses:?}");
+        assert!(
+            Instant::now() < deadline,
+            "sessions did not settle: {statuses:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // And the queue-server freed each slot once.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let queue_state: Value = s.http.get(q("")).send().await.unwrap().json().await.unwrap();
+        let queue_state: Value = s
+            .http
+            .get(q(""))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         if queue_state["active"] == 0 {
             assert_eq!(queue_state["admittedTotal"], FANS as u64);
             break;
@@ -181,12 +229,215 @@ async fn admissions_and_finished_sessions_flow_through_kafka() {
         assert!(Instant::now() < deadline, "slots not freed: {queue_state}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let metrics = s.http.get(format!("http://{}/metrics", queue.addr)).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains(&format!("ticketon_queue_leaves_total {FANS}")), "{metrics}");
-    let outbox = s.http.get(s.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(outbox.contains("ticketon_reservation_outbox_unpublished 0"), "{outbox}");
+    let metrics = s
+        .http
+        .get(format!("http://{}/metrics", queue.addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!("ticketon_queue_leaves_total {FANS}")),
+        "{metrics}"
+    );
+    // The relay empties the outbox shortly after each commit.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let outbox = s
+            .http
+            .get(s.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if outbox.contains("ticketon_reservation_outbox_unpublished 0") {
+            break;
+        }
+        let pending = s
+            .handle
+            .reservations()
+            .store
+            .unpublished(100)
+            .await
+            .unwrap();
+        assert!(
+            Instant::now() < deadline,
+            "outbox not drained: {outbox}\n{pending:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
+    let pool = sqlx::SqlitePool::connect(db.url()).await.unwrap();
+    let rows: Vec<(String, Vec<u8>)> =
+        sqlx::query_as("SELECT topic, payload FROM outbox ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    // Each session's end was announced exactly once.
+    let mut announced: Vec<String> = rows
+        .iter()
+        .map(|(topic, payload)| {
+            assert_eq!(topic, TOPIC_SESSIONS);
+            let event: Value = serde_json::from_slice(payload).unwrap();
+            event["entryId"].as_str().unwrap().to_string()
+        })
+        .collect();
+    announced.sort();
+    let mut expected = entries.clone();
+    expected.sort();
+    assert_eq!(announced, expected);
     queue.shutdown().await;
     s.stop().await;
+    db.cleanup().await;
+}
+
+async fn start_reservations(kafka: &KafkaConfig, group: &str, db_url: &str) -> TestServer {
+    let app = App::build_with_events(
+        Config {
+            listen: "127.0.0.1:0".into(),
+            database_url: db_url.into(),
+            admin_key: Some(ADMIN_KEY.into()),
+            token_secret: Some(SECRET.into()),
+            payments: sandbox_on_any_port(),
+            ..Config::default()
+        },
+        Arc::new(SystemClock),
+        Some(EventLink {
+            publisher: Arc::new(KafkaPublisher::new(kafka).unwrap()),
+            admissions: KafkaSubscriber::subscribe(kafka, group, &[TOPIC_ADMISSIONS]).unwrap(),
+        }),
+    )
+    .await
+    .unwrap();
+    let handle = app.spawn().unwrap();
+    TestServer {
+        base: format!("http://{}", handle.local_addr()),
+        handle,
+        http: reqwest::Client::new(),
+        clock: None,
+        redis: None,
+    }
+}
+
+async fn applied(s: &TestServer) -> u64 {
+    let text = s
+        .http
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("ticketon_reservation_admission_events_total{outcome=\"applied\"} ")
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn active_sessions(s: &TestServer, entries: &[String]) -> usize {
+    let store = &s.handle.reservations().store;
+    let mut n = 0;
+    for entry in entries {
+        if store.session_status(entry).await.unwrap() == Some(SessionStatus::Active) {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// The reservation-api stops while admissions keep coming; a new instance in
+/// the same consumer group picks up where the first committed: every
+/// admission applied, none applied twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_reservation_api_resumes_from_its_commits() {
+    let broker = match Broker::own() {
+        Ok(b) => b,
+        Err(e) => return service_unavailable("Kafka (tansu)", e),
+    };
+    let kafka = KafkaConfig::new(broker.brokers.clone());
+    let group = format!("ra-{}", uuid::Uuid::new_v4().simple());
+    let queue = queue_server::start_with_events(
+        ServerSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            admin_key: ADMIN_KEY.into(),
+            token_secret: SECRET.into(),
+        },
+        MemoryStore::new(),
+        Some(QueueEvents {
+            publisher: Arc::new(KafkaPublisher::new(&kafka).unwrap()),
+            sessions: KafkaSubscriber::subscribe(&kafka, &format!("{group}-qs"), &[TOPIC_SESSIONS])
+                .unwrap(),
+            publish_entries: false,
+        }),
+    )
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let q = |path: &str| format!("http://{}/v1/api/queues/{QUEUE}{path}", queue.addr);
+    http.put(q(""))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"admissionRatePerSec": 1000, "maxActive": 1000, "sessionTtlSec": 600}))
+        .send()
+        .await
+        .unwrap();
+    let join = |user: String| {
+        let http = http.clone();
+        let url = q("/entries");
+        async move {
+            let body: Value = http
+                .post(url)
+                .json(&json!({ "userId": user }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            body["entryId"].as_str().unwrap().to_string()
+        }
+    };
+    let wait_for = |what: &'static str| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        move || assert!(Instant::now() < deadline, "timed out waiting for {what}")
+    };
+
+    let db = TestDb::sqlite();
+    let first = start_reservations(&kafka, &group, db.url()).await;
+    let mut entries = Vec::new();
+    for i in 0..10 {
+        entries.push(join(format!("early-{i}")).await);
+    }
+    let check = wait_for("the first instance to apply the first admissions");
+    while active_sessions(&first, &entries).await < entries.len() {
+        check();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let applied_by_first = applied(&first).await;
+    first.stop().await;
+
+    for i in 0..10 {
+        entries.push(join(format!("late-{i}")).await);
+    }
+    let second = start_reservations(&kafka, &group, db.url()).await;
+    let check = wait_for("the second instance to apply the rest");
+    while active_sessions(&second, &entries).await < entries.len() {
+        check();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Committed offsets were respected: the second instance applied only
+    // what the first had not (a crash, unlike this clean stop, could
+    // redeliver a record; applying it again would change nothing).
+    assert_eq!(applied_by_first, 10);
+    assert_eq!(applied(&second).await, 10);
+
+    queue.shutdown().await;
+    second.stop().await;
     db.cleanup().await;
 }
