@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use queue_server::events::EventLink as QueueEvents;
 use queue_server::store::memory::MemoryStore;
-use queue_server::ServerSettings;
+use queue_server::{RunningServer, ServerSettings};
 use reservation_api::app::EventLink;
 use reservation_api::clock::SystemClock;
 use reservation_api::domain::session::SessionStatus;
@@ -45,54 +45,10 @@ async fn admissions_and_finished_sessions_flow_through_kafka() {
     let kafka = KafkaConfig::new(broker.brokers.clone());
     let run = uuid::Uuid::new_v4().simple().to_string();
 
-    let queue = queue_server::start_with_events(
-        ServerSettings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            admin_key: ADMIN_KEY.into(),
-            token_secret: SECRET.into(),
-        },
-        MemoryStore::new(),
-        Some(QueueEvents {
-            publisher: Arc::new(KafkaPublisher::new(&kafka).unwrap()),
-            sessions: KafkaSubscriber::subscribe(&kafka, &format!("qs-{run}"), &[TOPIC_SESSIONS])
-                .unwrap(),
-            publish_entries: false,
-        }),
-    )
-    .await
-    .unwrap();
+    let queue = start_queue(&kafka, &format!("qs-{run}")).await;
     let db = TestDb::sqlite();
-    let app = App::build_with_events(
-        Config {
-            listen: "127.0.0.1:0".into(),
-            database_url: db.url().into(),
-            admin_key: Some(ADMIN_KEY.into()),
-            token_secret: Some(SECRET.into()),
-            sweep_interval_ms: 100,
-            payments: sandbox_on_any_port(),
-            ..Config::default()
-        },
-        Arc::new(SystemClock),
-        Some(EventLink {
-            publisher: Arc::new(KafkaPublisher::new(&kafka).unwrap()),
-            admissions: KafkaSubscriber::subscribe(
-                &kafka,
-                &format!("ra-{run}"),
-                &[TOPIC_ADMISSIONS],
-            )
-            .unwrap(),
-        }),
-    )
-    .await
-    .unwrap();
-    let handle = app.spawn().unwrap();
-    let s = TestServer {
-        base: format!("http://{}", handle.local_addr()),
-        handle,
-        http: reqwest::Client::new(),
-        clock: None,
-        redis: None,
-    };
+    // Sweeps every 100 ms, so a hold that runs out ends its session promptly.
+    let s = start_reservations(&kafka, &format!("ra-{run}"), db.url(), 100).await;
     let q = |path: &str| format!("http://{}/v1/api/queues/{QUEUE}{path}", queue.addr);
 
     // Sessions last ten minutes: only session events can free slots in time.
@@ -295,13 +251,39 @@ async fn admissions_and_finished_sessions_flow_through_kafka() {
     db.cleanup().await;
 }
 
-async fn start_reservations(kafka: &KafkaConfig, group: &str, db_url: &str) -> TestServer {
+/// A queue-server on the in-memory store, its events over Kafka.
+async fn start_queue(kafka: &KafkaConfig, sessions_group: &str) -> RunningServer<MemoryStore> {
+    queue_server::start_with_events(
+        ServerSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            admin_key: ADMIN_KEY.into(),
+            token_secret: SECRET.into(),
+        },
+        MemoryStore::new(),
+        Some(QueueEvents {
+            publisher: Arc::new(KafkaPublisher::new(kafka).unwrap()),
+            sessions: KafkaSubscriber::subscribe(kafka, sessions_group, &[TOPIC_SESSIONS]).unwrap(),
+            publish_entries: false,
+        }),
+    )
+    .await
+    .unwrap()
+}
+
+/// A reservation-api on `db_url`, its events over Kafka.
+async fn start_reservations(
+    kafka: &KafkaConfig,
+    group: &str,
+    db_url: &str,
+    sweep_interval_ms: u64,
+) -> TestServer {
     let app = App::build_with_events(
         Config {
             listen: "127.0.0.1:0".into(),
             database_url: db_url.into(),
             admin_key: Some(ADMIN_KEY.into()),
             token_secret: Some(SECRET.into()),
+            sweep_interval_ms,
             payments: sandbox_on_any_port(),
             ..Config::default()
         },
@@ -363,22 +345,7 @@ async fn a_restarted_reservation_api_resumes_from_its_commits() {
     };
     let kafka = KafkaConfig::new(broker.brokers.clone());
     let group = format!("ra-{}", uuid::Uuid::new_v4().simple());
-    let queue = queue_server::start_with_events(
-        ServerSettings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            admin_key: ADMIN_KEY.into(),
-            token_secret: SECRET.into(),
-        },
-        MemoryStore::new(),
-        Some(QueueEvents {
-            publisher: Arc::new(KafkaPublisher::new(&kafka).unwrap()),
-            sessions: KafkaSubscriber::subscribe(&kafka, &format!("{group}-qs"), &[TOPIC_SESSIONS])
-                .unwrap(),
-            publish_entries: false,
-        }),
-    )
-    .await
-    .unwrap();
+    let queue = start_queue(&kafka, &format!("{group}-qs")).await;
     let http = reqwest::Client::new();
     let q = |path: &str| format!("http://{}/v1/api/queues/{QUEUE}{path}", queue.addr);
     http.put(q(""))
@@ -409,7 +376,7 @@ async fn a_restarted_reservation_api_resumes_from_its_commits() {
     };
 
     let db = TestDb::sqlite();
-    let first = start_reservations(&kafka, &group, db.url()).await;
+    let first = start_reservations(&kafka, &group, db.url(), 1000).await;
     let mut entries = Vec::new();
     for i in 0..10 {
         entries.push(join(format!("early-{i}")).await);
@@ -425,7 +392,7 @@ async fn a_restarted_reservation_api_resumes_from_its_commits() {
     for i in 0..10 {
         entries.push(join(format!("late-{i}")).await);
     }
-    let second = start_reservations(&kafka, &group, db.url()).await;
+    let second = start_reservations(&kafka, &group, db.url(), 1000).await;
     let check = wait_for("the second instance to apply the rest");
     while active_sessions(&second, &entries).await < entries.len() {
         check();
