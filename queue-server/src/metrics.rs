@@ -66,6 +66,9 @@ const LATENCY_BUCKETS_US: [u64; 11] = [
 
 const SHARDS: usize = 8;
 
+/// Reads one per-queue gauge from a queue's info.
+type GaugeReader = fn(&QueueInfo) -> u64;
+
 /// The counters bumped on every request, one copy per shard.
 #[derive(Default)]
 struct RequestShard {
@@ -159,7 +162,7 @@ impl Metrics {
         if let Some(events) = events {
             render_events(&mut out, events);
         }
-        let gauges: [(&str, &str, fn(&QueueInfo) -> u64); 4] = [
+        let gauges: [(&str, &str, GaugeReader); 4] = [
             (
                 "ticketon_queue_waiting",
                 "Entries waiting, per queue.",

@@ -17,7 +17,10 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Secrets};
 use crate::error::{Error, Result};
 use crate::http::{router, AppState};
+use crate::payments::Payments;
 use crate::service::Reservations;
+use crate::toss::sandbox::SandboxHandle;
+use crate::toss::PaymentGateway;
 use ticketon_wire::bus::kafka::{KafkaConfig, KafkaPublisher, KafkaSubscriber};
 use ticketon_wire::bus::{Publisher, Subscriber};
 use ticketon_wire::events::TOPIC_ADMISSIONS;
@@ -30,6 +33,9 @@ pub struct App {
     listener: TcpListener,
     sweep_interval: Duration,
     events: Option<EventLink>,
+    payments: Arc<Payments>,
+    /// The embedded Toss sandbox when `TOSS_API_BASE` is unset.
+    toss_sandbox: Option<SandboxHandle>,
 }
 
 /// How the reservation-api is connected to the other services: the bus its
@@ -82,6 +88,20 @@ impl App {
         }
         let secrets = Secrets::resolve(&config);
         let svc = Arc::new(Reservations::open(&config, clock).await?);
+        let (gateway, toss_sandbox): (Arc<dyn PaymentGateway>, _) = match &config.payments.gateway {
+            Some(g) => (g.clone(), None),
+            None => {
+                let toss = crate::toss::start(&config.payments.toss).await?;
+                (Arc::new(toss.client), toss.sandbox)
+            }
+        };
+        let payments = Arc::new(Payments::new(
+            svc.store.clone(),
+            gateway,
+            svc.clock.clone(),
+            &secrets.token_secret,
+            config.payments.reconcile_settings(),
+        ));
         let listener = TcpListener::bind(&config.listen)
             .await
             .map_err(|e| Error::Internal(format!("cannot listen on {}: {e}", config.listen)))?;
@@ -98,10 +118,13 @@ impl App {
                 token_secret: Arc::from(secrets.token_secret),
                 bus: events.as_ref().map(|e| e.publisher.clone()),
                 admissions_consumed: Arc::default(),
+                payments: payments.clone(),
             },
             listener,
             sweep_interval: Duration::from_millis(config.sweep_interval_ms.max(50)),
             events,
+            payments,
+            toss_sandbox,
         })
     }
 
@@ -125,6 +148,10 @@ impl App {
             stop_rx.clone(),
         ));
         let mut background = vec![sweeper];
+        background.push(tokio::spawn(crate::payments::reconciler::run(
+            self.payments.clone(),
+            stop_rx.clone(),
+        )));
         if let Some(events) = self.events {
             background.push(tokio::spawn(crate::outbox_relay::run(
                 svc.store.clone(),
@@ -155,6 +182,8 @@ impl App {
             server,
             background,
             svc,
+            payments: self.payments,
+            toss_sandbox: self.toss_sandbox,
         })
     }
 }
@@ -168,6 +197,8 @@ pub struct ServerHandle {
     /// admissions consumer.
     background: Vec<JoinHandle<()>>,
     svc: Arc<Reservations>,
+    payments: Arc<Payments>,
+    toss_sandbox: Option<SandboxHandle>,
 }
 
 impl ServerHandle {
@@ -177,6 +208,15 @@ impl ServerHandle {
 
     pub fn reservations(&self) -> Arc<Reservations> {
         self.svc.clone()
+    }
+
+    pub fn payments(&self) -> Arc<Payments> {
+        self.payments.clone()
+    }
+
+    /// `http://<addr>` of the embedded Toss sandbox, when one was started.
+    pub fn toss_sandbox_url(&self) -> Option<String> {
+        self.toss_sandbox.as_ref().map(SandboxHandle::base_url)
     }
 
     /// Stops accepting, lets in-flight requests finish, stops the sweeper
@@ -189,6 +229,9 @@ impl ServerHandle {
             .map_err(|e| Error::Internal(e.to_string()))?;
         for task in self.background {
             let _ = task.await;
+        }
+        if let Some(sandbox) = self.toss_sandbox {
+            sandbox.shutdown().await;
         }
         self.svc.store.close().await;
         served.map_err(|e| Error::Internal(format!("server error: {e}")))

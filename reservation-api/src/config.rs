@@ -10,6 +10,8 @@ use std::fmt;
 
 use clap::Parser;
 
+use crate::payments::config::{DEFAULT_RECONCILE_GRACE_MS, DEFAULT_RECONCILE_INTERVAL_MS};
+use crate::payments::PaymentsConfig;
 use crate::seat_lock::SeatLockKind;
 
 /// A SQLite file in the working directory, created on first start.
@@ -30,6 +32,8 @@ pub struct Config {
     pub sweep_interval_ms: u64,
     /// Kafka bootstrap servers; unset: no event bus (see `App::build_with_events`).
     pub kafka_brokers: Option<String>,
+    /// Toss and the payment reconciler.
+    pub payments: PaymentsConfig,
 }
 
 impl Default for Config {
@@ -45,6 +49,7 @@ impl Default for Config {
             redis_prefix: "ticketon:resv".into(),
             sweep_interval_ms: 1_000,
             kafka_brokers: None,
+            payments: PaymentsConfig::default(),
         }
     }
 }
@@ -63,6 +68,7 @@ impl fmt::Debug for Config {
             .field("redis_prefix", &self.redis_prefix)
             .field("sweep_interval_ms", &self.sweep_interval_ms)
             .field("kafka_brokers", &self.kafka_brokers)
+            .field("payments", &self.payments)
             .finish()
     }
 }
@@ -126,6 +132,12 @@ pub struct Args {
     /// published from the outbox and admission events consumed.
     #[arg(long, env = "TICKETON_KAFKA_BROKERS")]
     pub kafka_brokers: Option<String>,
+    /// How often pending payments and refunds are settled with Toss.
+    #[arg(long, env = "TICKETON_PAYMENT_RECONCILE_INTERVAL_MS", default_value_t = DEFAULT_RECONCILE_INTERVAL_MS)]
+    pub payment_reconcile_interval_ms: u64,
+    /// How old a pending payment or refund is before the reconciler takes it over.
+    #[arg(long, env = "TICKETON_PAYMENT_RECONCILE_GRACE_MS", default_value_t = DEFAULT_RECONCILE_GRACE_MS)]
+    pub payment_reconcile_grace_ms: u64,
     /// `text` or `json` logs.
     #[arg(long, env = "TICKETON_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -144,6 +156,12 @@ impl Args {
             redis_prefix: self.redis_prefix,
             sweep_interval_ms: self.sweep_interval_ms.max(50),
             kafka_brokers: self.kafka_brokers.filter(|s| !s.is_empty()),
+            // `toss` is read from TOSS_* by the binary (TossConfig::from_env).
+            payments: PaymentsConfig {
+                reconcile_interval_ms: self.payment_reconcile_interval_ms,
+                reconcile_grace_ms: self.payment_reconcile_grace_ms,
+                ..PaymentsConfig::default()
+            },
         }
     }
 }

@@ -39,6 +39,14 @@ pub enum Error {
     /// The lock service (Redis) failed (503).
     #[error("lock service: {0}")]
     LockService(String),
+    /// Toss declined the payment (card refused, session expired, ...):
+    /// nothing was charged (402). `code` is Toss's code.
+    #[error("payment declined ({code}): {message}")]
+    PaymentDeclined { code: String, message: String },
+    /// Toss refused Ticketon's request as malformed or unauthorized, or
+    /// could not be reached for a lookup (502). Nothing was charged.
+    #[error("payment provider: {0}")]
+    PaymentProvider(String),
     #[error("storage: {0}")]
     Storage(#[from] sqlx::Error),
     #[error("migration: {0}")]
@@ -109,6 +117,23 @@ impl Error {
                     serde_json::to_vec(&body).unwrap_or_default(),
                 )
             }
+            Error::PaymentDeclined { code, message } => {
+                let body = serde_json::json!({
+                    "error": {"code": "payment_declined", "message": message, "tossCode": code}
+                });
+                (
+                    StatusCode::PAYMENT_REQUIRED,
+                    serde_json::to_vec(&body).unwrap_or_default(),
+                )
+            }
+            Error::PaymentProvider(detail) => {
+                tracing::error!(%detail, "payment provider failure");
+                simple(
+                    StatusCode::BAD_GATEWAY,
+                    "payment_provider_error",
+                    "the payment provider refused or could not be reached; nothing was charged",
+                )
+            }
             Error::Busy { message } => {
                 simple(StatusCode::SERVICE_UNAVAILABLE, "seat_busy", message)
             }
@@ -148,6 +173,12 @@ impl Error {
     }
 }
 
+impl From<crate::toss::TossError> for Error {
+    fn from(e: crate::toss::TossError) -> Self {
+        Error::PaymentProvider(e.to_string())
+    }
+}
+
 /// Builds a JSON response from a status and an already serialized body.
 pub fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
     let mut resp = (status, body).into_response();
@@ -184,6 +215,21 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["error"]["code"], "seat_unavailable");
         assert_eq!(v["error"]["seatIds"], serde_json::json!([3, 7]));
+    }
+
+    #[test]
+    fn a_declined_payment_is_402_with_the_toss_code() {
+        let (status, body) = Error::PaymentDeclined {
+            code: "REJECT_CARD_PAYMENT".into(),
+            message: "limit".into(),
+        }
+        .status_and_body();
+        assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["code"], "payment_declined");
+        assert_eq!(v["error"]["tossCode"], "REJECT_CARD_PAYMENT");
+        let (status, _) = Error::PaymentProvider("x".into()).status_and_body();
+        assert_eq!(status, StatusCode::BAD_GATEWAY);
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod outbox_relay;
+pub mod payments;
 pub mod seat_lock;
 pub mod service;
 pub mod store;

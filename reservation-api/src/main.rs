@@ -17,7 +17,8 @@ async fn main() -> anyhow::Result<()> {
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
-    let config = args.into_config();
+    let mut config = args.into_config();
+    config.payments.toss = reservation_api::toss::TossConfig::from_env()?;
     tracing::info!(config = ?config, "starting");
     let handle = reservation_api::serve(config).await?;
     shutdown_signal().await;

@@ -7,9 +7,13 @@
 pub mod auth;
 pub mod dto;
 mod events;
+mod holder;
 mod idempotency;
 mod ops;
+pub mod payment_dto;
+mod payments;
 mod reservations;
+mod tickets;
 
 use std::sync::Arc;
 
@@ -28,6 +32,7 @@ pub struct AppState {
     /// The bus the outbox goes to (for its counters in /metrics).
     pub bus: Option<Arc<dyn ticketon_wire::bus::Publisher>>,
     pub admissions_consumed: Arc<ticketon_wire::bus::ConsumerStats>,
+    pub payments: Arc<crate::payments::Payments>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -46,6 +51,13 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/api/reservations/{reservation_id}",
             get(reservations::get_one).delete(reservations::release),
+        )
+        .route("/v1/api/payments", axum::routing::post(payments::pay))
+        .route("/v1/api/tickets", get(tickets::list))
+        .route("/v1/api/tickets/{ticket_id}", get(tickets::get_one))
+        .route(
+            "/v1/api/tickets/{ticket_id}/status",
+            patch(tickets::set_status),
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(ops::metrics))

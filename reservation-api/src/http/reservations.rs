@@ -10,6 +10,7 @@ use super::dto::{parse_json, to_json, HoldBody, ReservationDto};
 use super::idempotency::idempotent;
 use super::AppState;
 use crate::error::{json_response, Result};
+use crate::payments::Holder;
 use crate::service::Buyer;
 
 pub async fn create(
@@ -27,12 +28,20 @@ pub async fn create(
     .await
 }
 
+/// With the admission token (while its session lives) or the accessToken
+/// of this reservation.
 pub async fn get_one(
     State(st): State<AppState>,
-    buyer: Buyer,
+    holder: Holder,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let r = st.svc.get_reservation(&buyer.user_id, &id).await?;
+    if !holder.may_see(&holder.user_id, &id) {
+        return Err(crate::error::Error::not_found(
+            "reservation_not_found",
+            format!("no reservation {id:?} for this user"),
+        ));
+    }
+    let r = st.svc.get_reservation(&holder.user_id, &id).await?;
     Ok(json_response(
         StatusCode::OK,
         to_json(&ReservationDto::from(r))?,

@@ -21,15 +21,21 @@ mod events;
 mod holds;
 mod idempotency;
 mod outbox;
+mod payments;
+mod refunds;
 mod reservations;
 mod sessions;
+mod tickets;
 
 pub use events::{EventRecord, SeatView, SectionSummary};
 pub use holds::{Guard, PendingHold};
 pub use idempotency::IdemBegin;
 pub use outbox::OutboxRecord;
+pub use payments::{ChargedInfo, PaymentRecord, Settled};
+pub use refunds::{RefundRecord, RefundTarget};
 pub use reservations::ReservationRecord;
 pub use sessions::SessionRef;
+pub use tickets::{CancelStart, TicketRecord};
 
 use std::time::Duration;
 
@@ -166,7 +172,7 @@ impl SqlStore {
     }
 
     /// Opens a write transaction: `BEGIN IMMEDIATE` on SQLite (see module doc).
-    async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
         Ok(match self.dialect {
             Dialect::MySql => self.pool.begin().await?,
             Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
@@ -234,6 +240,24 @@ pub(crate) fn is_retryable(e: &Error) -> bool {
 
 /// How many times a transaction that hit a retryable failure is re-run.
 pub(crate) const DB_RETRIES: usize = 5;
+
+/// Runs `op` again (with backoff) while it fails with a retryable error.
+pub(crate) async fn retrying<T, F, Fut>(mut op: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut attempt = 0;
+    loop {
+        match op().await {
+            Err(e) if is_retryable(&e) && attempt < DB_RETRIES => {
+                attempt += 1;
+                retry_pause(attempt).await;
+            }
+            other => return other,
+        }
+    }
+}
 
 pub(crate) async fn retry_pause(attempt: usize) {
     let ms = 2u64 << attempt.min(5);

@@ -183,7 +183,11 @@ pub async fn start(
         redis_url: redis.clone(),
         redis_prefix: prefix.clone(),
         sweep_interval_ms: 50,
-        kafka_brokers: None,
+        // Each server gets its own embedded Toss sandbox on a free port.
+        payments: reservation_api::payments::PaymentsConfig {
+            toss: reservation_api::toss::TossConfig::sandbox(([127, 0, 0, 1], 0).into()),
+            ..Default::default()
+        },
         ..Config::default()
     };
     let manual = manual_clock.then(|| Arc::new(ManualClock::starting_now()));

@@ -1,0 +1,321 @@
+//! The rules of a payment attempt, as plain functions: what Toss's answer
+//! about an attempt means for Ticketon, and whether a charged attempt may
+//! still become tickets.
+//!
+//! These decide money, so they are kept free of IO and tested row by row.
+//! The one rule from `toss`: an unknown outcome is never a failure. Here
+//! that means an attempt is `failed` only when Toss *said* it was not
+//! charged, and `done` only when Toss said it was and the seats were still
+//! the buyer's in the same transaction that sells them.
+
+use crate::domain::hold::seat_is_free;
+use crate::domain::SeatStatus;
+use crate::error::Error;
+use crate::toss::{Payment, PaymentStatus};
+
+/// A payment attempt's state in Ticketon's records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentState {
+    /// Written before Toss is asked; the outcome is not settled yet.
+    Pending,
+    /// Charged; the tickets were issued in the same transaction.
+    Done,
+    /// Not charged (declined, or Toss says it never charged this attempt).
+    Failed,
+    /// Charged, then fully refunded because the seats were no longer the
+    /// buyer's (or the order was already paid by another attempt).
+    Cancelled,
+}
+
+/// A refund Ticketon asked Toss for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundState {
+    Pending,
+    Done,
+    /// Toss refused the refund: nothing was refunded.
+    Failed,
+}
+
+macro_rules! spelled {
+    ($ty:ident, $($variant:ident => $s:literal),+) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $s),+ }
+            }
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($s => Some($ty::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
+spelled!(PaymentState, Pending => "pending", Done => "done", Failed => "failed", Cancelled => "cancelled");
+spelled!(RefundState, Pending => "pending", Done => "done", Failed => "failed");
+
+/// What Toss's record of one attempt means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptVerdict {
+    /// The buyer holds a charge for this attempt: settle it (tickets, or a
+    /// refund when the seats are gone).
+    Charged,
+    /// Charged and already fully refunded at Toss.
+    Refunded,
+    /// Toss will not charge this attempt.
+    NotCharged { code: String, message: String },
+    /// Toss has it READY: our confirm did not take effect (yet). Sending
+    /// the same confirm again (same idempotency key) is safe.
+    Unconfirmed,
+    /// A status Ticketon does not know: wait and look again.
+    Unclear,
+}
+
+/// Judges Toss's record of *this* attempt (looked up by orderId, or by
+/// paymentKey when the order's record is another attempt).
+/// `other_attempt_charged`: the order was approved under another
+/// paymentKey, so Toss will refuse to confirm this one.
+pub fn judge_attempt(found: Option<&Payment>, other_attempt_charged: bool) -> AttemptVerdict {
+    let Some(p) = found else {
+        return AttemptVerdict::NotCharged {
+            code: "toss_payment_not_found".into(),
+            message: "Toss knows no payment for this paymentKey".into(),
+        };
+    };
+    match p.status {
+        PaymentStatus::Done | PaymentStatus::PartialCanceled => AttemptVerdict::Charged,
+        PaymentStatus::Canceled => AttemptVerdict::Refunded,
+        PaymentStatus::Aborted | PaymentStatus::Expired => {
+            let (code, message) = match &p.failure {
+                Some(f) => (f.code.clone(), f.message.clone()),
+                None => (
+                    format!("toss_{:?}", p.status).to_ascii_lowercase(),
+                    "Toss did not charge this payment".into(),
+                ),
+            };
+            AttemptVerdict::NotCharged { code, message }
+        }
+        PaymentStatus::Ready | PaymentStatus::InProgress | PaymentStatus::WaitingForDeposit
+            if other_attempt_charged =>
+        {
+            AttemptVerdict::NotCharged {
+                code: "order_paid_by_other_attempt".into(),
+                message: "this order was paid with another paymentKey".into(),
+            }
+        }
+        PaymentStatus::Ready => AttemptVerdict::Unconfirmed,
+        PaymentStatus::InProgress | PaymentStatus::WaitingForDeposit | PaymentStatus::Other => {
+            AttemptVerdict::Unclear
+        }
+    }
+}
+
+/// One seat of a reservation as the settle transaction reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatClaim {
+    pub status: SeatStatus,
+    pub hold_id: Option<String>,
+    pub hold_expires_at_ms: Option<i64>,
+}
+
+/// A seat can still be sold to `reservation_id` if its row still names
+/// that hold (even past its expiry: nobody else has taken it since), or it
+/// is free. A sold seat never is.
+pub fn seat_still_payable(seat: &SeatClaim, reservation_id: &str, now_ms: i64) -> bool {
+    match seat.status {
+        SeatStatus::Sold => false,
+        SeatStatus::Held if seat.hold_id.as_deref() == Some(reservation_id) => true,
+        status => seat_is_free(status, seat.hold_expires_at_ms, now_ms),
+    }
+}
+
+/// What to do with a charged attempt, decided inside the transaction that
+/// would sell the seats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChargedAction {
+    /// Sell the seats, issue the tickets, mark the reservation paid.
+    IssueTickets,
+    /// Refund the whole charge: the buyer cannot get these seats.
+    Refund { code: &'static str },
+}
+
+pub fn charged_action(
+    already_paid_by_other: bool,
+    seats_found: usize,
+    seats_expected: usize,
+    all_payable: bool,
+) -> ChargedAction {
+    if already_paid_by_other {
+        ChargedAction::Refund {
+            code: "order_already_paid",
+        }
+    } else if seats_found != seats_expected || !all_payable {
+        ChargedAction::Refund {
+            code: "seats_taken",
+        }
+    } else {
+        ChargedAction::IssueTickets
+    }
+}
+
+/// The paymentKey as the widget hands it over: Toss's keys are visible
+/// ASCII, at most 200 characters.
+pub fn validate_payment_key(key: &str) -> Result<(), Error> {
+    if key.is_empty() || key.len() > 200 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::bad_request(
+            "invalid_payment_key",
+            "paymentKey must be 1..=200 visible ASCII characters",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::toss::Failure;
+    use time::OffsetDateTime;
+
+    fn payment(status: PaymentStatus) -> Payment {
+        Payment {
+            payment_key: "pk".into(),
+            order_id: "order-1".into(),
+            status,
+            total_amount: 1000,
+            balance_amount: 1000,
+            currency: None,
+            method: None,
+            requested_at: OffsetDateTime::UNIX_EPOCH,
+            approved_at: None,
+            cancels: None,
+            failure: None,
+        }
+    }
+
+    #[test]
+    fn only_toss_saying_so_makes_an_attempt_charged_or_not() {
+        use AttemptVerdict::*;
+        assert_eq!(
+            judge_attempt(Some(&payment(PaymentStatus::Done)), false),
+            Charged
+        );
+        assert_eq!(
+            judge_attempt(Some(&payment(PaymentStatus::PartialCanceled)), false),
+            Charged
+        );
+        assert_eq!(
+            judge_attempt(Some(&payment(PaymentStatus::Canceled)), false),
+            Refunded
+        );
+        assert_eq!(
+            judge_attempt(Some(&payment(PaymentStatus::Ready)), false),
+            Unconfirmed
+        );
+        assert_eq!(
+            judge_attempt(Some(&payment(PaymentStatus::Other)), false),
+            Unclear
+        );
+        assert!(matches!(judge_attempt(None, false), NotCharged { .. }));
+        assert!(matches!(
+            judge_attempt(Some(&payment(PaymentStatus::Ready)), true),
+            NotCharged { .. }
+        ));
+        let mut aborted = payment(PaymentStatus::Aborted);
+        aborted.failure = Some(Failure {
+            code: "REJECT_CARD_PAYMENT".into(),
+            message: "no".into(),
+        });
+        assert_eq!(
+            judge_attempt(Some(&aborted), false),
+            NotCharged {
+                code: "REJECT_CARD_PAYMENT".into(),
+                message: "no".into()
+            }
+        );
+        assert!(matches!(
+            judge_attempt(Some(&payment(PaymentStatus::Expired)), false),
+            NotCharged { code, .. } if code == "toss_expired"
+        ));
+    }
+
+    fn seat(status: SeatStatus, hold: Option<&str>, exp: Option<i64>) -> SeatClaim {
+        SeatClaim {
+            status,
+            hold_id: hold.map(str::to_string),
+            hold_expires_at_ms: exp,
+        }
+    }
+
+    #[test]
+    fn a_seat_is_payable_while_it_names_the_hold_or_is_free() {
+        assert!(seat_still_payable(
+            &seat(SeatStatus::Held, Some("r1"), Some(10)),
+            "r1",
+            5
+        ));
+        // Expired but untouched since: still ours.
+        assert!(seat_still_payable(
+            &seat(SeatStatus::Held, Some("r1"), Some(10)),
+            "r1",
+            50
+        ));
+        assert!(seat_still_payable(
+            &seat(SeatStatus::Available, None, None),
+            "r1",
+            50
+        ));
+        // Another live hold, or sold (even to us): not payable.
+        assert!(!seat_still_payable(
+            &seat(SeatStatus::Held, Some("r2"), Some(100)),
+            "r1",
+            50
+        ));
+        assert!(seat_still_payable(
+            &seat(SeatStatus::Held, Some("r2"), Some(10)),
+            "r1",
+            50
+        ));
+        assert!(!seat_still_payable(
+            &seat(SeatStatus::Sold, Some("r1"), None),
+            "r1",
+            50
+        ));
+    }
+
+    #[test]
+    fn charged_attempts_become_tickets_only_with_every_seat() {
+        assert_eq!(
+            charged_action(false, 2, 2, true),
+            ChargedAction::IssueTickets
+        );
+        assert_eq!(
+            charged_action(false, 2, 2, false),
+            ChargedAction::Refund {
+                code: "seats_taken"
+            }
+        );
+        assert_eq!(
+            charged_action(false, 1, 2, true),
+            ChargedAction::Refund {
+                code: "seats_taken"
+            }
+        );
+        assert_eq!(
+            charged_action(true, 2, 2, true),
+            ChargedAction::Refund {
+                code: "order_already_paid"
+            }
+        );
+    }
+
+    #[test]
+    fn states_round_trip_and_payment_keys_are_checked() {
+        for s in ["pending", "done", "failed", "cancelled"] {
+            assert_eq!(PaymentState::parse(s).unwrap().as_str(), s);
+        }
+        assert_eq!(RefundState::parse("done"), Some(RefundState::Done));
+        assert!(PaymentState::parse("paid").is_none());
+        assert!(validate_payment_key("tpk_123").is_ok());
+        assert!(validate_payment_key("").is_err());
+        assert!(validate_payment_key("a b").is_err());
+        assert!(validate_payment_key(&"x".repeat(201)).is_err());
+    }
+}

@@ -1,0 +1,36 @@
+//! `POST /v1/api/payments`: 201 with the payment, its tickets and the
+//! buyer's accessToken; 202 with the pending payment when Toss's answer is
+//! not known yet (the same request, retried, reports the settled result).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::dto::{parse_json, to_json};
+use super::payment_dto::{PaidDto, PayBody, PaymentDto, PendingDto};
+use super::AppState;
+use crate::error::{json_response, Result};
+use crate::payments::{PayOutcome, PayRequest};
+use crate::service::Buyer;
+
+pub async fn pay(State(st): State<AppState>, buyer: Buyer, body: Bytes) -> Result<Response> {
+    let body: PayBody = parse_json(&body)?;
+    let req = PayRequest {
+        reservation_id: body.reservation_id,
+        payment_key: body.payment_key,
+        amount: body.amount,
+    };
+    match st.payments.pay(&buyer, &req).await? {
+        PayOutcome::Paid(receipt) => Ok(json_response(
+            StatusCode::CREATED,
+            to_json(&PaidDto::new(&receipt, st.payments.keys.checkin_key()))?,
+        )),
+        PayOutcome::Pending(payment) => Ok(json_response(
+            StatusCode::ACCEPTED,
+            to_json(&PendingDto {
+                payment: PaymentDto::from(&payment),
+            })?,
+        )),
+    }
+}

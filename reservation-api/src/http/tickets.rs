@@ -1,0 +1,106 @@
+//! Ticket endpoints: the holder reads and cancels; an admin marks a ticket
+//! used at the gate.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::auth::{is_admin, Admin};
+use super::dto::{parse_json, to_json, StatusBody};
+use super::payment_dto::TicketDto;
+use super::AppState;
+use crate::domain::ticket::TicketChange;
+use crate::error::{json_response, Error, Result};
+use crate::payments::{Holder, TicketCancel};
+
+pub async fn get_one(
+    State(st): State<AppState>,
+    holder: Holder,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let t = st.payments.ticket_for(&holder, &id).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        to_json(&TicketDto::new(&t, st.payments.keys.checkin_key()))?,
+    ))
+}
+
+pub async fn list(State(st): State<AppState>, holder: Holder) -> Result<Response> {
+    let key = st.payments.keys.checkin_key();
+    let tickets: Vec<TicketDto> = st
+        .payments
+        .tickets_for(&holder)
+        .await?
+        .iter()
+        .map(|t| TicketDto::new(t, key))
+        .collect();
+    Ok(json_response(StatusCode::OK, to_json(&tickets)?))
+}
+
+/// `{"status":"cancelled"}` from the holder (200 when refunded, 202 while
+/// the refund waits for Toss); `{"status":"used"}` with the admin key.
+pub async fn set_status(
+    State(st): State<AppState>,
+    caller: TicketCaller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
+    let req: StatusBody = parse_json(&body)?;
+    let change = TicketChange::parse(&req.status)?;
+    let key = st.payments.keys.checkin_key();
+    match (change, caller) {
+        (TicketChange::Use, TicketCaller::Admin) => {
+            let t = st.payments.use_ticket(&id).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                to_json(&TicketDto::new(&t, key))?,
+            ))
+        }
+        (TicketChange::Use, TicketCaller::Holder(_)) => Err(Error::forbidden(
+            "admin_only",
+            "only a gate (the admin key) marks tickets used",
+        )),
+        (TicketChange::Cancel, TicketCaller::Holder(holder)) => {
+            match st.payments.cancel_ticket(&holder, &id).await? {
+                TicketCancel::Cancelled(t) => Ok(json_response(
+                    StatusCode::OK,
+                    to_json(&TicketDto::new(&t, key))?,
+                )),
+                TicketCancel::Pending(t) => Ok(json_response(
+                    StatusCode::ACCEPTED,
+                    to_json(&TicketDto::new(&t, key))?,
+                )),
+            }
+        }
+        (TicketChange::Cancel, TicketCaller::Admin) => Err(Error::forbidden(
+            "holder_only",
+            "a ticket is cancelled by its holder (admission or access token)",
+        )),
+    }
+}
+
+/// The admin (by key) or a ticket holder (by token).
+pub enum TicketCaller {
+    Admin,
+    Holder(Holder),
+}
+
+impl FromRequestParts<AppState> for TicketCaller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Error> {
+        if is_admin(&parts.headers, &st.admin_key) {
+            return Ok(TicketCaller::Admin);
+        }
+        if parts.headers.contains_key("x-admin-key") {
+            return Admin::from_request_parts(parts, st)
+                .await
+                .map(|_| TicketCaller::Admin);
+        }
+        Holder::from_request_parts(parts, st)
+            .await
+            .map(TicketCaller::Holder)
+    }
+}

@@ -1,0 +1,117 @@
+//! The payment use cases: confirm a Toss payment and issue tickets, settle
+//! every unknown outcome from Toss's own records, refund what cannot become
+//! tickets, and cancel single tickets. Described in
+//! `proto-notes/reservation-api.md` ("Payments and tickets").
+//!
+//! Money and tickets must agree whatever fails in between, so every step
+//! that talks to Toss is bracketed by database writes: a `pending` row
+//! (attempt or refund) is committed *before* the call, and the effect of the
+//! answer is committed *after* it in one transaction. A crash or an unknown
+//! answer in between leaves the `pending` row, which [`reconciler`] settles
+//! from Toss's records within a bounded time.
+
+pub mod access_token;
+pub mod config;
+mod confirm;
+pub mod reconciler;
+mod refund;
+mod settle;
+mod tickets;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::store::{PaymentRecord, SqlStore, TicketRecord};
+use crate::toss::{PaymentGateway, PaymentStatus};
+
+pub use access_token::BuyerKeys;
+pub use config::PaymentsConfig;
+pub use confirm::PayRequest;
+pub use tickets::{Holder, TicketCancel};
+
+/// How the reconciler runs.
+#[derive(Debug, Clone, Copy)]
+pub struct ReconcileSettings {
+    /// How often it looks for pending attempts and refunds.
+    pub interval: Duration,
+    /// How long a pending row is left to the request that wrote it before
+    /// the reconciler takes it over.
+    pub grace: Duration,
+}
+
+pub struct Payments {
+    pub store: SqlStore,
+    pub gateway: Arc<dyn PaymentGateway>,
+    pub clock: Arc<dyn Clock>,
+    pub keys: BuyerKeys,
+    pub reconcile: ReconcileSettings,
+}
+
+/// A paid reservation as the buyer receives it.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    pub payment: PaymentRecord,
+    pub tickets: Vec<TicketRecord>,
+    pub access_token: String,
+}
+
+/// What a payment request ended in, short of an error.
+#[derive(Debug, Clone)]
+pub enum PayOutcome {
+    /// Charged and ticketed.
+    Paid(Receipt),
+    /// Toss's answer is not known yet; the reconciler will settle the
+    /// attempt and a retry of the same request will report it.
+    Pending(PaymentRecord),
+}
+
+impl Payments {
+    pub fn new(
+        store: SqlStore,
+        gateway: Arc<dyn PaymentGateway>,
+        clock: Arc<dyn Clock>,
+        token_secret: &[u8],
+        reconcile: ReconcileSettings,
+    ) -> Self {
+        Payments {
+            store,
+            gateway,
+            clock,
+            keys: BuyerKeys::from_token_secret(token_secret),
+            reconcile,
+        }
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// The receipt of a settled (`done`) attempt. The access token is
+    /// derived from the settlement time, so it is the same on every call.
+    pub async fn receipt(&self, payment: PaymentRecord) -> crate::Result<Receipt> {
+        let tickets = self.store.tickets_of_payment(&payment.id).await?;
+        let issued_at = payment.settled_at_ms.unwrap_or(payment.updated_at_ms);
+        let access_token =
+            self.keys
+                .access_token(&payment.user_id, &payment.reservation_id, issued_at);
+        Ok(Receipt {
+            payment,
+            tickets,
+            access_token,
+        })
+    }
+}
+
+/// Toss's spelling of a status, as stored in `toss_status`.
+pub(crate) fn toss_status_str(status: PaymentStatus) -> String {
+    serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "OTHER".into())
+}
+
+/// Toss's time as Unix ms.
+pub(crate) fn unix_ms(t: time::OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
