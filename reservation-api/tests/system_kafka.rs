@@ -2,7 +2,8 @@
 //! the queue-server, admissions flow to the reservation-api over
 //! `ticketon.admissions`, finished purchase sessions flow back over
 //! `ticketon.sessions` and let the next fan in long before any session would
-//! time out. Half the buyers give up (release), half let their hold run out.
+//! time out. A third of the buyers pay (`completed`), a third give up
+//! (`released`), a third let their hold run out (`expired`).
 //! Midway the broker is frozen for a while: nothing is lost, nothing is
 //! applied twice.
 
@@ -19,6 +20,7 @@ use queue_server::{RunningServer, ServerSettings};
 use reservation_api::app::EventLink;
 use reservation_api::clock::SystemClock;
 use reservation_api::domain::session::SessionStatus;
+use reservation_api::toss::sandbox::create_payment;
 use reservation_api::{App, Config};
 use serde_json::{json, Value};
 use ticketon_wire::bus::kafka::{KafkaConfig, KafkaPublisher, KafkaSubscriber};
@@ -121,10 +123,13 @@ async fn admissions_and_finished_sessions_flow_through_kafka() {
             let (status, hold) = s.hold(&token, &event_id, &[seats[i]]).await;
             assert_eq!(status, 201, "{hold}");
             let reservation = hold["reservationId"].as_str().unwrap().to_string();
-            if i % 2 == 0 {
-                // This buyer gives up at once.
-                let (status, body) = s.release(&token, &reservation).await;
-                assert_eq!(status, 200, "{body}");
+            match i % 3 {
+                0 => {
+                    let (status, body) = s.release(&token, &reservation).await;
+                    assert_eq!(status, 200, "{body}");
+                }
+                1 => pay(&s, &token, &reservation, hold["amount"].as_i64().unwrap()).await,
+                _ => {} // does nothing: the hold runs out
             }
             held.insert(i, reservation);
         }
@@ -151,10 +156,10 @@ async fn admissions_and_finished_sessions_flow_through_kafka() {
             statuses.insert(i, store.session_status(entry).await.unwrap());
         }
         let expected_all = statuses.iter().all(|(i, st)| {
-            *st == Some(if i % 2 == 0 {
-                SessionStatus::Released
-            } else {
-                SessionStatus::Expired
+            *st == Some(match i % 3 {
+                0 => SessionStatus::Released,
+                1 => SessionStatus::Completed,
+                _ => SessionStatus::Expired,
             })
         });
         if expected_all {
@@ -228,16 +233,16 @@ async fn admissions_and_finished_sessions_flow_through_kafka() {
     }
 
     let pool = sqlx::SqlitePool::connect(db.url()).await.unwrap();
-    let rows: Vec<(String, Vec<u8>)> =
-        sqlx::query_as("SELECT topic, payload FROM outbox ORDER BY id")
+    let rows: Vec<(Vec<u8>,)> =
+        sqlx::query_as("SELECT payload FROM outbox WHERE topic = ? ORDER BY id")
+            .bind(TOPIC_SESSIONS)
             .fetch_all(&pool)
             .await
             .unwrap();
     // Each session's end was announced exactly once.
     let mut announced: Vec<String> = rows
         .iter()
-        .map(|(topic, payload)| {
-            assert_eq!(topic, TOPIC_SESSIONS);
+        .map(|(payload,)| {
             let event: Value = serde_json::from_slice(payload).unwrap();
             event["entryId"].as_str().unwrap().to_string()
         })
@@ -249,6 +254,26 @@ async fn admissions_and_finished_sessions_flow_through_kafka() {
     queue.shutdown().await;
     s.stop().await;
     db.cleanup().await;
+}
+
+/// Pays a hold the way the Toss widget and the buyer's page do.
+async fn pay(s: &TestServer, token: &str, reservation: &str, amount: i64) {
+    let sandbox = s
+        .handle
+        .toss_sandbox_url()
+        .expect("the embedded Toss sandbox");
+    let payment_key = create_payment(&sandbox, reservation, amount, None)
+        .await
+        .unwrap();
+    let r = s
+        .http
+        .post(s.url("/v1/api/payments"))
+        .bearer_auth(token)
+        .json(&json!({"reservationId": reservation, "paymentKey": payment_key, "amount": amount}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
 }
 
 /// A queue-server on the in-memory store, its events over Kafka.
