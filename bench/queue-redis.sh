@@ -202,17 +202,21 @@ printf 'join-redis / join-redis-nogc (median of per-round ratios): %.2f\n' "$(ra
 printf 'join-redis / join-mem: %.3f   poll-redis / poll-mem: %.3f\n' \
   "$(ratio_of join-redis join-mem)" "$(ratio_of poll-redis poll-mem)"
 
-# Redis memory per waiting entry: the queue's keys, exactly (SAMPLES 0).
+# Redis memory per waiting entry: every key of the queue, exactly (SAMPLES 0),
+# user index buckets included (summed inside Redis: there are thousands).
 keybase="$PREFIX:q:{$QUEUE_ID}"
 entries=$(rcli llen "$keybase:line")
-bytes=0
-for k in meta line users left active adm lease; do
-  b=$(rcli memory usage "$keybase:$k" samples 0 | tr -d '\r')
-  [[ $b =~ ^[0-9]+$ ]] && bytes=$((bytes + b))
-done
+bytes=$(rcli eval "
+  local s = 0
+  local function add(k) local m = redis.call('MEMORY', 'USAGE', k, 'SAMPLES', '0'); if m then s = s + m end end
+  for _, k in ipairs({'meta', 'line', 'users-x', 'left', 'active', 'adm', 'lease'}) do add(KEYS[1] .. ':' .. k) end
+  local buckets = tonumber(redis.call('HGET', KEYS[1] .. ':meta', 'buckets') or 0)
+  for b = 0, buckets - 1 do add(KEYS[1] .. ':u:' .. b) end
+  return s" 1 "$keybase" | tr -d '\r')
+line_bytes=$(rcli memory usage "$keybase:line" samples 0 | tr -d '\r')
 echo
-echo "Redis memory: $entries entries in queue $QUEUE_ID, $bytes bytes in its keys (MEMORY USAGE ... SAMPLES 0)"
-awk -v b="$bytes" -v n="$entries" 'BEGIN { if (n > 0) printf "Redis memory per waiting entry: %.1f bytes\n", b / n }'
+echo "Redis memory: $entries entries in queue $QUEUE_ID, $bytes bytes in its keys (MEMORY USAGE ... SAMPLES 0), of which the line list $line_bytes"
+awk -v b="$bytes" -v n="$entries" -v l="$line_bytes" 'BEGIN { if (n > 0) printf "Redis memory per waiting entry: %.1f bytes (line %.1f, user index %.1f)\n", b / n, l / n, (b - l) / n }'
 echo "used_memory now: $(rcli info memory | tr -d '\r' | sed -n 's/^used_memory_human://p')"
 
 if (( any_errors )); then

@@ -5,7 +5,9 @@ use clap::Parser;
 use queue_server::config::{Config, Secrets};
 use queue_server::events::{EventLink, SESSIONS_GROUP};
 use queue_server::store::memory::MemoryStore;
-use queue_server::ServerSettings;
+use queue_server::store::redis::RedisStore;
+use queue_server::store::QueueStore;
+use queue_server::{RunningServer, ServerSettings};
 use std::sync::Arc;
 use ticketon_wire::bus::kafka::{KafkaConfig, KafkaPublisher, KafkaSubscriber};
 use ticketon_wire::events::TOPIC_SESSIONS;
@@ -25,6 +27,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
+    let redis = config.redis_options();
     let secrets = Secrets::resolve(config.admin_key, config.token_secret, "queue-server");
     let settings = ServerSettings {
         listen: config.listen,
@@ -35,13 +38,29 @@ async fn run(config: Config) -> anyhow::Result<()> {
         Some(brokers) => Some(kafka_link(brokers, config.publish_entries)?),
         None => None,
     };
-    let server = queue_server::start_with_events(settings, MemoryStore::new(), events)
-        .await
-        .with_context(|| format!("listening on {}", config.listen))?;
+    let listen = config.listen;
+    if let Some(options) = redis {
+        let store = RedisStore::connect(options)
+            .await
+            .context("connecting to Redis (--redis-url)")?;
+        tracing::info!(owner = store.owner_id(), "queue store: Redis");
+        let server = queue_server::start_with_events(settings, store, events)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        serve_until_signal(server).await;
+    } else {
+        let server = queue_server::start_with_events(settings, MemoryStore::new(), events)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        serve_until_signal(server).await;
+    }
+    Ok(())
+}
+
+async fn serve_until_signal<S: QueueStore>(server: RunningServer<S>) {
     shutdown_signal().await;
     tracing::info!("signal received, shutting down");
     server.shutdown().await;
-    Ok(())
 }
 
 /// One idempotent producer for the process, and this server's membership in

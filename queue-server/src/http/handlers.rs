@@ -160,8 +160,24 @@ pub fn poll<S: QueueStore>(
     entry_id: &str,
 ) -> Result<HttpResponse, QueueError> {
     let status = app.service.poll(queue_id, entry_id)?;
-    Ok(response::json(StatusCode::OK, &status))
+    let mut response = response::json(StatusCode::OK, &status);
+    // A store that lost its backend answers from its last known state; say
+    // so, and how old that state is.
+    let store = app.service.store();
+    if !store.healthy() {
+        if let Some(info) = store.queue_info(queue_id) {
+            response.headers_mut().insert(
+                STALE_HEADER,
+                hyper::header::HeaderValue::from(info.view_age_ms),
+            );
+        }
+    }
+    Ok(response)
 }
+
+/// On a poll answered while the queue store is unreachable: the age, in
+/// ms, of the state the answer comes from.
+pub const STALE_HEADER: &str = "x-ticketon-stale-ms";
 
 pub async fn leave<S: QueueStore>(
     app: &App<S>,

@@ -14,12 +14,16 @@
 //! skipped when the frontier reaches them, so positions are an upper bound
 //! that only shrinks.
 
+mod admission;
+mod admission_rate;
 mod pacer;
 mod poll_hint;
 mod queue;
 mod rate_window;
 mod settings;
 
+pub use admission::{admission_budget, LineSnapshot};
+pub use admission_rate::AdmissionRate;
 pub use pacer::Pacer;
 pub use poll_hint::{poll_after_ms, PollHintPolicy};
 pub use queue::{Admission, EntryState, JoinOutcome, LeaveOutcome, Queue, QueueCounters, Seq};

@@ -10,8 +10,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use super::admission::{admission_budget, LineSnapshot};
+use super::admission_rate::AdmissionRate;
 use super::pacer::Pacer;
-use super::rate_window::RateWindow;
 use super::settings::{QueueSettings, QueueStatus, UserId};
 
 /// Position in join order, starting at 1.
@@ -97,12 +98,8 @@ pub struct Queue {
     waiting: u64,
     admitted_total: u64,
     pacer: Pacer,
-    /// Admissions over the last ten seconds, for ETAs.
-    recent_admissions: RateWindow,
-    first_admission_ms: Option<u64>,
-    /// Admissions per second measured at the last tick, in thousandths;
-    /// cached so that polls read it without a write lock.
-    observed_rate_milli: u64,
+    /// Measured at each tick, for ETAs.
+    rate: AdmissionRate,
 }
 
 impl Queue {
@@ -117,9 +114,7 @@ impl Queue {
             waiting: 0,
             admitted_total: 0,
             pacer: Pacer::new(settings.admission_rate_per_sec, Pacer::DEFAULT_CATCH_UP_MS),
-            recent_admissions: RateWindow::new(100, 100),
-            first_admission_ms: None,
-            observed_rate_milli: 0,
+            rate: AdmissionRate::default(),
         }
     }
 
@@ -197,12 +192,8 @@ impl Queue {
     /// Estimated wait for `position`, from the admission rate observed over
     /// the last ten seconds, or the configured rate when nothing was admitted.
     pub fn eta_ms(&self, position: u64) -> u64 {
-        let rate_milli = if self.observed_rate_milli > 0 {
-            self.observed_rate_milli
-        } else {
-            u64::from(self.settings.admission_rate_per_sec) * 1000
-        };
-        position.saturating_mul(1_000_000) / rate_milli.max(1)
+        self.rate
+            .eta_ms(position, self.settings.admission_rate_per_sec)
     }
 
     /// The fan leaves (or its purchase session ended): a waiting entry will be
@@ -233,7 +224,7 @@ impl Queue {
         if self.status == QueueStatus::Open {
             self.admit(now_ms, &mut outcome.admitted);
         }
-        self.observed_rate_milli = self.measure_rate_milli(now_ms);
+        self.rate.measure(now_ms);
         outcome
     }
 
@@ -250,15 +241,22 @@ impl Queue {
     }
 
     fn admit(&mut self, now_ms: u64, admitted: &mut Vec<Admission>) {
-        let max_active = u64::from(self.settings.max_active);
-        loop {
+        let budget = admission_budget(
+            &mut self.pacer,
+            now_ms,
+            LineSnapshot {
+                waiting: self.waiting,
+                active: self.active.len() as u64,
+                max_active: u64::from(self.settings.max_active),
+            },
+        );
+        for _ in 0..budget {
             self.skip_departed();
+            // `waiting` counts exactly the entries past the frontier that did
+            // not leave, so the budget never runs past the end of the line.
             let Some(next) = self.entries.get_mut(self.frontier as usize) else {
                 return;
             };
-            if self.active.len() as u64 >= max_active || !self.pacer.try_take(now_ms) {
-                return;
-            }
             let expires_at_ms = now_ms + u64::from(self.settings.session_ttl_sec) * 1000;
             next.state = EntryState::Admitted {
                 admitted_at_ms: now_ms,
@@ -268,8 +266,7 @@ impl Queue {
             self.waiting -= 1;
             self.admitted_total += 1;
             self.active.insert((expires_at_ms, self.frontier));
-            self.recent_admissions.record(now_ms, 1);
-            self.first_admission_ms.get_or_insert(now_ms);
+            self.rate.record(now_ms, 1);
             admitted.push(Admission {
                 seq: self.frontier,
                 user: next.user.clone(),
@@ -288,23 +285,6 @@ impl Queue {
             }
             self.frontier += 1;
         }
-    }
-
-    fn measure_rate_milli(&mut self, now_ms: u64) -> u64 {
-        let count = self.recent_admissions.count(now_ms);
-        let Some(first) = self.first_admission_ms else {
-            return 0;
-        };
-        // A queue that has admitted before but nobody in the last window is
-        // stalled (all slots busy): report a tiny rate, not the configured
-        // one, so ETAs grow instead of promising what is not happening.
-        let count = count.max(1);
-        // Over a young queue's short history, not the full window, so the
-        // first seconds of a sale do not report a tenth of the real rate.
-        let span_ms = now_ms
-            .saturating_sub(first)
-            .clamp(1000, self.recent_admissions.span_ms());
-        count * 1_000_000 / span_ms
     }
 }
 

@@ -11,9 +11,11 @@
 //!   store keeps a local view refreshed in the background and reports its
 //!   age in `QueueInfo::view_age_ms`.
 //!
-//! Implementations: [`memory::MemoryStore`] (the embedded default).
+//! Implementations: [`memory::MemoryStore`] (the embedded default) and
+//! [`redis::RedisStore`] (the line in Redis, shared by a fleet).
 
 pub mod memory;
+pub mod redis;
 
 use std::future::Future;
 

@@ -1,0 +1,89 @@
+//! One Redis connection type for a single server and for a Cluster, with a
+//! deadline on every call.
+//!
+//! Both clients multiplex concurrent calls over one socket per node (so the
+//! group commit and the background refresh never queue behind each other on
+//! a pool), reconnect by themselves, and give up on a call after the
+//! response timeout. The extra `deadline` wrapper bounds the whole call,
+//! reconnect attempts included, so no request can hang on Redis.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, Value};
+
+/// How to reach Redis.
+#[derive(Debug, Clone)]
+pub struct RedisTarget {
+    /// `redis://host:port[/db]`; for a Cluster, any of its nodes.
+    pub urls: Vec<String>,
+    pub cluster: bool,
+    /// Bound on one call (connecting included).
+    pub timeout: Duration,
+}
+
+#[derive(Clone)]
+pub enum RedisConn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl RedisConn {
+    pub async fn connect(target: &RedisTarget) -> redis::RedisResult<Self> {
+        let timeout = target.timeout;
+        if target.cluster {
+            let client = ClusterClient::builder(target.urls.clone())
+                .connection_timeout(timeout)
+                .response_timeout(timeout)
+                .retries(1)
+                .min_retry_wait(20)
+                .max_retry_wait(200)
+                .build()?;
+            Ok(RedisConn::Cluster(client.get_async_connection().await?))
+        } else {
+            let url = target.urls.first().cloned().unwrap_or_default();
+            let client = redis::Client::open(url)?;
+            // Short, capped reconnect backoff: service should resume within
+            // a second or two of Redis coming back.
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(Some(timeout))
+                .set_number_of_retries(2)
+                .set_min_delay(Duration::from_millis(20))
+                .set_max_delay(Duration::from_millis(200));
+            Ok(RedisConn::Single(
+                ConnectionManager::new_with_config(client, config).await?,
+            ))
+        }
+    }
+}
+
+impl ConnectionLike for RedisConn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            RedisConn::Single(c) => c.req_packed_command(cmd),
+            RedisConn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            RedisConn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            RedisConn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            RedisConn::Single(c) => c.get_db(),
+            RedisConn::Cluster(c) => c.get_db(),
+        }
+    }
+}

@@ -1,0 +1,704 @@
+//! Shared by the `redis_*` test binaries: real Redis processes (the shared
+//! one, or throwaway `redis-server`s on free loopback ports, standalone or
+//! as a Cluster), queue-servers on the Redis store, HTTP helpers, and the
+//! suite that runs against both a single Redis and a Cluster.
+//!
+//! Throwaway processes sit behind guards that kill them on drop, so a
+//! failing test leaves nothing running.
+
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use queue_server::entry_id::EntryIdCodec;
+use queue_server::model::EntryState;
+use queue_server::store::redis::{RedisOptions, RedisStore, RedisTarget};
+use queue_server::store::QueueStore;
+use queue_server::{RunningServer, ServerSettings};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+pub const ADMIN: &str = "redis-test-admin-key";
+pub const SECRET: &str = "redis-test-token-secret";
+
+/// The shared Redis, or `None` (after reporting it) when it is unreachable.
+pub async fn shared_redis() -> Option<RedisTarget> {
+    let url = ticketon_wire::test_env::env_or("TICKETON_TEST_REDIS_URL", "redis://127.0.0.1:6379");
+    let target = RedisTarget {
+        urls: vec![url.clone()],
+        cluster: false,
+        timeout: Duration::from_millis(1000),
+    };
+    match ping(&url).await {
+        Ok(()) => Some(target),
+        Err(e) => {
+            ticketon_wire::test_env::service_unavailable("Redis", format!("{url}: {e}"));
+            None
+        }
+    }
+}
+
+async fn ping(url: &str) -> redis::RedisResult<()> {
+    let client = redis::Client::open(url)?;
+    let mut conn = tokio::time::timeout(
+        Duration::from_secs(3),
+        client.get_multiplexed_async_connection(),
+    )
+    .await
+    .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "connect timed out")))??;
+    redis::cmd("PING").query_async::<String>(&mut conn).await?;
+    Ok(())
+}
+
+/// A key prefix no other test (or run) uses.
+pub fn unique_prefix(test: &str) -> String {
+    format!(
+        "ticketon-test-{test}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+pub fn options(target: &RedisTarget, prefix: &str) -> RedisOptions {
+    RedisOptions {
+        target: target.clone(),
+        key_prefix: prefix.to_string(),
+        group_commit: true,
+        joins_in_flight: 1,
+    }
+}
+
+/// Deletes a test's keys from the shared Redis when dropped, so that a
+/// failing test leaves nothing behind either.
+pub struct PrefixGuard {
+    pub url: String,
+    pub prefix: String,
+}
+
+impl Drop for PrefixGuard {
+    fn drop(&mut self) {
+        let Ok(client) = redis::Client::open(self.url.as_str()) else {
+            return;
+        };
+        let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_secs(2)) else {
+            return;
+        };
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}:*", self.prefix))
+            .query(&mut conn)
+            .unwrap_or_default();
+        if !keys.is_empty() {
+            let _: redis::RedisResult<i64> = redis::cmd("DEL").arg(keys).query(&mut conn);
+        }
+    }
+}
+
+/// A loopback port nobody listens on (and, for Cluster nodes, its bus port
+/// `port + 10000` too).
+pub fn free_port() -> u16 {
+    loop {
+        let port = 20_000 + rand::random::<u16>() % 30_000;
+        let free = |p: u16| TcpListener::bind(("127.0.0.1", p)).is_ok();
+        if free(port) && free(port + 10_000) {
+            return port;
+        }
+    }
+}
+
+pub fn redis_server_available() -> bool {
+    match Command::new("redis-server").arg("--version").output() {
+        Ok(out) if out.status.success() => true,
+        Ok(out) => {
+            ticketon_wire::test_env::service_unavailable(
+                "redis-server",
+                String::from_utf8_lossy(&out.stderr),
+            );
+            false
+        }
+        Err(e) => {
+            ticketon_wire::test_env::service_unavailable("redis-server", e);
+            false
+        }
+    }
+}
+
+/// A `redis-server` of this test's own, killed on drop.
+pub struct RedisProcess {
+    pub port: u16,
+    dir: PathBuf,
+    extra: Vec<String>,
+    child: Option<Child>,
+}
+
+impl RedisProcess {
+    /// Starts a server with the AOF fsynced on every write, so that a kill
+    /// and a restart keep the data (as a production Redis would be set up).
+    pub fn start(extra: &[&str]) -> std::io::Result<Self> {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!(
+            "ticketon-redis-{}-{port}-{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let mut process = RedisProcess {
+            port,
+            dir,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            child: None,
+        };
+        process.restart()?;
+        Ok(process)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// (Re)starts the process on the same port and data directory, and
+    /// waits until it answers.
+    pub fn restart(&mut self) -> std::io::Result<()> {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(["--dir", &self.dir.to_string_lossy()])
+            .args(["--save", ""])
+            .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                let ok = Command::new("redis-cli")
+                    .args(["-p", &self.port.to_string(), "ping"])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).contains("PONG"))
+                    .unwrap_or(false);
+                if ok {
+                    return Ok(());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(std::io::Error::other("redis-server did not come up"))
+    }
+
+    /// Kills the process at once (SIGKILL), like a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn cli(&self, args: &[&str]) -> String {
+        Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for RedisProcess {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Three masters of a Redis Cluster on loopback ports, killed on drop.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisProcess>,
+}
+
+impl RedisCluster {
+    pub fn start() -> std::io::Result<Self> {
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            nodes.push(RedisProcess::start(&[
+                "--cluster-enabled",
+                "yes",
+                "--cluster-node-timeout",
+                "2000",
+                "--appendonly",
+                "no",
+            ])?);
+        }
+        // Each node writes its own nodes.conf in its own directory.
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let out = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()?;
+        if !out.status.success() {
+            return Err(std::io::Error::other(format!(
+                "cluster create failed: {}",
+                String::from_utf8_lossy(&out.stdout)
+            )));
+        }
+        let cluster = RedisCluster { nodes };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if cluster
+                .nodes
+                .iter()
+                .all(|n| n.cli(&["cluster", "info"]).contains("cluster_state:ok"))
+            {
+                return Ok(cluster);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(std::io::Error::other("the cluster did not reach state ok"))
+    }
+
+    pub fn target(&self) -> RedisTarget {
+        RedisTarget {
+            urls: self.nodes.iter().map(|n| n.url()).collect(),
+            cluster: true,
+            timeout: Duration::from_millis(1000),
+        }
+    }
+}
+
+/// A queue-server on the Redis store, with an HTTP client.
+pub struct Server {
+    pub running: RunningServer<RedisStore>,
+    pub client: reqwest::Client,
+}
+
+pub async fn server(options: RedisOptions) -> Server {
+    let store = RedisStore::connect(options)
+        .await
+        .expect("connect to Redis");
+    let running = queue_server::start(
+        ServerSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            admin_key: ADMIN.into(),
+            token_secret: SECRET.into(),
+        },
+        store,
+    )
+    .await
+    .expect("start a queue-server");
+    Server {
+        running,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap(),
+    }
+}
+
+pub async fn read(resp: reqwest::Response) -> (StatusCode, Value) {
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+impl Server {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.running.addr, path)
+    }
+
+    pub fn store(&self) -> &RedisStore {
+        self.running.service.store()
+    }
+
+    pub async fn put_queue(&self, queue: &str, rate: u32, max_active: u32, status: &str) {
+        let (code, body) = read(
+            self.client
+                .put(self.url(&format!("/v1/api/queues/{queue}")))
+                .bearer_auth(ADMIN)
+                .json(&json!({
+                    "admissionRatePerSec": rate,
+                    "maxActive": max_active,
+                    "sessionTtlSec": 600,
+                    "status": status,
+                }))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert!(code.is_success(), "put queue: {code} {body}");
+    }
+
+    pub async fn set_status(&self, queue: &str, status: &str) {
+        let (code, body) = read(
+            self.client
+                .patch(self.url(&format!("/v1/api/queues/{queue}/status")))
+                .bearer_auth(ADMIN)
+                .json(&json!({ "status": status }))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(code, StatusCode::OK, "set status: {body}");
+    }
+
+    pub async fn join(&self, queue: &str, user: &str) -> (StatusCode, Value) {
+        read(
+            self.client
+                .post(self.url(&format!("/v1/api/queues/{queue}/entries")))
+                .json(&json!({ "userId": user }))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn poll(&self, queue: &str, entry: &str) -> (StatusCode, Value) {
+        read(
+            self.client
+                .get(self.url(&format!("/v1/api/queues/{queue}/entries/{entry}")))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn queue(&self, queue: &str) -> Value {
+        let (code, body) = read(
+            self.client
+                .get(self.url(&format!("/v1/api/queues/{queue}")))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(code, StatusCode::OK, "get queue: {body}");
+        body
+    }
+
+    pub async fn shutdown(self) {
+        self.running.shutdown().await;
+    }
+}
+
+pub fn seq_of(entry_id: &str) -> u64 {
+    EntryIdCodec::parse(entry_id).expect("an entryId").seq
+}
+
+/// Waits (bounded) until `check` holds; panics with `what` otherwise.
+pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+/// Admission times of seqs `1..=n` as `store` sees them, or `None` while
+/// any is not admitted yet.
+pub fn admission_times(store: &RedisStore, queue: &str, n: u64) -> Option<Vec<u64>> {
+    (1..=n)
+        .map(|seq| match store.entry_view(queue, seq)?.state {
+            EntryState::Admitted { admitted_at_ms, .. } => Some(admitted_at_ms),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The most admissions inside any one-second window.
+pub fn max_per_second(times: &[u64]) -> usize {
+    let mut sorted = times.to_vec();
+    sorted.sort_unstable();
+    let mut best = 0;
+    let mut start = 0;
+    for end in 0..sorted.len() {
+        while sorted[end] - sorted[start] >= 1000 {
+            start += 1;
+        }
+        best = best.max(end - start + 1);
+    }
+    best
+}
+
+// ---------------------------------------------------------------------------
+// The suite: run against a single Redis and against a Cluster.
+// ---------------------------------------------------------------------------
+
+/// Many tasks join through two servers at once: one line, global sequence
+/// numbers without gaps or duplicates, one entry per user across servers,
+/// and admission in join order at no more than the fleet-wide rate.
+pub async fn two_servers_form_one_line(target: &RedisTarget, prefix: &str) {
+    let a = server(options(target, prefix)).await;
+    let b = server(options(target, prefix)).await;
+    let queue = "line";
+    let rate = 400;
+    a.put_queue(queue, rate, 100_000, "paused").await;
+
+    // 16 tasks per server, each joining its own users; plus users that join
+    // through both servers at the same moment.
+    let per_task = 25;
+    let mut tasks = Vec::new();
+    for (s, srv) in [&a, &b].into_iter().enumerate() {
+        for t in 0..16 {
+            let (client, base) = (srv.client.clone(), srv.url(""));
+            tasks.push(tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for i in 0..per_task {
+                    let user = format!("u-{s}-{t}-{i}");
+                    let resp = client
+                        .post(format!("{base}/v1/api/queues/{queue}/entries"))
+                        .json(&json!({ "userId": user }))
+                        .send()
+                        .await
+                        .unwrap();
+                    let (code, body) = read(resp).await;
+                    assert_eq!(code, StatusCode::CREATED, "{body}");
+                    ids.push(body["entryId"].as_str().unwrap().to_string());
+                }
+                ids
+            }));
+        }
+    }
+    let mut both = Vec::new();
+    for i in 0..50 {
+        let user = format!("both-{i}");
+        let (ra, rb) = tokio::join!(a.join(queue, &user), b.join(queue, &user));
+        both.push((ra, rb));
+    }
+    let mut entry_ids = Vec::new();
+    for task in tasks {
+        entry_ids.extend(task.await.unwrap());
+    }
+    for ((ca, ba), (cb, bb)) in &both {
+        assert_eq!(
+            ba["entryId"], bb["entryId"],
+            "one entry per user across servers"
+        );
+        let created = [ca, cb]
+            .iter()
+            .filter(|c| **c == &StatusCode::CREATED)
+            .count();
+        assert_eq!(created, 1, "exactly one of the two joins created the entry");
+        entry_ids.push(ba["entryId"].as_str().unwrap().to_string());
+    }
+    let n = entry_ids.len() as u64;
+    let mut seqs: Vec<u64> = entry_ids.iter().map(|id| seq_of(id)).collect();
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (1..=n).collect::<Vec<_>>(),
+        "global seqs, no gap, no duplicate"
+    );
+
+    // Every entry is visible to polls on both servers (an entry joined on
+    // the other server shows up with that server's next mirror refresh).
+    eventually(
+        "both mirrors see every join",
+        Duration::from_secs(10),
+        || async {
+            (1..=n).all(|seq| {
+                a.store().entry_view(queue, seq).is_some()
+                    && b.store().entry_view(queue, seq).is_some()
+            })
+        },
+    )
+    .await;
+    assert_eq!(a.queue(queue).await["waiting"], n);
+    assert_eq!(b.queue(queue).await["waiting"], n);
+    for id in entry_ids.iter().step_by(37) {
+        let (code, body) = b.poll(queue, id).await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "waiting");
+    }
+
+    a.set_status(queue, "open").await;
+    eventually("everyone admitted", Duration::from_secs(30), || async {
+        admission_times(a.store(), queue, n).is_some()
+            && admission_times(b.store(), queue, n).is_some()
+    })
+    .await;
+    let times = admission_times(a.store(), queue, n).unwrap();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "admission order is join order"
+    );
+    assert_eq!(times, admission_times(b.store(), queue, n).unwrap());
+    let busiest = max_per_second(&times);
+    assert!(
+        busiest <= rate as usize,
+        "{busiest} admissions in one second"
+    );
+    let holders = [&a, &b]
+        .iter()
+        .filter(|s| s.store().holds_lease(queue))
+        .count();
+    assert_eq!(holders, 1, "exactly one server runs the queue's admission");
+    assert_eq!(a.queue(queue).await["admittedTotal"], n);
+
+    // An admitted entry polled on either server gets its token.
+    let (_, body) = b.poll(queue, &entry_ids[0]).await;
+    assert_eq!(body["status"], "admitted", "{body}");
+    assert!(body["admissionToken"]
+        .as_str()
+        .is_some_and(|t| !t.is_empty()));
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+/// The server running admission stops; another takes over within a few
+/// seconds and the line goes on, never faster than the rate.
+pub async fn lease_takeover(target: &RedisTarget, prefix: &str) {
+    let a = server(options(target, prefix)).await;
+    let b = server(options(target, prefix)).await;
+    let queue = "takeover";
+    let rate = 40;
+    a.put_queue(queue, rate, 100_000, "paused").await;
+    let n = 200u64;
+    for i in 0..n {
+        let srv = if i % 2 == 0 { &a } else { &b };
+        let (code, _) = srv.join(queue, &format!("user-{i}")).await;
+        assert_eq!(code, StatusCode::CREATED);
+    }
+    a.set_status(queue, "open").await;
+    eventually("a lease holder admits", Duration::from_secs(10), || async {
+        a.queue(queue).await["admittedTotal"].as_u64().unwrap_or(0) >= 10
+    })
+    .await;
+    let (holder, survivor) = if a.store().holds_lease(queue) {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    assert!(!survivor.store().holds_lease(queue));
+    holder.shutdown().await;
+    let stopped_at = survivor.queue(queue).await["admittedTotal"]
+        .as_u64()
+        .unwrap();
+    eventually(
+        "the survivor takes the lease over",
+        Duration::from_secs(15),
+        || async { survivor.store().holds_lease(queue) },
+    )
+    .await;
+    eventually(
+        "admission goes on after the takeover",
+        Duration::from_secs(15),
+        || async {
+            survivor.queue(queue).await["admittedTotal"]
+                .as_u64()
+                .unwrap_or(0)
+                >= stopped_at + 20
+        },
+    )
+    .await;
+    let admitted = survivor.queue(queue).await["admittedTotal"]
+        .as_u64()
+        .unwrap();
+    let times: Vec<u64> = (1..=admitted)
+        .map(
+            |seq| match survivor.store().entry_view(queue, seq).unwrap().state {
+                EntryState::Admitted { admitted_at_ms, .. } => admitted_at_ms,
+                other => panic!("seq {seq} should be admitted, is {other:?}"),
+            },
+        )
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "FIFO across holders"
+    );
+    assert!(
+        max_per_second(&times) <= rate as usize,
+        "rate held across holders"
+    );
+    survivor.shutdown().await;
+}
+
+/// A new server on the same Redis continues the line of one that is gone:
+/// entries, positions and one-entry-per-user survive.
+pub async fn restart_continues_the_line(target: &RedisTarget, prefix: &str) {
+    let queue = "restart";
+    let first = server(options(target, prefix)).await;
+    first.put_queue(queue, 10, 100, "paused").await;
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        let (code, body) = first.join(queue, &format!("r-{i}")).await;
+        assert_eq!(code, StatusCode::CREATED);
+        ids.push(body["entryId"].as_str().unwrap().to_string());
+    }
+    first.shutdown().await;
+
+    let second = server(options(target, prefix)).await;
+    for (i, id) in ids.iter().enumerate() {
+        let (code, body) = second.poll(queue, id).await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+        assert_eq!(body["position"], i as u64 + 1);
+    }
+    let (code, body) = second.join(queue, "r-3").await;
+    assert_eq!(code, StatusCode::OK, "an existing user gets the entry back");
+    assert_eq!(body["entryId"], ids[3].as_str());
+    let (code, body) = second.join(queue, "newcomer").await;
+    assert_eq!(code, StatusCode::CREATED);
+    assert_eq!(seq_of(body["entryId"].as_str().unwrap()), 31);
+    second.shutdown().await;
+}
+
+/// Leaving works across servers: the departed entry is skipped by
+/// admission and reported as left by every server.
+pub async fn leave_across_servers(target: &RedisTarget, prefix: &str) {
+    let a = server(options(target, prefix)).await;
+    let b = server(options(target, prefix)).await;
+    let queue = "leave";
+    a.put_queue(queue, 1000, 100, "paused").await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let (_, body) = a.join(queue, &format!("l-{i}")).await;
+        ids.push(body["entryId"].as_str().unwrap().to_string());
+    }
+    eventually("b sees a's joins", Duration::from_secs(5), || async {
+        b.store().entry_view(queue, 3).is_some()
+    })
+    .await;
+    let resp = b
+        .client
+        .delete(b.url(&format!("/v1/api/queues/{queue}/entries/{}", ids[1])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    eventually("a sees the departure", Duration::from_secs(5), || async {
+        a.poll(queue, &ids[1]).await.1["status"] == "left"
+    })
+    .await;
+    let (_, body) = a.poll(queue, &ids[2]).await;
+    assert_eq!(body["status"], "waiting");
+    a.set_status(queue, "open").await;
+    eventually(
+        "the others are admitted",
+        Duration::from_secs(10),
+        || async { a.poll(queue, &ids[2]).await.1["status"] == "admitted" },
+    )
+    .await;
+    assert_eq!(a.poll(queue, &ids[0]).await.1["status"], "admitted");
+    assert_eq!(a.poll(queue, &ids[1]).await.1["status"], "left");
+    assert_eq!(a.queue(queue).await["admittedTotal"], 2);
+    a.shutdown().await;
+    b.shutdown().await;
+}
