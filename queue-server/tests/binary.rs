@@ -8,7 +8,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn wait_until_up(port: u16) {
@@ -51,10 +55,26 @@ fn configured_secrets_are_never_logged_and_sigterm_exits_cleanly() {
     let status = sigterm_and_wait(&mut child);
     assert!(status.success(), "exit status {status:?}");
     let mut logs = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
-    child.stdout.take().unwrap().read_to_string(&mut logs).unwrap();
-    assert!(!logs.contains("must-not-leak"), "a secret reached the logs:\n{logs}");
-    assert!(!logs.contains("WARN"), "no warning expected with both secrets set:\n{logs}");
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    assert!(
+        !logs.contains("must-not-leak"),
+        "a secret reached the logs:\n{logs}"
+    );
+    assert!(
+        !logs.contains("WARN"),
+        "no warning expected with both secrets set:\n{logs}"
+    );
     assert!(logs.contains("shutting down"), "{logs}");
 }
 
@@ -75,9 +95,23 @@ fn unset_secrets_are_generated_with_one_warning() {
     wait_until_up(port);
     assert!(sigterm_and_wait(&mut child).success());
     let mut logs = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
-    child.stdout.take().unwrap().read_to_string(&mut logs).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
     let warnings: Vec<&str> = logs.lines().filter(|l| l.contains("WARN")).collect();
     assert_eq!(warnings.len(), 1, "exactly one warning:\n{logs}");
-    assert!(warnings[0].contains("generated admin key"), "{}", warnings[0]);
+    assert!(
+        warnings[0].contains("generated admin key"),
+        "{}",
+        warnings[0]
+    );
 }
