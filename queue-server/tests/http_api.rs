@@ -641,3 +641,49 @@ async fn an_unavailable_store_answers_503_with_retry_after() {
     assert_eq!(body["store"], "down");
     h.server.shutdown().await;
 }
+
+/// Sends a raw HTTP/1.1 request whose body arrives in `chunks` (chunked
+/// transfer encoding) and returns the status code.
+async fn post_chunked(addr: std::net::SocketAddr, path: &str, chunks: &[&[u8]]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // The server may answer (413) and close before the body is all sent:
+    // stop writing then, and read its answer.
+    let sent = async {
+        for chunk in chunks {
+            stream
+                .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                .await?;
+            stream.write_all(chunk).await?;
+            stream.write_all(b"\r\n").await?;
+            stream.flush().await?;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stream.write_all(b"0\r\n\r\n").await
+    };
+    let _: std::io::Result<()> = sent.await;
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    let text = String::from_utf8_lossy(&response);
+    text.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn bodies_split_across_frames_are_read_whole_and_still_capped() {
+    let h = harness().await;
+    h.put_queue("sale", queue_body(1, 1)).await;
+    let path = "/v1/api/queues/sale/entries";
+    let status = post_chunked(h.server.addr, path, &[b"{\"userId\":", b"\"split\"}"]).await;
+    assert_eq!(status, 201);
+    let big = vec![b' '; 3000];
+    let status = post_chunked(h.server.addr, path, &[&big, &big, b"{}"]).await;
+    assert_eq!(
+        status, 413,
+        "a chunked body without Content-Length is capped too"
+    );
+    h.server.shutdown().await;
+}
