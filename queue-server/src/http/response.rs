@@ -15,8 +15,10 @@ pub type HttpResponse = Response<Full<Bytes>>;
 const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 pub fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
-    match serde_json::to_vec(body) {
-        Ok(bytes) => with_body(status, APPLICATION_JSON, Bytes::from(bytes)),
+    // Room for a join answer (about 200 bytes) in one allocation.
+    let mut buf = Vec::with_capacity(256);
+    match serde_json::to_writer(&mut buf, body) {
+        Ok(()) => with_body(status, APPLICATION_JSON, Bytes::from(buf)),
         Err(e) => {
             tracing::error!(error = %e, "response serialization failed");
             with_body(

@@ -16,11 +16,13 @@
 
 mod admission;
 mod admission_rate;
+mod chunked;
 mod pacer;
 mod poll_hint;
 mod queue;
 mod rate_window;
 mod settings;
+mod user_index;
 
 pub use admission::{admission_budget, LineSnapshot};
 pub use admission_rate::AdmissionRate;

@@ -8,12 +8,14 @@
 //! - never more than `max_active` admitted sessions alive at once;
 //! - a waiting entry's position never increases.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use super::admission::{admission_budget, LineSnapshot};
 use super::admission_rate::AdmissionRate;
+use super::chunked::ChunkedVec;
 use super::pacer::Pacer;
 use super::settings::{QueueSettings, QueueStatus, UserId};
+use super::user_index::UserIndex;
 
 /// Position in join order, starting at 1.
 pub type Seq = u64;
@@ -90,8 +92,8 @@ pub struct Queue {
     settings: QueueSettings,
     status: QueueStatus,
     /// `entries[seq - 1]`.
-    entries: Vec<Entry>,
-    by_user: HashMap<UserId, Seq>,
+    entries: ChunkedVec<Entry>,
+    by_user: UserIndex,
     frontier: Seq,
     /// Admitted sessions ordered by expiry, so expiring is a pop from the front.
     active: BTreeSet<(u64, Seq)>,
@@ -107,8 +109,8 @@ impl Queue {
         Queue {
             settings,
             status,
-            entries: Vec::new(),
-            by_user: HashMap::new(),
+            entries: ChunkedVec::default(),
+            by_user: UserIndex::default(),
             frontier: 0,
             active: BTreeSet::new(),
             waiting: 0,
@@ -149,7 +151,7 @@ impl Queue {
     /// refuses new entries but still returns existing ones, so that a client
     /// retrying a join that was accepted before the close gets its entry.
     pub fn join(&mut self, user: UserId) -> Result<JoinOutcome, QueueClosed> {
-        if let Some(&seq) = self.by_user.get(user.as_str()) {
+        if let Some(seq) = self.by_user.get(user.as_str()) {
             return Ok(JoinOutcome {
                 seq,
                 created: false,
@@ -179,7 +181,7 @@ impl Queue {
     }
 
     pub fn seq_of(&self, user: &str) -> Option<Seq> {
-        self.by_user.get(user).copied()
+        self.by_user.get(user)
     }
 
     /// Places ahead of a waiting entry, counting itself (the next one in is 1).

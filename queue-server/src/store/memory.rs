@@ -97,15 +97,16 @@ impl QueueStore for MemoryStore {
     }
 
     async fn join(&self, queue_id: &str, user: UserId) -> Result<JoinedEntry, StoreError> {
-        let slot = self
-            .slot(queue_id)
+        let queues = self.queues.read();
+        let slot = queues
+            .get(queue_id)
             .ok_or_else(|| StoreError::QueueNotFound(queue_id.to_string()))?;
         let mut queue = slot.queue.write();
         let outcome = queue
             .join(user)
             .map_err(|_| StoreError::QueueClosed(queue_id.to_string()))?;
         let view =
-            Self::view(&slot, &queue, outcome.seq).expect("an entry that was just joined exists");
+            Self::view(slot, &queue, outcome.seq).expect("an entry that was just joined exists");
         Ok(JoinedEntry {
             created: outcome.created,
             seq: outcome.seq,
