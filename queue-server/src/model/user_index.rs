@@ -2,7 +2,8 @@
 //!
 //! Sharded so that growth stays cheap: a single `HashMap` of millions of
 //! users rehashes all of them at once when it fills up, inside the queue's
-//! write lock; 64 shards each rehash a 64th. The shard is picked with a
+//! write lock; 1024 shards each rehash a 1024th (about 70 µs at four
+//! million users, against tens of milliseconds for one map). The shard is picked with a
 //! cheap unkeyed hash; each shard is a std `HashMap` with its keyed SipHash,
 //! so client-chosen userIds cannot degrade lookups.
 
@@ -11,7 +12,7 @@ use std::collections::HashMap;
 use super::settings::UserId;
 use super::Seq;
 
-const SHARDS: usize = 64;
+const SHARDS: usize = 1024;
 
 #[derive(Debug, Clone)]
 pub struct UserIndex {
