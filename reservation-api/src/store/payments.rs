@@ -85,7 +85,7 @@ fn payment_record(row: &AnyRow) -> Result<PaymentRecord> {
 }
 
 /// Keeps stored messages within their column.
-fn clip(s: &str, max: usize) -> String {
+pub(crate) fn clip(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 

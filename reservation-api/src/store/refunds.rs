@@ -131,8 +131,8 @@ impl SqlStore {
                 "UPDATE refunds SET status = 'failed', failure_code = ?, failure_message = ?, \
                  updated_at_ms = ? WHERE id = ? AND status = 'pending'",
             )
-            .bind(code.chars().take(64).collect::<String>())
-            .bind(message.chars().take(500).collect::<String>())
+            .bind(super::payments::clip(code, 64))
+            .bind(super::payments::clip(message, 500))
             .bind(now_ms)
             .bind(id)
             .execute(&self.pool)
