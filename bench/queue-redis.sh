@@ -40,44 +40,28 @@ ADMIN_KEY=bench-admin
 PREFIX=ticketon-bench-$(date +%s)
 BIN=${CARGO_TARGET_DIR:-target}/release
 
-for tool in wrk curl python3 redis-cli; do
-  command -v "$tool" > /dev/null || { echo "queue-redis.sh: $tool not found (run bench/setup.sh)" >&2; exit 1; }
-done
+source bench/lib.sh
+require_tools wrk curl python3 redis-cli
 rcli() { redis-cli -u "$REDIS_URL" "$@"; }
 rcli ping > /dev/null || { echo "queue-redis.sh: no Redis at $REDIS_URL" >&2; exit 1; }
 
 if [[ $SKIP_BUILD != 1 ]]; then
-  cargo build --release -p queue-server -p ticketon-bench
+  cargo build --release -p queue-server && cargo build --release -p ticketon-bench --bin ceiling
 fi
 
-PIDS=()
 TMP=$(mktemp -d)
 cleanup() {
-  if [[ -n ${WRK_PID:-} ]]; then kill "$WRK_PID" 2> /dev/null || true; fi
-  for pid in "${PIDS[@]}"; do kill "$pid" 2> /dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2> /dev/null || true; done
   # UNLINK frees the big keys in a Redis background thread.
   for p in "$PREFIX" "$PREFIX-nogc"; do
     rcli --scan --pattern "$p:*" | xargs -r redis-cli -u "$REDIS_URL" unlink > /dev/null || true
   done
-  rm -rf "$TMP"
+  bench_cleanup
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-wait_http() { # addr name log
-  for _ in $(seq 1 100); do
-    if curl -s -o /dev/null --max-time 1 "http://$1/healthz"; then return 0; fi
-    sleep 0.1
-  done
-  echo "queue-redis.sh: $2 did not answer on $1; its log:" >&2
-  cat "$3" >&2
-  exit 1
-}
 for addr in $CEILING $MEM $RDS $RDS_NOGC; do
-  if curl -s -o /dev/null --max-time 1 "http://$addr/"; then
-    echo "queue-redis.sh: something already listens on $addr" >&2; exit 1
-  fi
+  if port_busy "$addr"; then echo "$0: something already listens on $addr" >&2; exit 1; fi
 done
 
 qs() { # addr log [extra flags...]
@@ -96,18 +80,7 @@ wait_http "$MEM" memory "$TMP/mem.log"
 wait_http "$RDS" redis "$TMP/redis.log"
 wait_http "$RDS_NOGC" redis-nogc "$TMP/redis-nogc.log"
 
-# One admission per second and one active slot: entries stay waiting, so the
-# runs measure the waiting-room path, not admission.
-for addr in $MEM $RDS $RDS_NOGC; do
-  status=$(curl -s -o "$TMP/put.json" -w '%{http_code}' -X PUT \
-    -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' \
-    -d '{"admissionRatePerSec":1,"maxActive":1,"sessionTtlSec":600}' \
-    "http://$addr/v1/api/queues/$QUEUE_ID")
-  if [[ $status != 200 && $status != 201 ]]; then
-    echo "queue-redis.sh: creating queue on $addr returned HTTP $status: $(cat "$TMP/put.json")" >&2
-    exit 1
-  fi
-done
+for addr in $MEM $RDS $RDS_NOGC; do put_trickle_queue "$addr"; done
 python3 bench/prejoin.py --url "http://$MEM" --queue "$QUEUE_ID" --count "$PREJOIN" --out "$TMP/ids-mem.txt"
 python3 bench/prejoin.py --url "http://$RDS" --queue "$QUEUE_ID" --count "$PREJOIN" --out "$TMP/ids-redis.txt"
 
@@ -118,25 +91,13 @@ redis_ticks() {
   if [[ -r /proc/$REDIS_PID/stat ]]; then awk '{ print $14 + $15 }' "/proc/$REDIS_PID/stat"; else echo -1; fi
 }
 
-WRK_PID=
-RESULT=
-run_wrk() { # label script addr ids-file [extra env...]
-  local label=$1 script=$2 addr=$3 ids=$4; shift 4
-  local t0 t1
+# lib.sh's run_wrk, plus Redis CPU over the run in % of one core in
+# REDIS_CPU (-1: not measurable).
+run_wrk_cpu() { # label script addr ids-file [extra env...]
+  local label=$1 script=$2 addr=$3 ids=$4 t0 t1; shift 4
   t0=$(redis_ticks)
-  env WRK_LABEL="$label" QUEUE_ID="$QUEUE_ID" ENTRY_IDS_FILE="$ids" "$@" \
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s "$script" "http://$addr" \
-    > "$TMP/wrk.out" 2>&1 &
-  WRK_PID=$!
-  wait "$WRK_PID" || true
-  WRK_PID=
+  run_wrk "$label" "$script" "$addr" ENTRY_IDS_FILE="$ids" "$@"
   t1=$(redis_ticks)
-  if ! RESULT=$(grep '^WRKRESULT' "$TMP/wrk.out"); then
-    echo "queue-redis.sh: wrk ($label) printed no result:" >&2
-    cat "$TMP/wrk.out" >&2
-    exit 1
-  fi
-  # Redis CPU over the run, in % of one core (-1: not measurable).
   if (( t0 >= 0 )); then
     REDIS_CPU=$(awk -v a="$t0" -v b="$t1" -v h="$TCK" -v d="$DURATION" 'BEGIN { printf "%.0f", (b - a) / h / d * 100 }')
   else
@@ -144,32 +105,20 @@ run_wrk() { # label script addr ids-file [extra env...]
   fi
 }
 
-field() { tr ' ' '\n' | sed -n "s/^$1=//p"; }
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) { print "nan"; exit } if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-errors_of() {
-  local line=$1 sum=0 v
-  for f in non2xx status_ge400 connect read write timeout; do
-    v=$(field "$f" <<< "$line")
-    if (( v > 0 )); then sum=$((sum + v)); fi
-  done
-  echo "$sum"
-}
-
 LABELS=(ceiling join-mem poll-mem join-redis poll-redis join-redis-nogc)
 echo
 echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $ROUNDS rounds, WRK_STRICT=$WRK_STRICT, $PREJOIN pre-joined entries, Redis $REDIS_URL (pid $REDIS_PID)"
 : > "$TMP/rounds.txt"
-any_errors=0
 for ((r = 1; r <= ROUNDS; r++)); do
   lines=()
   for label in "${LABELS[@]}"; do
     case $label in
-      ceiling) run_wrk "$label" bench/wrk/poll.lua "$CEILING" "$TMP/ids-mem.txt" ;;
-      join-mem) run_wrk "$label" bench/wrk/join.lua "$MEM" "$TMP/ids-mem.txt" RUN_ID="r$r-$(date +%s%N)" ;;
-      poll-mem) run_wrk "$label" bench/wrk/poll.lua "$MEM" "$TMP/ids-mem.txt" ;;
-      join-redis) run_wrk "$label" bench/wrk/join.lua "$RDS" "$TMP/ids-redis.txt" RUN_ID="r$r-$(date +%s%N)" ;;
-      poll-redis) run_wrk "$label" bench/wrk/poll.lua "$RDS" "$TMP/ids-redis.txt" ;;
-      join-redis-nogc) run_wrk "$label" bench/wrk/join.lua "$RDS_NOGC" "$TMP/ids-redis.txt" RUN_ID="r$r-$(date +%s%N)" ;;
+      ceiling) run_wrk_cpu "$label" bench/wrk/poll.lua "$CEILING" "$TMP/ids-mem.txt" ;;
+      join-mem) run_wrk_cpu "$label" bench/wrk/join.lua "$MEM" "$TMP/ids-mem.txt" RUN_ID="r$r-$(date +%s%N)" ;;
+      poll-mem) run_wrk_cpu "$label" bench/wrk/poll.lua "$MEM" "$TMP/ids-mem.txt" ;;
+      join-redis) run_wrk_cpu "$label" bench/wrk/join.lua "$RDS" "$TMP/ids-redis.txt" RUN_ID="r$r-$(date +%s%N)" ;;
+      poll-redis) run_wrk_cpu "$label" bench/wrk/poll.lua "$RDS" "$TMP/ids-redis.txt" ;;
+      join-redis-nogc) run_wrk_cpu "$label" bench/wrk/join.lua "$RDS_NOGC" "$TMP/ids-redis.txt" RUN_ID="r$r-$(date +%s%N)" ;;
     esac
     lines+=("$RESULT|$REDIS_CPU")
   done
@@ -197,10 +146,9 @@ for label in "${LABELS[@]}"; do
     "$(col 8 | median)" "$(col 7 | awk '{ s += $1 } END { print s + 0 }')"
 done
 echo
-ratio_of() { awk -v a="$1" -v b="$2" '$2 == a { x[$1] = $3 } $2 == b { y[$1] = $3 } END { for (r in x) print x[r] / y[r] }' "$TMP/rounds.txt" | median; }
-printf 'join-redis / join-redis-nogc (median of per-round ratios): %.2f\n' "$(ratio_of join-redis join-redis-nogc)"
+printf 'join-redis / join-redis-nogc (median of per-round ratios): %.2f\n' "$(median_ratio join-redis join-redis-nogc)"
 printf 'join-redis / join-mem: %.3f   poll-redis / poll-mem: %.3f\n' \
-  "$(ratio_of join-redis join-mem)" "$(ratio_of poll-redis poll-mem)"
+  "$(median_ratio join-redis join-mem)" "$(median_ratio poll-redis poll-mem)"
 
 # Redis memory per waiting entry: every key of the queue, exactly (SAMPLES 0),
 # user index buckets included (summed inside Redis: there are thousands).
