@@ -15,6 +15,7 @@ pub mod error;
 pub mod http;
 pub mod outbox_relay;
 pub mod payments;
+pub mod periodic;
 pub mod seat_lock;
 pub mod service;
 pub mod store;

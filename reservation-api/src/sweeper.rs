@@ -16,21 +16,13 @@ use crate::service::Reservations;
 /// Holds expired per sweep round; the next round continues if more remain.
 const SWEEP_BATCH: i64 = 500;
 
-pub async fn run(svc: Arc<Reservations>, interval: Duration, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.changed() => return,
-        }
-        if *stop.borrow() {
-            return;
-        }
+pub async fn run(svc: Arc<Reservations>, interval: Duration, stop: watch::Receiver<bool>) {
+    crate::periodic::every(interval, stop, || async {
         match svc.store.sweep_expired(svc.now_ms(), SWEEP_BATCH).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(expired = n, "swept expired holds"),
             Err(e) => tracing::warn!(error = %e, "hold sweep failed; retrying next round"),
         }
-    }
+    })
+    .await
 }

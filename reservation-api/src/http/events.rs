@@ -14,6 +14,7 @@ use super::idempotency::idempotent;
 use super::AppState;
 use crate::domain::{EventStatus, SeatStatus};
 use crate::error::{json_response, Error, Result};
+use crate::store::EventRecord;
 
 const DEFAULT_PAGE: i64 = 20;
 const MAX_PAGE: i64 = 100;
@@ -83,6 +84,12 @@ pub async fn get_one(
 ) -> Result<Response> {
     let admin = is_admin(&headers, &st.admin_key);
     let event = st.svc.visible_event(&event_id, admin).await?;
+    event_with_sections(&st, event).await
+}
+
+/// An event with its available seats per section, as `GET /events/{id}`
+/// and the status change both answer.
+async fn event_with_sections(st: &AppState, event: EventRecord) -> Result<Response> {
     let sections = st
         .svc
         .store
@@ -109,15 +116,7 @@ pub async fn set_status(
         ));
     }
     let event = st.svc.visible_event(&event_id, true).await?;
-    let sections = st
-        .svc
-        .store
-        .section_summaries(&event.id, st.svc.now_ms())
-        .await?;
-    Ok(json_response(
-        StatusCode::OK,
-        to_json(&EventDto::new(event, Some(sections)))?,
-    ))
+    event_with_sections(&st, event).await
 }
 
 pub async fn seats(

@@ -62,19 +62,11 @@ impl Payments {
     }
 }
 
-pub async fn run(payments: Arc<Payments>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(payments.reconcile.interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.changed() => return,
-        }
-        if *stop.borrow() {
-            return;
-        }
+pub async fn run(payments: Arc<Payments>, stop: watch::Receiver<bool>) {
+    crate::periodic::every(payments.reconcile.interval, stop, || async {
         if let Err(e) = payments.reconcile_once().await {
             tracing::warn!(error = %e, "payment reconciliation failed; retrying next round");
         }
-    }
+    })
+    .await
 }
