@@ -11,6 +11,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use clap::Parser;
 
+use crate::store::redis::JoinMode;
+
 #[derive(Parser, Clone)]
 #[command(name = "queue-server", version, about = "Ticketon's waiting room")]
 pub struct Config {
@@ -59,10 +61,12 @@ pub struct Config {
     #[arg(long, env = "TICKETON_REDIS_TIMEOUT_MS", default_value_t = 500)]
     pub redis_timeout_ms: u64,
 
-    /// Coalesce concurrent joins into one Redis round trip (`false` only to
-    /// measure what batching buys).
-    #[arg(long, env = "TICKETON_REDIS_GROUP_COMMIT", default_value_t = true, action = clap::ArgAction::Set)]
-    pub redis_group_commit: bool,
+    /// How joins reach Redis: `batched` (group commit: concurrent joins
+    /// share one round trip), or, only to measure what batching buys,
+    /// `pipelined` (one call per join on the shared, pipelining connection)
+    /// or `pooled` (one call per join on a pooled connection of its own).
+    #[arg(long, env = "TICKETON_REDIS_JOIN_MODE", value_enum, default_value_t = JoinMode::Batched)]
+    pub redis_join_mode: JoinMode,
 
     /// Join batches per queue in flight at once (pipelined). 1 (each batch
     /// waits for the previous round trip) measured as fast as 2 or 4 on the
@@ -96,7 +100,7 @@ impl Config {
                 timeout: std::time::Duration::from_millis(self.redis_timeout_ms.max(1)),
             },
             key_prefix: self.redis_prefix.clone(),
-            group_commit: self.redis_group_commit,
+            join_mode: self.redis_join_mode,
             joins_in_flight: self.redis_joins_in_flight.clamp(1, 16),
         })
     }

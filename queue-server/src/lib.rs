@@ -54,6 +54,7 @@ impl<S: QueueStore> RunningServer<S> {
         for task in self.tasks {
             let _ = task.await;
         }
+        self.service.store().close().await;
     }
 }
 

@@ -57,7 +57,7 @@ async fn leaving_is_seen_by_every_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fingerprint_collision_never_merges_two_users() {
     use queue_server::model::{QueueId, QueueSettings, QueueStatus, UserId};
-    use queue_server::store::redis::{user_slot, KeyLayout, RedisStore, USER_BUCKETS};
+    use queue_server::store::redis::{user_fingerprint, KeyLayout, RedisStore};
     use queue_server::store::QueueStore;
 
     let Some(target) = shared_redis().await else {
@@ -90,10 +90,9 @@ async fn a_fingerprint_collision_never_merges_two_users() {
     let keys = KeyLayout::new(&prefix).unwrap().queue(&id);
     let client = redis::Client::open(target.urls[0].as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let (field, bucket) = user_slot("alice");
     let _: i64 = redis::cmd("HSET")
-        .arg(format!("{}:{}", keys.users, bucket % USER_BUCKETS))
-        .arg(&field[..])
+        .arg(&keys.users)
+        .arg(&user_fingerprint("alice")[..])
         .arg(1)
         .query_async(&mut conn)
         .await
@@ -116,6 +115,156 @@ async fn a_fingerprint_collision_never_merges_two_users() {
         .await
         .unwrap();
     assert_eq!((bob_again.created, bob_again.seq), (false, 1));
+}
+
+/// `join.lua` against forged fingerprints (no search finds a real
+/// collision): a user whose fingerprint another user holds gets an entry of
+/// its own, indexed by full userId, and is found again; the holder is found
+/// again by its fingerprint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_lua_sends_a_colliding_user_to_the_overflow_index() {
+    use queue_server::model::{QueueId, QueueSettings, QueueStatus, UserId};
+    use queue_server::store::redis::{KeyLayout, RedisStore};
+    use queue_server::store::QueueStore;
+
+    let Some(target) = shared_redis().await else {
+        return;
+    };
+    let prefix = unique_prefix("collision-lua");
+    let _cleanup = PrefixGuard {
+        url: target.urls[0].clone(),
+        prefix: prefix.clone(),
+    };
+    let store = RedisStore::connect(options(&target, &prefix))
+        .await
+        .unwrap();
+    let id = QueueId::parse("fpl").unwrap();
+    store
+        .put_queue(
+            id.clone(),
+            QueueSettings::new(1, 10, 60).unwrap(),
+            QueueStatus::Paused,
+        )
+        .await
+        .unwrap();
+    let keys = KeyLayout::new(&prefix).unwrap().queue(&id);
+    let client = redis::Client::open(target.urls[0].as_str()).unwrap();
+    let conn = client.get_multiplexed_async_connection().await.unwrap();
+    let join = redis::Script::new(include_str!("../src/store/redis/lua/join.lua"));
+    let call = |pairs: &'static [([u8; 8], &'static str)]| {
+        call_join_lua(conn.clone(), &join, &keys, pairs)
+    };
+    const X: [u8; 8] = [7; 8];
+    const Y: [u8; 8] = [8; 8];
+    assert_eq!(
+        call(&[(X, "carol"), (Y, "dave")]).await,
+        [0],
+        "two new entries after 0"
+    );
+    assert_eq!(
+        call(&[(X, "erin"), (Y, "dave")]).await,
+        [2, 2, -2],
+        "erin is new (seq 3) though carol holds x; dave is dave"
+    );
+    assert_eq!(
+        call(&[(X, "erin")]).await,
+        [3, 1, -3],
+        "erin found in the overflow"
+    );
+    assert_eq!(call(&[(X, "carol")]).await, [3, 1, -1], "carol found by X");
+    // The store finds erin too (its own fingerprint for erin is a real one,
+    // absent from the index, so the overflow answers).
+    let erin = store
+        .join("fpl", UserId::parse("erin").unwrap())
+        .await
+        .unwrap();
+    assert_eq!((erin.created, erin.seq), (false, 3));
+}
+
+/// Calls `join.lua` directly. ARGV: n, the fingerprints, the userIds; the
+/// answer (returned without the epoch) is the line length before, then
+/// (index, code) for each user that got no new entry.
+async fn call_join_lua(
+    mut conn: redis::aio::MultiplexedConnection,
+    join: &redis::Script,
+    keys: &queue_server::store::redis::QueueKeys,
+    pairs: &[([u8; 8], &str)],
+) -> Vec<i64> {
+    let mut invocation = join.key(&keys.meta);
+    invocation
+        .key(&keys.line)
+        .key(&keys.users)
+        .key(&keys.users_overflow)
+        .arg(pairs.len());
+    for (fingerprint, _) in pairs {
+        invocation.arg(&fingerprint[..]);
+    }
+    for (_, user) in pairs {
+        invocation.arg(*user);
+    }
+    let reply: Vec<redis::Value> = invocation.invoke_async(&mut conn).await.unwrap();
+    reply[1..]
+        .iter()
+        .map(|v| redis::from_redis_value(v.clone()).unwrap())
+        .collect()
+}
+
+/// The same user many times in one batch: one entry, created once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_user_joining_many_times_at_once_gets_one_entry() {
+    use queue_server::model::{QueueId, QueueSettings, QueueStatus, UserId};
+    use queue_server::store::redis::RedisStore;
+    use queue_server::store::QueueStore;
+
+    let Some(target) = shared_redis().await else {
+        return;
+    };
+    let prefix = unique_prefix("same-user");
+    let _cleanup = PrefixGuard {
+        url: target.urls[0].clone(),
+        prefix: prefix.clone(),
+    };
+    let store = std::sync::Arc::new(
+        RedisStore::connect(options(&target, &prefix))
+            .await
+            .unwrap(),
+    );
+    store
+        .put_queue(
+            QueueId::parse("same").unwrap(),
+            QueueSettings::new(1, 10, 60).unwrap(),
+            QueueStatus::Paused,
+        )
+        .await
+        .unwrap();
+    let joins: Vec<_> = (0..60)
+        .map(|i| {
+            let store = store.clone();
+            // Every third join is the same fan; the others are all new.
+            let user = if i % 3 == 0 {
+                "fan".to_string()
+            } else {
+                format!("other-{i}")
+            };
+            tokio::spawn(async move { store.join("same", UserId::parse(&user).unwrap()).await })
+        })
+        .collect();
+    let mut fan = Vec::new();
+    let mut seqs = std::collections::HashSet::new();
+    for (i, join) in joins.into_iter().enumerate() {
+        let joined = join.await.unwrap().unwrap();
+        if i % 3 == 0 {
+            fan.push((joined.created, joined.seq));
+        } else {
+            assert!(joined.created);
+            assert!(seqs.insert(joined.seq), "seq {} given twice", joined.seq);
+        }
+    }
+    let fan_seq = fan[0].1;
+    assert!(fan.iter().all(|&(_, seq)| seq == fan_seq), "{fan:?}");
+    assert_eq!(fan.iter().filter(|&&(created, _)| created).count(), 1);
+    assert!(!seqs.contains(&fan_seq));
+    assert_eq!(seqs.len() + 1, 41, "41 entries in all");
 }
 
 /// A server started in the middle of a long sale answers polls for the
@@ -175,4 +324,99 @@ async fn a_server_started_late_knows_the_whole_line() {
     assert_eq!(view.user.as_str(), format!("u-{}", n - 1));
     assert_eq!(view.position, n);
     assert_eq!(late.queue_info("long").unwrap().counters.waiting, n);
+}
+
+/// The two per-join modes kept to measure what batching buys give the same
+/// answers as the batched one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_per_join_modes_form_one_line_too() {
+    use queue_server::model::{QueueId, QueueSettings, QueueStatus, UserId};
+    use queue_server::store::redis::{JoinMode, RedisStore};
+    use queue_server::store::QueueStore;
+
+    let Some(target) = shared_redis().await else {
+        return;
+    };
+    for mode in [JoinMode::Pipelined, JoinMode::Pooled] {
+        let prefix = unique_prefix(&format!("mode-{mode:?}"));
+        let _cleanup = PrefixGuard {
+            url: target.urls[0].clone(),
+            prefix: prefix.clone(),
+        };
+        let mut opts = options(&target, &prefix);
+        opts.join_mode = mode;
+        let store = std::sync::Arc::new(RedisStore::connect(opts).await.unwrap());
+        store
+            .put_queue(
+                QueueId::parse("m").unwrap(),
+                QueueSettings::new(1, 10, 60).unwrap(),
+                QueueStatus::Paused,
+            )
+            .await
+            .unwrap();
+        let joins: Vec<_> = (0..100)
+            .map(|i| {
+                let store = store.clone();
+                let user = UserId::parse(&format!("u{i}")).unwrap();
+                tokio::spawn(async move { store.join("m", user).await })
+            })
+            .collect();
+        let mut seqs = Vec::new();
+        for join in joins {
+            let joined = join.await.unwrap().unwrap();
+            assert!(joined.created, "{mode:?}");
+            seqs.push(joined.seq);
+        }
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=100).collect::<Vec<_>>(), "{mode:?}");
+        let again = store.join("m", UserId::parse("u7").unwrap()).await.unwrap();
+        assert!(!again.created, "{mode:?}");
+    }
+}
+
+/// A server shutting down cleanly hands its admission leases over early:
+/// the lease is left with just over a second to live (the rate's window),
+/// not a full term, and still names the old holder until then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_shutdown_shortens_the_lease() {
+    use queue_server::model::QueueId;
+    use queue_server::store::redis::{KeyLayout, RELEASE_GRACE};
+    use std::time::Duration;
+
+    let Some(target) = shared_redis().await else {
+        return;
+    };
+    let prefix = unique_prefix("release");
+    let _cleanup = PrefixGuard {
+        url: target.urls[0].clone(),
+        prefix: prefix.clone(),
+    };
+    let server = server(options(&target, &prefix)).await;
+    server.put_queue("handover", 10, 100, "open").await;
+    eventually(
+        "the server takes the lease",
+        Duration::from_secs(10),
+        || async { server.store().holds_lease("handover") },
+    )
+    .await;
+    let owner = server.store().owner_id().to_string();
+    server.shutdown().await;
+
+    let lease = KeyLayout::new(&prefix)
+        .unwrap()
+        .queue(&QueueId::parse("handover").unwrap())
+        .lease;
+    let client = redis::Client::open(target.urls[0].as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let (holder, ttl_ms): (Option<String>, i64) = redis::pipe()
+        .get(&lease)
+        .pttl(&lease)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(holder.as_deref(), Some(owner.as_str()));
+    assert!(
+        ttl_ms > 0 && ttl_ms <= RELEASE_GRACE.as_millis() as i64,
+        "lease TTL {ttl_ms} ms after the hand-over"
+    );
 }

@@ -121,4 +121,10 @@ pub trait QueueStore: Send + Sync + 'static {
 
     /// Whether the backing store answered recently (for `/healthz`).
     fn healthy(&self) -> bool;
+
+    /// Called once at shutdown, after admission has stopped: lets a shared
+    /// store hand this server's duties to the others early.
+    fn close(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }

@@ -66,7 +66,7 @@ pub fn options(target: &RedisTarget, prefix: &str) -> RedisOptions {
     RedisOptions {
         target: target.clone(),
         key_prefix: prefix.to_string(),
-        group_commit: true,
+        join_mode: queue_server::store::redis::JoinMode::Batched,
         joins_in_flight: 1,
     }
 }

@@ -87,3 +87,58 @@ impl ConnectionLike for RedisConn {
         }
     }
 }
+
+/// Dedicated connections, one command at a time each: the way a
+/// per-request implementation with a connection pool (bb8, deadpool) talks
+/// to Redis. Only the `pooled` join mode uses it, as the baseline that shows
+/// what batching buys: unlike the shared multiplexed connection, which
+/// writes concurrent commands to one socket together (a batching of its
+/// own), every command here is a round trip of its own.
+pub struct ConnPool {
+    client: redis::Client,
+    config: redis::AsyncConnectionConfig,
+    idle: parking_lot::Mutex<Vec<redis::aio::MultiplexedConnection>>,
+    slots: tokio::sync::Semaphore,
+}
+
+impl ConnPool {
+    pub fn new(target: &RedisTarget, size: usize) -> redis::RedisResult<Self> {
+        if target.cluster {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "the pooled join mode needs a single Redis, not a Cluster",
+            )));
+        }
+        let url = target.urls.first().cloned().unwrap_or_default();
+        Ok(ConnPool {
+            client: redis::Client::open(url)?,
+            config: redis::AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(target.timeout))
+                .set_response_timeout(Some(target.timeout)),
+            idle: parking_lot::Mutex::new(Vec::new()),
+            slots: tokio::sync::Semaphore::new(size.max(1)),
+        })
+    }
+
+    /// Runs `cmd` on a connection nobody else is using (opened on demand;
+    /// one that failed is dropped rather than returned).
+    pub async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> redis::RedisResult<T> {
+        let _slot = self.slots.acquire().await.map_err(|_| {
+            redis::RedisError::from((redis::ErrorKind::Io, "the connection pool is closed"))
+        })?;
+        let idle = self.idle.lock().pop();
+        let mut conn = match idle {
+            Some(conn) => conn,
+            None => {
+                self.client
+                    .get_multiplexed_async_connection_with_config(&self.config)
+                    .await?
+            }
+        };
+        let result = cmd.query_async(&mut conn).await;
+        if result.is_ok() {
+            self.idle.lock().push(conn);
+        }
+        result
+    }
+}

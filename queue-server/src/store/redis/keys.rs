@@ -16,10 +16,8 @@ pub struct QueueKeys {
     /// List of userIds in join order: the entry with seq `n` is element `n - 1`,
     /// and the list's length is the last seq handed out.
     pub line: String,
-    /// Base name of the user index buckets `{users}:<n>`: small hashes
-    /// (kept in Redis's compact listpack encoding) mapping an 8-byte
-    /// fingerprint of the userId to its seq, bucket chosen by the
-    /// fingerprint. See `join.lua`.
+    /// Hash: the user index, an 8-byte fingerprint of each userId → its
+    /// seq (see [`user_fingerprint`] and `join.lua`).
     pub users: String,
     /// Hash userId → seq for the (astronomically rare) users whose
     /// fingerprint slot is taken by another user.
@@ -36,8 +34,7 @@ pub struct QueueKeys {
 }
 
 impl QueueKeys {
-    /// Every key name, for scripts that create or delete a queue (the user
-    /// buckets are derived from `users` inside the scripts).
+    /// Every key name, for scripts that create or delete a queue.
     pub fn all(&self) -> [&str; 8] {
         [
             &self.meta,
@@ -52,24 +49,19 @@ impl QueueKeys {
     }
 }
 
-/// User index buckets per queue: with Redis's default
-/// `hash-max-listpack-entries` (128) a line of a million stays in the compact
-/// encoding. Stored in the queue's meta at creation, so changing it only
-/// affects new queues.
-pub const USER_BUCKETS: u32 = 8192;
-
-/// Where a userId sits in the user index: an 8-byte fingerprint (the hash
-/// field) and a number whose remainder by the queue's bucket count picks
-/// the bucket key. Computed here rather than in Lua to spare Redis's CPU.
-/// SHA-256 keeps it stable across versions and machines, and costs an
-/// attacker nothing useful: a hit is always checked against the line.
-pub fn user_slot(user: &str) -> ([u8; 8], u32) {
+/// A userId's field in the user index: the first 8 bytes of its SHA-256.
+/// Computed here rather than in Lua to spare Redis's CPU. Eight bytes
+/// instead of the userId keep the index small, and a collision (about one
+/// in 2^38 users) is harmless: every hit is checked against the line. SHA-256
+/// keeps it stable across versions and machines, and forging a collision
+/// gains an attacker nothing (it only sends the victim-to-be to the
+/// overflow index).
+pub fn user_fingerprint(user: &str) -> [u8; 8] {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(user.as_bytes());
-    let mut field = [0u8; 8];
-    field.copy_from_slice(&digest[..8]);
-    let bucket = u32::from_be_bytes([digest[8], digest[9], digest[10], digest[11]]);
-    (field, bucket)
+    let mut fingerprint = [0u8; 8];
+    fingerprint.copy_from_slice(&digest[..8]);
+    fingerprint
 }
 
 /// Builds key names under one prefix, so that several deployments (or tests)
@@ -112,7 +104,7 @@ impl KeyLayout {
         QueueKeys {
             meta: format!("{base}:meta"),
             line: format!("{base}:line"),
-            users: format!("{base}:u"),
+            users: format!("{base}:users"),
             users_overflow: format!("{base}:users-x"),
             left: format!("{base}:left"),
             active: format!("{base}:active"),
@@ -158,13 +150,12 @@ mod tests {
     }
 
     #[test]
-    fn user_slots_are_stable_and_spread() {
-        assert_eq!(user_slot("alice"), user_slot("alice"));
-        assert_ne!(user_slot("alice"), user_slot("bob"));
-        let buckets: std::collections::HashSet<u32> = (0..1000)
-            .map(|i| user_slot(&format!("user-{i}")).1 % USER_BUCKETS)
+    fn user_fingerprints_are_stable_and_distinct() {
+        assert_eq!(user_fingerprint("alice"), user_fingerprint("alice"));
+        let distinct: std::collections::HashSet<[u8; 8]> = (0..10_000)
+            .map(|i| user_fingerprint(&format!("user-{i}")))
             .collect();
-        assert!(buckets.len() > 900, "{} distinct buckets", buckets.len());
+        assert_eq!(distinct.len(), 10_000);
     }
 
     #[test]

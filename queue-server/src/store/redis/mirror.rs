@@ -51,7 +51,8 @@ pub struct Mirror {
     active: u64,
     /// `users[seq - 1]`, the prefix of the line fetched so far.
     users: Vec<UserId>,
-    /// Users of this server's own joins beyond that prefix.
+    /// Users of this server's own joins and admissions beyond that prefix
+    /// (joins through other servers left a gap the refresh has yet to fill).
     extra_users: HashMap<Seq, UserId>,
     left: HashSet<Seq>,
     /// Admission batches whose sessions may still be alive, oldest first.
@@ -188,8 +189,22 @@ impl Mirror {
     /// This server's own join, visible to its polls at once.
     pub fn record_join(&mut self, seq: Seq, user: &UserId) {
         self.joined = self.joined.max(seq);
-        if seq > self.users.len() as u64 {
-            self.extra_users.insert(seq, user.clone());
+        self.learn_user(seq, user.clone());
+    }
+
+    /// What Redis told this server about one seq. When it extends the
+    /// prefix, the prefix (and so the refresh cursor) moves past it: the
+    /// refresh then never downloads this server's own joins again, which on
+    /// a lone server is every join.
+    fn learn_user(&mut self, seq: Seq, user: UserId) {
+        let next = self.users.len() as u64 + 1;
+        if seq == next {
+            self.users.push(user);
+            while let Some(user) = self.extra_users.remove(&(self.users.len() as u64 + 1)) {
+                self.users.push(user);
+            }
+        } else if seq > next {
+            self.extra_users.insert(seq, user);
         }
     }
 
@@ -201,18 +216,8 @@ impl Mirror {
             return false;
         }
         for (seq, raw) in &applied.users {
-            let seq = *seq;
-            if seq == self.users.len() as u64 + 1 {
-                if let Ok(user) = UserId::parse(raw) {
-                    self.users.push(user);
-                    self.extra_users.remove(&seq);
-                    continue;
-                }
-            }
-            if seq > self.users.len() as u64 {
-                if let Ok(user) = UserId::parse(raw) {
-                    self.extra_users.insert(seq, user);
-                }
+            if let Ok(user) = UserId::parse(raw) {
+                self.learn_user(*seq, user);
             }
         }
         let skipped = (applied.batch.to - applied.batch.from) - u64::from(applied.batch.admitted);
@@ -415,5 +420,30 @@ mod tests {
         assert_eq!(m.view(3, now).unwrap().position, 1);
         // A batch out of step is left to the next refresh.
         assert!(!m.record_admission(&applied, now));
+    }
+
+    #[test]
+    fn own_joins_in_order_move_the_refresh_cursor_past_them() {
+        let now = 10_000;
+        let snap = snapshot(0, 1, &["a"], &[]);
+        let mut m = Mirror::new(&snap);
+        m.apply(snap, now);
+        let user = |id: &str| UserId::parse(id).unwrap();
+        m.record_join(2, &user("b"));
+        m.record_join(3, &user("c"));
+        assert_eq!(m.cursor().users_known, 3, "nothing left to download");
+        // Seq 5 comes back before 4 (joined through another server):
+        // the cursor waits at the gap, then jumps once it is filled.
+        m.record_join(5, &user("e"));
+        assert_eq!(m.cursor().users_known, 3);
+        assert_eq!(m.view(5, now).unwrap().user.as_str(), "e");
+        m.record_join(4, &user("d"));
+        assert_eq!(m.cursor().users_known, 5);
+        // A refresh taken from the old cursor overlaps: nothing is doubled.
+        let mut late = snapshot(0, 5, &["b", "c", "d", "e"], &[]);
+        late.users_from = 1;
+        m.apply(late, now);
+        assert_eq!(m.cursor().users_known, 5);
+        assert_eq!(m.user(4).unwrap().as_str(), "d");
     }
 }

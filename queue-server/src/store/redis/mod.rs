@@ -7,7 +7,7 @@
 //!   together go to Redis as one `join.lua` call per queue, and each is
 //!   answered once its batch is in Redis. Redis hands out the sequence
 //!   numbers (`RPUSH` on the line), so they are global across servers, and
-//!   the user index (fingerprint buckets, see `keys`) makes "one entry per
+//!   the user index (userId fingerprints, see `keys`) makes "one entry per
 //!   user" hold fleet-wide.
 //! - **polls** never touch Redis: each server keeps a `mirror` of every
 //!   queue, refreshed every 50 ms by a background task and updated at once
@@ -45,12 +45,13 @@ use tokio::task::JoinHandle;
 
 pub use conn::RedisTarget;
 pub use group_commit::{Abandoned, GroupCommit};
-pub use keys::{user_slot, BadPrefix, KeyLayout, QueueKeys, USER_BUCKETS};
-pub use lease::{ACQUIRE_EVERY, LEASE_TTL};
+pub use keys::{user_fingerprint, BadPrefix, KeyLayout, QueueKeys};
+pub use lease::{ACQUIRE_EVERY, LEASE_TTL, RELEASE_GRACE};
 pub use mirror::REFRESH_INTERVAL;
 
-use self::conn::RedisConn;
+use self::conn::{ConnPool, RedisConn};
 use self::health::{bad_reply, call, Health};
+pub use self::joins::JoinMode;
 use self::joins::{flush_joins, JoinFlush, JoinResult, MAX_JOIN_BATCH};
 use self::lease::Lease;
 use self::mirror::Mirror;
@@ -64,9 +65,9 @@ pub struct RedisOptions {
     pub target: RedisTarget,
     /// Prefix of every key (several deployments or tests can share a Redis).
     pub key_prefix: String,
-    /// Coalesce concurrent joins into one round trip (off only to measure
-    /// what batching buys).
-    pub group_commit: bool,
+    /// How joins reach Redis (anything but `Batched` only to measure what
+    /// batching buys).
+    pub join_mode: JoinMode,
     /// Join batches of one queue in flight at once (1: each batch waits for
     /// the previous round trip; see `GroupCommit`).
     pub joins_in_flight: usize,
@@ -96,7 +97,9 @@ struct Inner {
     timeout: Duration,
     layout: KeyLayout,
     scripts: Arc<Scripts>,
-    group_commit: bool,
+    join_mode: JoinMode,
+    /// Connections of the `Pooled` join mode.
+    pool: Option<Arc<ConnPool>>,
     joins_in_flight: usize,
     /// This process's id in leases.
     owner: String,
@@ -112,6 +115,10 @@ struct Slot {
     lease: Mutex<Lease>,
     joins: Arc<GroupCommit<UserId, JoinResult, JoinFlush>>,
 }
+
+/// Connections of the `Pooled` join mode: as many as joins a benchmark
+/// keeps in flight, so that no join waits for a connection.
+const POOL_SIZE: usize = 256;
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -131,7 +138,11 @@ impl RedisStore {
             timeout: options.target.timeout,
             layout,
             scripts: Arc::new(Scripts::load()),
-            group_commit: options.group_commit,
+            join_mode: options.join_mode,
+            pool: match options.join_mode {
+                JoinMode::Pooled => Some(Arc::new(ConnPool::new(&options.target, POOL_SIZE)?)),
+                _ => None,
+            },
             joins_in_flight: options.joins_in_flight,
             owner: format!("qs-{:016x}", rand::random::<u64>()),
             health: Arc::new(Health::default()),
@@ -182,7 +193,7 @@ impl RedisStore {
     }
 
     async fn join_one(&self, slot: &Slot, user: UserId) -> JoinResult {
-        if self.inner.group_commit {
+        if self.inner.join_mode == JoinMode::Batched {
             match slot.joins.submit(user).await {
                 Ok(result) => result,
                 Err(Abandoned) => Err(StoreError::Unavailable("the join batch failed".into())),
@@ -190,6 +201,7 @@ impl RedisStore {
         } else {
             let mut results = flush_joins(
                 self.inner.conn.clone(),
+                self.inner.pool.clone(),
                 self.inner.scripts.clone(),
                 slot.keys.clone(),
                 self.inner.health.clone(),
@@ -224,6 +236,7 @@ impl Inner {
         let flush: JoinFlush = Box::new(move |users| {
             Box::pin(flush_joins(
                 conn.clone(),
+                None,
                 scripts.clone(),
                 flush_keys.clone(),
                 health.clone(),
@@ -289,7 +302,6 @@ impl QueueStore for RedisStore {
                     .arg(settings.max_active)
                     .arg(settings.session_ttl_sec)
                     .arg(initial_status.as_str())
-                    .arg(keys::USER_BUCKETS)
                     .invoke_async(&mut conn),
             )
             .await?;
@@ -448,5 +460,41 @@ impl QueueStore for RedisStore {
 
     fn healthy(&self) -> bool {
         self.inner.health.is_up()
+    }
+
+    /// Shortens every lease this server holds to [`RELEASE_GRACE`], so that
+    /// another server takes admission over sooner. Best effort: if Redis
+    /// does not answer, the leases simply run out.
+    async fn close(&self) {
+        let held: Vec<Arc<Slot>> = self
+            .inner
+            .queues
+            .read()
+            .values()
+            .filter(|slot| slot.lease.lock().is_held())
+            .cloned()
+            .collect();
+        for slot in held {
+            let mut conn = self.inner.conn.clone();
+            let released: Result<i64, StoreError> = self
+                .inner
+                .run(
+                    self.inner
+                        .scripts
+                        .release_lease
+                        .key(&slot.keys.lease)
+                        .arg(&self.inner.owner)
+                        .arg(RELEASE_GRACE.as_millis() as u64)
+                        .invoke_async(&mut conn),
+                )
+                .await;
+            slot.lease.lock().lost(now_ms());
+            match released {
+                Ok(_) => tracing::info!(queue = %slot.id, "admission lease handed over"),
+                Err(e) => {
+                    tracing::warn!(queue = %slot.id, error = %e, "could not hand the admission lease over")
+                }
+            }
+        }
     }
 }

@@ -15,6 +15,7 @@ pub struct Scripts {
     pub join: Script,
     pub leave: Script,
     pub acquire_lease: Script,
+    pub release_lease: Script,
     pub admit: Script,
     pub refresh: Script,
 }
@@ -28,6 +29,7 @@ impl Scripts {
             join: Script::new(include_str!("lua/join.lua")),
             leave: Script::new(include_str!("lua/leave.lua")),
             acquire_lease: Script::new(include_str!("lua/acquire_lease.lua")),
+            release_lease: Script::new(include_str!("lua/release_lease.lua")),
             admit: Script::new(include_str!("lua/admit.lua")),
             refresh: Script::new(include_str!("lua/refresh.lua")),
         }

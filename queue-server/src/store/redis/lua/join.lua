@@ -1,73 +1,81 @@
 -- Group commit: joins a whole batch of users in one round trip.
--- KEYS: meta, line, users (bucket base name), users_overflow
--- ARGV: userId, fingerprint, bucket_hash, userId, fingerprint, ... (see
---       `keys::user_slot`: an 8-byte binary field and a u32 for the bucket)
--- Returns {epoch, r1, r2, ...} where r > 0 is a new entry's seq, r < 0 the
--- negated seq of the entry the user already had, and 0 a refusal (closed);
--- or {} when the queue does not exist.
+-- KEYS: meta, line, users, users_overflow
+-- ARGV: n, fingerprint_1 .. fingerprint_n, userId_1 .. userId_n
+--       (a fingerprint is `keys::user_fingerprint`: 8 bytes of the userId's
+--       SHA-256). No fingerprint may appear twice in one call: the caller
+--       (`joins::flush_joins`) sends repeats in a follow-up call.
+-- Returns {} when the queue does not exist, else {epoch, base, i, code, ...}:
+-- the users not listed got new entries, in ARGV order, with seqs base + 1,
+-- base + 2, ...; a listed user (its index i) has code -seq (the entry it
+-- already had) or 0 (refused: the queue is closed).
 --
--- The user index: a userId's fingerprint names a bucket (the key
--- `<users>:<n>`, a small hash Redis keeps as a compact listpack) and an
--- 8-byte binary field in it holding the seq. A hit is confirmed against the line
--- itself, so a fingerprint collision can never merge two users: the second
--- one goes to the overflow hash, keyed by the full userId. Bucket keys carry
--- the queue's hash tag, so they live in the queue's Cluster slot.
-local meta = redis.call('HMGET', KEYS[1], 'epoch', 'status', 'buckets')
+-- Why it is shaped like this: in a rush, Redis's CPU per join is what
+-- limits a server on Redis, and every redis.call and every Lua table write
+-- costs. So a batch of new users, the common case, costs a fixed handful of
+-- calls (HMGET of the fingerprints, HSET of the new ones, RPUSH of the
+-- userIds, straight from ARGV) and one table write per user, and the reply
+-- does not grow with the batch. Only a fingerprint that is already there
+-- costs more: the hit is confirmed against the line itself (LINDEX), so a
+-- collision can never merge two users; a user whose fingerprint belongs to
+-- someone else is indexed by full userId in the overflow hash (about one
+-- user in 2^38; `overflow` in meta says whether the hash exists at all).
+local meta = redis.call('HMGET', KEYS[1], 'epoch', 'status', 'overflow')
 if not meta[1] then
   return {}
 end
 local closed = meta[2] == 'closed'
-local buckets = tonumber(meta[3])
-local len = redis.call('LLEN', KEYS[2])
-local out = {meta[1]}
-local push, fresh = {}, {}
--- The overflow hash is almost always absent: skip its lookups then.
-local overflow = redis.call('EXISTS', KEYS[4]) == 1
+local overflow = meta[3] == '1'
+local n = tonumber(ARGV[1])
+local found = redis.call('HMGET', KEYS[3], unpack(ARGV, 2, n + 1))
+local base = redis.call('LLEN', KEYS[2])
 
--- The seq a user already has, given the bucket field's value (or nil).
-local function existing(user, found)
-  if found and redis.call('LINDEX', KEYS[2], tonumber(found) - 1) == user then
-    return tonumber(found)
+local out = {meta[1], base}
+local index, m, pushed = {}, 0, 0
+local listed = nil -- indexes of the users in `out`, once there is one
+for i = 1, n do
+  local seq
+  local hit = found[i]
+  if hit or overflow then
+    local user = ARGV[n + 1 + i]
+    if hit and redis.call('LINDEX', KEYS[2], tonumber(hit) - 1) == user then
+      seq = tonumber(hit)
+    elseif overflow then
+      seq = tonumber(redis.call('HGET', KEYS[4], user))
+    end
   end
-  if overflow then
-    return tonumber(redis.call('HGET', KEYS[4], user))
-  end
-  return nil
-end
-
-for i = 1, #ARGV, 3 do
-  local user = ARGV[i]
-  local bucket = KEYS[3] .. ':' .. (tonumber(ARGV[i + 2]) % buckets)
-  local field = ARGV[i + 1]
-  local seq = fresh[user]
-  if not seq and closed then
-    seq = existing(user, redis.call('HGET', bucket, field))
-  elseif not seq then
-    -- The common case in a rush is a new user: claim the slot first, one
-    -- call, and look further only if it was taken.
-    if redis.call('HSETNX', bucket, field, len + 1) == 0 then
-      seq = existing(user, redis.call('HGET', bucket, field))
-      if not seq then
-        -- Another user owns this fingerprint: index by full userId.
-        redis.call('HSET', KEYS[4], user, len + 1)
+  if seq or closed then
+    out[#out + 1] = i
+    out[#out + 1] = seq and -seq or 0
+    listed = listed or {}
+    listed[i] = true
+  else
+    pushed = pushed + 1
+    if hit then
+      -- Another user owns this fingerprint.
+      redis.call('HSET', KEYS[4], ARGV[n + 1 + i], base + pushed)
+      if not overflow then
+        redis.call('HSET', KEYS[1], 'overflow', 1)
         overflow = true
       end
+    else
+      index[m + 1] = ARGV[1 + i]
+      index[m + 2] = base + pushed
+      m = m + 2
     end
-    if not seq then
-      len = len + 1
-      push[#push + 1] = user
-      fresh[user] = len
-      out[#out + 1] = len
-    end
-  end
-  if seq then
-    fresh[user] = seq
-    out[#out + 1] = -seq
-  elseif closed then
-    out[#out + 1] = 0
   end
 end
-if #push > 0 then
-  redis.call('RPUSH', KEYS[2], unpack(push))
+if pushed > 0 and not listed then
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, n + 2, 2 * n + 1))
+elseif pushed > 0 then
+  local users = {}
+  for i = 1, n do
+    if not listed[i] then
+      users[#users + 1] = ARGV[n + 1 + i]
+    end
+  end
+  redis.call('RPUSH', KEYS[2], unpack(users))
+end
+if m > 0 then
+  redis.call('HSET', KEYS[3], unpack(index, 1, m))
 end
 return out
