@@ -5,9 +5,19 @@
 # Why one run: the box is 2 shared cores and figures drift by tens of percent
 # between minutes, so every contender runs once per round, back to back, and
 # each is divided by the ceiling of the same round (as bench/queue.sh does).
-# Contenders: ceiling; join and poll on the memory store; join and poll on
-# Redis (group commit on, the default); join on Redis with group commit off
-# (one Redis round trip per join), to show what batching buys.
+# Contenders: the ceiling under poll.lua and under join.lua (the fair
+# reference for joins: wrk's Lua costs differ); join and poll on the memory
+# store; join and poll on Redis (group commit, the default); join on Redis
+# one call per join, pipelined on the shared connection and pooled (a
+# connection per join in flight: a full round trip each), to show what
+# batching buys.
+#
+# Every server runs WORKERS tokio worker threads (default 1): on two cores
+# wrk takes one and Redis a share of the other, and a second worker thread
+# only adds cross-thread wake-ups (measured: join on Redis 0.79x the
+# ceiling with one worker each, 0.58x with two). The ceiling under join.lua
+# also runs with two workers (ceiling-join-2w), so the table shows whether
+# one worker holds the ceiling back.
 #
 # Also reported: Redis CPU during each Redis run (from /proc of the
 # redis-server process, when Redis runs on this machine) and Redis memory per
@@ -15,16 +25,18 @@
 # hundreds of thousands of joins).
 #
 # Env (defaults in brackets):
-#   DURATION [10] ROUNDS [3] CONNECTIONS [64] THREADS [1] PREJOIN [10000]
+#   DURATION [10] ROUNDS [5] CONNECTIONS [64] THREADS [1] PREJOIN [10000] WORKERS [1]
 #   REDIS_URL [redis://127.0.0.1:6379]  SKIP_BUILD [0]  WRK_STRICT [1]
-# Ports: 8099 ceiling, 18082 memory, 18083 Redis, 18084 Redis without group commit.
+# Ports: 8099 ceiling, 8098 ceiling with 2 workers, 18082 memory, 18083 Redis,
+# 18084 Redis pipelined, 18085 Redis pooled.
 # Keys live under a fresh prefix "ticketon-bench-<time>" and are deleted at exit.
 # Exit status: 0 if every run had zero errors, 1 otherwise (figures still printed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
+WORKERS=${WORKERS:-1}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-1}
 PREJOIN=${PREJOIN:-10000}
@@ -32,9 +44,11 @@ SKIP_BUILD=${SKIP_BUILD:-0}
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 export WRK_STRICT=${WRK_STRICT:-1}
 CEILING=127.0.0.1:8099
+CEILING_2W=127.0.0.1:8098
 MEM=127.0.0.1:18082
 RDS=127.0.0.1:18083
-RDS_NOGC=127.0.0.1:18084
+RDS_PIPELINED=127.0.0.1:18084
+RDS_POOLED=127.0.0.1:18085
 QUEUE_ID=bench
 ADMIN_KEY=bench-admin
 PREFIX=ticketon-bench-$(date +%s)
@@ -52,7 +66,7 @@ fi
 TMP=$(mktemp -d)
 cleanup() {
   # UNLINK frees the big keys in a Redis background thread.
-  for p in "$PREFIX" "$PREFIX-nogc"; do
+  for p in "$PREFIX" "$PREFIX-pipelined" "$PREFIX-pooled"; do
     rcli --scan --pattern "$p:*" | xargs -r redis-cli -u "$REDIS_URL" unlink > /dev/null || true
   done
   bench_cleanup
@@ -60,27 +74,32 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-for addr in $CEILING $MEM $RDS $RDS_NOGC; do
+for addr in $CEILING $CEILING_2W $MEM $RDS $RDS_PIPELINED $RDS_POOLED; do
   if port_busy "$addr"; then echo "$0: something already listens on $addr" >&2; exit 1; fi
 done
 
 qs() { # addr log [extra flags...]
   local addr=$1 log=$2; shift 2
   TICKETON_ADMIN_KEY=$ADMIN_KEY TICKETON_TOKEN_SECRET=bench-secret RUST_LOG=${RUST_LOG:-warn} \
-    "$BIN/queue-server" --listen "$addr" "$@" > "$log" 2>&1 &
+    "$BIN/queue-server" --listen "$addr" --workers "$WORKERS" "$@" > "$log" 2>&1 &
   PIDS+=($!)
 }
-"$BIN/ceiling" --listen "$CEILING" > "$TMP/ceiling.log" 2>&1 &
+"$BIN/ceiling" --listen "$CEILING" --workers "$WORKERS" > "$TMP/ceiling.log" 2>&1 &
+PIDS+=($!)
+"$BIN/ceiling" --listen "$CEILING_2W" --workers 2 > "$TMP/ceiling-2w.log" 2>&1 &
 PIDS+=($!)
 qs "$MEM" "$TMP/mem.log"
 qs "$RDS" "$TMP/redis.log" --redis-url "$REDIS_URL" --redis-prefix "$PREFIX"
-qs "$RDS_NOGC" "$TMP/redis-nogc.log" --redis-url "$REDIS_URL" --redis-prefix "$PREFIX-nogc" --redis-group-commit false
+qs "$RDS_PIPELINED" "$TMP/redis-pipelined.log" --redis-url "$REDIS_URL" --redis-prefix "$PREFIX-pipelined" --redis-join-mode pipelined
+qs "$RDS_POOLED" "$TMP/redis-pooled.log" --redis-url "$REDIS_URL" --redis-prefix "$PREFIX-pooled" --redis-join-mode pooled
 wait_http "$CEILING" ceiling "$TMP/ceiling.log"
+wait_http "$CEILING_2W" ceiling-2w "$TMP/ceiling-2w.log"
 wait_http "$MEM" memory "$TMP/mem.log"
 wait_http "$RDS" redis "$TMP/redis.log"
-wait_http "$RDS_NOGC" redis-nogc "$TMP/redis-nogc.log"
+wait_http "$RDS_PIPELINED" redis-pipelined "$TMP/redis-pipelined.log"
+wait_http "$RDS_POOLED" redis-pooled "$TMP/redis-pooled.log"
 
-for addr in $MEM $RDS $RDS_NOGC; do put_trickle_queue "$addr"; done
+for addr in $MEM $RDS $RDS_PIPELINED $RDS_POOLED; do put_trickle_queue "$addr"; done
 python3 bench/prejoin.py --url "http://$MEM" --queue "$QUEUE_ID" --count "$PREJOIN" --out "$TMP/ids-mem.txt"
 python3 bench/prejoin.py --url "http://$RDS" --queue "$QUEUE_ID" --count "$PREJOIN" --out "$TMP/ids-redis.txt"
 
@@ -105,20 +124,23 @@ run_wrk_cpu() { # label script addr ids-file [extra env...]
   fi
 }
 
-LABELS=(ceiling join-mem poll-mem join-redis poll-redis join-redis-nogc)
+LABELS=(ceiling ceiling-join ceiling-join-2w join-mem poll-mem join-redis poll-redis join-redis-pipelined join-redis-pooled)
 echo
-echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $ROUNDS rounds, WRK_STRICT=$WRK_STRICT, $PREJOIN pre-joined entries, Redis $REDIS_URL (pid $REDIS_PID)"
+echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $ROUNDS rounds, $WORKERS worker thread(s) per server, WRK_STRICT=$WRK_STRICT, $PREJOIN pre-joined entries, Redis $REDIS_URL (pid $REDIS_PID)"
 : > "$TMP/rounds.txt"
 for ((r = 1; r <= ROUNDS; r++)); do
   lines=()
   for label in "${LABELS[@]}"; do
     case $label in
       ceiling) run_wrk_cpu "$label" bench/wrk/poll.lua "$CEILING" "$TMP/ids-mem.txt" ;;
+      ceiling-join) run_wrk_cpu "$label" bench/wrk/join.lua "$CEILING" "$TMP/ids-mem.txt" RUN_ID="r$r-$(date +%s%N)" ;;
+      ceiling-join-2w) run_wrk_cpu "$label" bench/wrk/join.lua "$CEILING_2W" "$TMP/ids-mem.txt" RUN_ID="r$r-$(date +%s%N)" ;;
       join-mem) run_wrk_cpu "$label" bench/wrk/join.lua "$MEM" "$TMP/ids-mem.txt" RUN_ID="r$r-$(date +%s%N)" ;;
       poll-mem) run_wrk_cpu "$label" bench/wrk/poll.lua "$MEM" "$TMP/ids-mem.txt" ;;
       join-redis) run_wrk_cpu "$label" bench/wrk/join.lua "$RDS" "$TMP/ids-redis.txt" RUN_ID="r$r-$(date +%s%N)" ;;
       poll-redis) run_wrk_cpu "$label" bench/wrk/poll.lua "$RDS" "$TMP/ids-redis.txt" ;;
-      join-redis-nogc) run_wrk_cpu "$label" bench/wrk/join.lua "$RDS_NOGC" "$TMP/ids-redis.txt" RUN_ID="r$r-$(date +%s%N)" ;;
+      join-redis-pipelined) run_wrk_cpu "$label" bench/wrk/join.lua "$RDS_PIPELINED" "$TMP/ids-redis.txt" RUN_ID="r$r-$(date +%s%N)" ;;
+      join-redis-pooled) run_wrk_cpu "$label" bench/wrk/join.lua "$RDS_POOLED" "$TMP/ids-redis.txt" RUN_ID="r$r-$(date +%s%N)" ;;
     esac
     lines+=("$RESULT|$REDIS_CPU")
   done
@@ -129,7 +151,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
     p50=$(field p50_us <<< "$line"); p99=$(field p99_us <<< "$line")
     errs=$(errors_of "$line")
     ratio=$(awk -v a="$rps" -v b="$crps" 'BEGIN { printf "%.3f", a / b }')
-    echo "$r $label $rps $p50 $p99 $ratio $errs $cpu" >> "$TMP/rounds.txt"
+    cpu_us=$(awk -v c="$cpu" -v r="$rps" 'BEGIN { if (c >= 0 && r > 0) printf "%.2f", c * 10000 / r; else print -1 }')
+    echo "$r $label $rps $p50 $p99 $ratio $errs $cpu $cpu_us" >> "$TMP/rounds.txt"
     printf 'round %d  %-16s rps=%10.0f  p50=%6dus  p99=%6dus  ratio=%s  errors=%d  redis_cpu=%s%%\n' \
       "$r" "$label" "$rps" "$p50" "$p99" "$ratio" "$errs" "$cpu"
     if (( errs > 0 )); then any_errors=1; echo "  errors: $line"; fi
@@ -137,29 +160,34 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 echo
-echo "| run | req/s (median) | p50 µs | p99 µs | ratio to ceiling | Redis CPU (% of a core) | errors (sum) |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
+echo "| run | req/s (median) | p50 µs | p99 µs | ratio to ceiling | Redis CPU (% of a core) | Redis CPU µs per request | errors (sum) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 for label in "${LABELS[@]}"; do
   col() { awk -v l="$label" -v c="$1" '$2 == l { print $c }' "$TMP/rounds.txt"; }
-  printf '| %s | %.0f | %.0f | %.0f | %.3f | %.0f | %d |\n' "$label" \
+  printf '| %s | %.0f | %.0f | %.0f | %.3f | %.0f | %.1f | %d |\n' "$label" \
     "$(col 3 | median)" "$(col 4 | median)" "$(col 5 | median)" "$(col 6 | median)" \
-    "$(col 8 | median)" "$(col 7 | awk '{ s += $1 } END { print s + 0 }')"
+    "$(col 8 | median)" "$(col 9 | median)" "$(col 7 | awk '{ s += $1 } END { print s + 0 }')"
 done
 echo
-printf 'join-redis / join-redis-nogc (median of per-round ratios): %.2f\n' "$(median_ratio join-redis join-redis-nogc)"
+echo "Medians of per-round ratios:"
+printf 'join-redis / join-redis-pooled: %.2f   join-redis / join-redis-pipelined: %.2f\n' \
+  "$(median_ratio join-redis join-redis-pooled)" "$(median_ratio join-redis join-redis-pipelined)"
+printf 'against the ceiling under the same join.lua: join-mem %.3f  join-redis %.3f  join-redis-pipelined %.3f  join-redis-pooled %.3f\n' \
+  "$(median_ratio join-mem ceiling-join)" "$(median_ratio join-redis ceiling-join)" \
+  "$(median_ratio join-redis-pipelined ceiling-join)" "$(median_ratio join-redis-pooled ceiling-join)"
+printf 'ceiling-join-2w / ceiling-join: %.3f   join-redis / ceiling-join-2w: %.3f\n' \
+  "$(median_ratio ceiling-join-2w ceiling-join)" "$(median_ratio join-redis ceiling-join-2w)"
 printf 'join-redis / join-mem: %.3f   poll-redis / poll-mem: %.3f\n' \
   "$(median_ratio join-redis join-mem)" "$(median_ratio poll-redis poll-mem)"
 
 # Redis memory per waiting entry: every key of the queue, exactly (SAMPLES 0),
-# user index buckets included (summed inside Redis: there are thousands).
+# the user index included.
 keybase="$PREFIX:q:{$QUEUE_ID}"
 entries=$(rcli llen "$keybase:line")
 bytes=$(rcli eval "
   local s = 0
   local function add(k) local m = redis.call('MEMORY', 'USAGE', k, 'SAMPLES', '0'); if m then s = s + m end end
-  for _, k in ipairs({'meta', 'line', 'users-x', 'left', 'active', 'adm', 'lease'}) do add(KEYS[1] .. ':' .. k) end
-  local buckets = tonumber(redis.call('HGET', KEYS[1] .. ':meta', 'buckets') or 0)
-  for b = 0, buckets - 1 do add(KEYS[1] .. ':u:' .. b) end
+  for _, k in ipairs({'meta', 'line', 'users', 'users-x', 'left', 'active', 'adm', 'lease'}) do add(KEYS[1] .. ':' .. k) end
   return s" 1 "$keybase" | tr -d '\r')
 line_bytes=$(rcli memory usage "$keybase:line" samples 0 | tr -d '\r')
 echo
