@@ -420,3 +420,64 @@ async fn a_clean_shutdown_shortens_the_lease() {
         "lease TTL {ttl_ms} ms after the hand-over"
     );
 }
+
+/// A queue created by the first layout (user index in `:u:<n>` buckets,
+/// `buckets` in meta) is refused rather than joined without its index
+/// (which would give returning fans a second entry), and deleting it removes
+/// its buckets too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_of_the_old_layout_is_refused_and_can_be_deleted() {
+    use queue_server::model::{QueueId, QueueSettings, QueueStatus, UserId};
+    use queue_server::store::redis::{KeyLayout, RedisStore};
+    use queue_server::store::{QueueStore, StoreError};
+
+    let Some(target) = shared_redis().await else {
+        return;
+    };
+    let prefix = unique_prefix("old-layout");
+    let _cleanup = PrefixGuard {
+        url: target.urls[0].clone(),
+        prefix: prefix.clone(),
+    };
+    let store = RedisStore::connect(options(&target, &prefix))
+        .await
+        .unwrap();
+    let id = QueueId::parse("old").unwrap();
+    store
+        .put_queue(
+            id.clone(),
+            QueueSettings::new(1, 10, 60).unwrap(),
+            QueueStatus::Open,
+        )
+        .await
+        .unwrap();
+    let keys = KeyLayout::new(&prefix).unwrap().queue(&id);
+    let old_base = keys.users.trim_end_matches(":users").to_string() + ":u";
+    let client = redis::Client::open(target.urls[0].as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let () = redis::pipe()
+        .hset(&keys.meta, "buckets", 2)
+        .ignore()
+        .hset(format!("{old_base}:0"), "f", 1)
+        .ignore()
+        .hset(format!("{old_base}:1"), "g", 2)
+        .ignore()
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    let refused = store.join("old", UserId::parse("ann").unwrap()).await;
+    match refused {
+        Err(StoreError::Unavailable(message)) => assert!(message.contains("LAYOUT"), "{message}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    store.delete_queue("old").await.unwrap();
+    let left: i64 = redis::cmd("EXISTS")
+        .arg(format!("{old_base}:0"))
+        .arg(format!("{old_base}:1"))
+        .arg(&keys.meta)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "buckets and meta deleted");
+}

@@ -4,5 +4,14 @@
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return 0
 end
+-- A queue of the first layout also has user-index buckets `<users>:<n>`
+-- (the base name was `...:u`, so KEYS[3] is rewritten for them).
+local buckets = redis.call('HGET', KEYS[1], 'buckets')
+if buckets then
+  local base = string.gsub(KEYS[3], ':users$', ':u')
+  for b = 0, tonumber(buckets) - 1 do
+    redis.call('UNLINK', base .. ':' .. b)
+  end
+end
 redis.call('UNLINK', unpack(KEYS))
 return 1

@@ -19,9 +19,14 @@
 -- collision can never merge two users; a user whose fingerprint belongs to
 -- someone else is indexed by full userId in the overflow hash (about one
 -- user in 2^38; `overflow` in meta says whether the hash exists at all).
-local meta = redis.call('HMGET', KEYS[1], 'epoch', 'status', 'overflow')
+local meta = redis.call('HMGET', KEYS[1], 'epoch', 'status', 'overflow', 'buckets')
 if not meta[1] then
   return {}
+end
+if meta[4] then
+  -- Created by a queue-server of the first layout, whose user index this
+  -- script cannot see: joining would give returning fans a second entry.
+  return redis.error_reply('LAYOUT queue created with the old user-index layout (buckets); recreate it')
 end
 local closed = meta[2] == 'closed'
 local overflow = meta[3] == '1'
