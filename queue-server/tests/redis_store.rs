@@ -22,6 +22,48 @@ where
     suite(target.clone(), prefix).await;
 }
 
+/// A store on the shared Redis under a fresh key prefix (its keys deleted
+/// when this drops), holding one queue (1 admission/s, maxActive 10).
+struct StoreWithQueue {
+    store: std::sync::Arc<queue_server::store::redis::RedisStore>,
+    target: queue_server::store::redis::RedisTarget,
+    keys: queue_server::store::redis::QueueKeys,
+    _cleanup: PrefixGuard,
+}
+
+/// `None` when the test must skip (no Redis outside CI).
+async fn store_with_queue(
+    name: &str,
+    queue: &str,
+    status: queue_server::model::QueueStatus,
+    join_mode: queue_server::store::redis::JoinMode,
+) -> Option<StoreWithQueue> {
+    use queue_server::model::{QueueId, QueueSettings};
+    use queue_server::store::redis::{KeyLayout, RedisStore};
+    use queue_server::store::QueueStore;
+
+    let target = shared_redis().await?;
+    let prefix = unique_prefix(name);
+    let cleanup = PrefixGuard {
+        url: target.urls[0].clone(),
+        prefix: prefix.clone(),
+    };
+    let mut opts = options(&target, &prefix);
+    opts.join_mode = join_mode;
+    let store = RedisStore::connect(opts).await.unwrap();
+    let id = QueueId::parse(queue).unwrap();
+    store
+        .put_queue(id.clone(), QueueSettings::new(1, 10, 60).unwrap(), status)
+        .await
+        .unwrap();
+    Some(StoreWithQueue {
+        store: std::sync::Arc::new(store),
+        target,
+        keys: KeyLayout::new(&prefix).unwrap().queue(&id),
+        _cleanup: cleanup,
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_on_one_redis_form_one_line() {
     run("line", |t, p| async move {
@@ -56,30 +98,15 @@ async fn leaving_is_seen_by_every_server() {
 /// here, since a real one needs ~2^38 users) must not merge two users.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fingerprint_collision_never_merges_two_users() {
-    use queue_server::model::{QueueId, QueueSettings, QueueStatus, UserId};
-    use queue_server::store::redis::{user_fingerprint, KeyLayout, RedisStore};
+    use queue_server::model::{QueueStatus, UserId};
+    use queue_server::store::redis::{user_fingerprint, JoinMode};
     use queue_server::store::QueueStore;
 
-    let Some(target) = shared_redis().await else {
+    let Some(f) = store_with_queue("collision", "fp", QueueStatus::Paused, JoinMode::Batched).await
+    else {
         return;
     };
-    let prefix = unique_prefix("collision");
-    let _cleanup = PrefixGuard {
-        url: target.urls[0].clone(),
-        prefix: prefix.clone(),
-    };
-    let store = RedisStore::connect(options(&target, &prefix))
-        .await
-        .unwrap();
-    let id = QueueId::parse("fp").unwrap();
-    store
-        .put_queue(
-            id.clone(),
-            QueueSettings::new(1, 10, 60).unwrap(),
-            QueueStatus::Paused,
-        )
-        .await
-        .unwrap();
+    let (store, keys) = (&f.store, &f.keys);
     let bob = store
         .join("fp", UserId::parse("bob").unwrap())
         .await
@@ -87,8 +114,7 @@ async fn a_fingerprint_collision_never_merges_two_users() {
     assert_eq!(bob.seq, 1);
 
     // Point alice's fingerprint slot at bob's entry, as a collision would.
-    let keys = KeyLayout::new(&prefix).unwrap().queue(&id);
-    let client = redis::Client::open(target.urls[0].as_str()).unwrap();
+    let client = redis::Client::open(f.target.urls[0].as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let _: i64 = redis::cmd("HSET")
         .arg(&keys.users)
@@ -123,37 +149,26 @@ async fn a_fingerprint_collision_never_merges_two_users() {
 /// again by its fingerprint.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn join_lua_sends_a_colliding_user_to_the_overflow_index() {
-    use queue_server::model::{QueueId, QueueSettings, QueueStatus, UserId};
-    use queue_server::store::redis::{KeyLayout, RedisStore};
+    use queue_server::model::{QueueStatus, UserId};
+    use queue_server::store::redis::JoinMode;
     use queue_server::store::QueueStore;
 
-    let Some(target) = shared_redis().await else {
+    let Some(f) = store_with_queue(
+        "collision-lua",
+        "fpl",
+        QueueStatus::Paused,
+        JoinMode::Batched,
+    )
+    .await
+    else {
         return;
     };
-    let prefix = unique_prefix("collision-lua");
-    let _cleanup = PrefixGuard {
-        url: target.urls[0].clone(),
-        prefix: prefix.clone(),
-    };
-    let store = RedisStore::connect(options(&target, &prefix))
-        .await
-        .unwrap();
-    let id = QueueId::parse("fpl").unwrap();
-    store
-        .put_queue(
-            id.clone(),
-            QueueSettings::new(1, 10, 60).unwrap(),
-            QueueStatus::Paused,
-        )
-        .await
-        .unwrap();
-    let keys = KeyLayout::new(&prefix).unwrap().queue(&id);
-    let client = redis::Client::open(target.urls[0].as_str()).unwrap();
+    let (store, keys) = (&f.store, &f.keys);
+    let client = redis::Client::open(f.target.urls[0].as_str()).unwrap();
     let conn = client.get_multiplexed_async_connection().await.unwrap();
     let join = redis::Script::new(include_str!("../src/store/redis/lua/join.lua"));
-    let call = |pairs: &'static [([u8; 8], &'static str)]| {
-        call_join_lua(conn.clone(), &join, &keys, pairs)
-    };
+    let call =
+        |pairs: &'static [([u8; 8], &'static str)]| call_join_lua(conn.clone(), &join, keys, pairs);
     const X: [u8; 8] = [7; 8];
     const Y: [u8; 8] = [8; 8];
     assert_eq!(
@@ -212,34 +227,18 @@ async fn call_join_lua(
 /// The same user many times in one batch: one entry, created once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_user_joining_many_times_at_once_gets_one_entry() {
-    use queue_server::model::{QueueId, QueueSettings, QueueStatus, UserId};
-    use queue_server::store::redis::RedisStore;
+    use queue_server::model::{QueueStatus, UserId};
+    use queue_server::store::redis::JoinMode;
     use queue_server::store::QueueStore;
 
-    let Some(target) = shared_redis().await else {
+    let Some(f) =
+        store_with_queue("same-user", "same", QueueStatus::Paused, JoinMode::Batched).await
+    else {
         return;
     };
-    let prefix = unique_prefix("same-user");
-    let _cleanup = PrefixGuard {
-        url: target.urls[0].clone(),
-        prefix: prefix.clone(),
-    };
-    let store = std::sync::Arc::new(
-        RedisStore::connect(options(&target, &prefix))
-            .await
-            .unwrap(),
-    );
-    store
-        .put_queue(
-            QueueId::parse("same").unwrap(),
-            QueueSettings::new(1, 10, 60).unwrap(),
-            QueueStatus::Paused,
-        )
-        .await
-        .unwrap();
     let joins: Vec<_> = (0..60)
         .map(|i| {
-            let store = store.clone();
+            let store = f.store.clone();
             // Every third join is the same fan; the others are all new.
             let user = if i % 3 == 0 {
                 "fan".to_string()
@@ -330,30 +329,16 @@ async fn a_server_started_late_knows_the_whole_line() {
 /// answers as the batched one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_per_join_modes_form_one_line_too() {
-    use queue_server::model::{QueueId, QueueSettings, QueueStatus, UserId};
-    use queue_server::store::redis::{JoinMode, RedisStore};
+    use queue_server::model::{QueueStatus, UserId};
+    use queue_server::store::redis::JoinMode;
     use queue_server::store::QueueStore;
 
-    let Some(target) = shared_redis().await else {
-        return;
-    };
     for mode in [JoinMode::Pipelined, JoinMode::Pooled] {
-        let prefix = unique_prefix(&format!("mode-{mode:?}"));
-        let _cleanup = PrefixGuard {
-            url: target.urls[0].clone(),
-            prefix: prefix.clone(),
+        let name = format!("mode-{mode:?}");
+        let Some(f) = store_with_queue(&name, "m", QueueStatus::Paused, mode).await else {
+            return;
         };
-        let mut opts = options(&target, &prefix);
-        opts.join_mode = mode;
-        let store = std::sync::Arc::new(RedisStore::connect(opts).await.unwrap());
-        store
-            .put_queue(
-                QueueId::parse("m").unwrap(),
-                QueueSettings::new(1, 10, 60).unwrap(),
-                QueueStatus::Paused,
-            )
-            .await
-            .unwrap();
+        let store = &f.store;
         let joins: Vec<_> = (0..100)
             .map(|i| {
                 let store = store.clone();
@@ -427,33 +412,17 @@ async fn a_clean_shutdown_shortens_the_lease() {
 /// its buckets too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queue_of_the_old_layout_is_refused_and_can_be_deleted() {
-    use queue_server::model::{QueueId, QueueSettings, QueueStatus, UserId};
-    use queue_server::store::redis::{KeyLayout, RedisStore};
+    use queue_server::model::{QueueStatus, UserId};
+    use queue_server::store::redis::JoinMode;
     use queue_server::store::{QueueStore, StoreError};
 
-    let Some(target) = shared_redis().await else {
+    let Some(f) = store_with_queue("old-layout", "old", QueueStatus::Open, JoinMode::Batched).await
+    else {
         return;
     };
-    let prefix = unique_prefix("old-layout");
-    let _cleanup = PrefixGuard {
-        url: target.urls[0].clone(),
-        prefix: prefix.clone(),
-    };
-    let store = RedisStore::connect(options(&target, &prefix))
-        .await
-        .unwrap();
-    let id = QueueId::parse("old").unwrap();
-    store
-        .put_queue(
-            id.clone(),
-            QueueSettings::new(1, 10, 60).unwrap(),
-            QueueStatus::Open,
-        )
-        .await
-        .unwrap();
-    let keys = KeyLayout::new(&prefix).unwrap().queue(&id);
+    let (store, keys) = (&f.store, &f.keys);
     let old_base = keys.users.trim_end_matches(":users").to_string() + ":u";
-    let client = redis::Client::open(target.urls[0].as_str()).unwrap();
+    let client = redis::Client::open(f.target.urls[0].as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let () = redis::pipe()
         .hset(&keys.meta, "buckets", 2)
