@@ -49,7 +49,8 @@ pub struct Mirror {
     left_ahead: u64,
     joined: u64,
     active: u64,
-    /// `users[seq - 1]`, the prefix of the line fetched so far.
+    /// `users[seq - 1]`, the prefix of the line known so far: fetched by the
+    /// refresh, or told by Redis in this server's own joins and admissions.
     users: Vec<UserId>,
     /// Users of this server's own joins and admissions beyond that prefix
     /// (joins through other servers left a gap the refresh has yet to fill).
