@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use redis_support::*;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// The queue-server binary, killed (SIGKILL) on drop.
 struct Process {
@@ -46,6 +46,18 @@ impl Drop for Process {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// GET of one entry: its status code and body.
+async fn poll(client: &reqwest::Client, base: &str, queue: &str, id: &str) -> (StatusCode, Value) {
+    read(
+        client
+            .get(format!("{base}/v1/api/queues/{queue}/entries/{id}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
 }
 
 async fn wait_healthy(client: &reqwest::Client, base: &str) {
@@ -128,14 +140,7 @@ async fn kill_9_loses_no_acknowledged_join_or_admission() {
     let first: Vec<(String, String)> = acked.lock().unwrap()[..20].to_vec();
     let mut admitted_before = Vec::new();
     for (_, id) in &first {
-        let (_, body) = read(
-            client
-                .get(format!("{base}/v1/api/queues/{queue}/entries/{id}"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (_, body) = poll(&client, &base, queue, id).await;
         if body["status"] == "admitted" {
             admitted_before.push((id.clone(), body["expiresAt"].clone()));
         }
@@ -153,14 +158,7 @@ async fn kill_9_loses_no_acknowledged_join_or_admission() {
     let _restarted = Process::start(port, &url, &prefix);
     wait_healthy(&client, &base).await;
     for (user, id) in &acked {
-        let (code, body) = read(
-            client
-                .get(format!("{base}/v1/api/queues/{queue}/entries/{id}"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (code, body) = poll(&client, &base, queue, id).await;
         assert_eq!(
             code,
             StatusCode::OK,
@@ -168,14 +166,7 @@ async fn kill_9_loses_no_acknowledged_join_or_admission() {
         );
     }
     for (id, expires_at) in &admitted_before {
-        let (_, body) = read(
-            client
-                .get(format!("{base}/v1/api/queues/{queue}/entries/{id}"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (_, body) = poll(&client, &base, queue, id).await;
         assert_eq!(body["status"], "admitted", "admission lost: {body}");
         assert_eq!(&body["expiresAt"], expires_at);
     }

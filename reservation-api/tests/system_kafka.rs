@@ -206,15 +206,7 @@ async fn admissions_and_finished_sessions_flow_through_kafka() {
     // The relay empties the outbox shortly after each commit.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let outbox = s
-            .http
-            .get(s.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let outbox = reservation_metrics(&s).await;
         if outbox.contains("ticketon_reservation_outbox_unpublished 0") {
             break;
         }
@@ -330,17 +322,22 @@ async fn start_reservations(
     }
 }
 
-async fn applied(s: &TestServer) -> u64 {
-    let text = s
-        .http
+/// The reservation-api's Prometheus page.
+async fn reservation_metrics(s: &TestServer) -> String {
+    s.http
         .get(s.url("/metrics"))
         .send()
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
-    text.lines()
+        .unwrap()
+}
+
+async fn applied(s: &TestServer) -> u64 {
+    reservation_metrics(s)
+        .await
+        .lines()
         .find_map(|l| {
             l.strip_prefix("ticketon_reservation_admission_events_total{outcome=\"applied\"} ")
         })
