@@ -333,9 +333,11 @@ async fn scenario(db_url: &str, lock: SeatLockKind, redis: Option<String>) {
     assert_eq!(st, 201);
     let short_id = short["reservationId"].as_str().unwrap().to_string();
     s.clock.as_ref().unwrap().advance_ms(60_000);
-    // Bob's own hold from above expired too: if the sweeper gets to it
-    // first, that ends his purchase session, so he comes back with a fresh
-    // admission (the seat must be free whether or not the sweeper ran).
+    // Every hold above expired with the clock: if the sweeper gets to them
+    // before the requests below, that ends alice's and bob's purchase
+    // sessions, so both come back with a fresh admission (which must see
+    // the same answers whether or not the sweeper ran).
+    let alice = token_with_entry("alice", "entry-alice-3");
     let bob = token_with_entry("bob", "entry-bob-2");
     let (st, _) = s.hold(&bob, &event_id, &[b[3]]).await;
     assert_eq!(st, 201, "an expired hold's seat is free at once");
@@ -381,8 +383,6 @@ async fn scenario(db_url: &str, lock: SeatLockKind, redis: Option<String>) {
     );
     let r = patch(&event_id, "on_sale", Some(ADMIN_KEY)).await.unwrap();
     assert_eq!(r.status(), 200);
-    // A fresh admission: the expired hold may have ended the previous one.
-    let alice = token_with_entry("alice", "entry-alice-3");
     let (st, _) = s.hold(&alice, &event_id, &[a[9]]).await;
     assert_eq!(st, 201);
 
