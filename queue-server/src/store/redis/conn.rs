@@ -12,7 +12,8 @@ use std::time::Duration;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisFuture, Value};
+use redis::io::tcp::TcpSettings;
+use redis::{Cmd, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisFuture, Value};
 
 /// How to reach Redis.
 #[derive(Debug, Clone)]
@@ -40,11 +41,11 @@ impl RedisConn {
                 .retries(1)
                 .min_retry_wait(20)
                 .max_retry_wait(200)
+                .tcp_settings(tcp_settings())
                 .build()?;
             Ok(RedisConn::Cluster(client.get_async_connection().await?))
         } else {
-            let url = target.urls.first().cloned().unwrap_or_default();
-            let client = redis::Client::open(url)?;
+            let client = redis::Client::open(connection_info(target)?)?;
             // Short, capped reconnect backoff: service should resume within
             // a second or two of Redis coming back.
             let config = ConnectionManagerConfig::new()
@@ -58,6 +59,22 @@ impl RedisConn {
             ))
         }
     }
+}
+
+/// Every Redis socket runs with `TCP_NODELAY`. With Nagle's algorithm on
+/// (the redis crate's default), a command written while the previous one
+/// is still unacknowledged waits for that ACK, that is for Redis's reply: a
+/// second batch in flight (`--redis-joins-in-flight 2`) or a refresh behind
+/// a batch can silently wait a whole round trip. Redis sets the same
+/// option on its side.
+fn tcp_settings() -> TcpSettings {
+    TcpSettings::default().set_nodelay(true)
+}
+
+/// A single server's address with [`tcp_settings`].
+fn connection_info(target: &RedisTarget) -> redis::RedisResult<ConnectionInfo> {
+    let url = target.urls.first().map(String::as_str).unwrap_or_default();
+    Ok(url.into_connection_info()?.set_tcp_settings(tcp_settings()))
 }
 
 impl ConnectionLike for RedisConn {
@@ -109,9 +126,8 @@ impl ConnPool {
                 "the pooled join mode needs a single Redis, not a Cluster",
             )));
         }
-        let url = target.urls.first().cloned().unwrap_or_default();
         Ok(ConnPool {
-            client: redis::Client::open(url)?,
+            client: redis::Client::open(connection_info(target)?)?,
             config: redis::AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(target.timeout))
                 .set_response_timeout(Some(target.timeout)),
