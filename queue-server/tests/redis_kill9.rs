@@ -77,15 +77,10 @@ async fn wait_healthy(client: &reqwest::Client, base: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_loses_no_acknowledged_join_or_admission() {
-    let Some(target) = shared_redis().await else {
+    let Some((target, prefix, _cleanup)) = shared_redis_with_prefix("kill9").await else {
         return;
     };
     let url = target.urls[0].clone();
-    let prefix = unique_prefix("kill9");
-    let _cleanup = PrefixGuard {
-        url: url.clone(),
-        prefix: prefix.clone(),
-    };
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::builder()

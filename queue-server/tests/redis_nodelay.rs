@@ -19,7 +19,7 @@ use std::os::fd::{BorrowedFd, RawFd};
 use queue_server::model::{QueueId, QueueSettings, QueueStatus, UserId};
 use queue_server::store::redis::{JoinMode, RedisStore};
 use queue_server::store::QueueStore;
-use redis_support::{options, shared_redis, unique_prefix, PrefixGuard};
+use redis_support::{options, shared_redis_with_prefix};
 
 /// This process's TCP sockets connected to `port`: their local port (which,
 /// unlike a descriptor number, is not reused while the socket lingers) and
@@ -52,7 +52,7 @@ fn sockets_to(port: u16) -> Vec<(u16, bool)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_redis_socket_of_the_store_has_nodelay() {
-    let Some(target) = shared_redis().await else {
+    let Some((target, prefix, _cleanup)) = shared_redis_with_prefix("nodelay").await else {
         return;
     };
     let info = redis::IntoConnectionInfo::into_connection_info(target.urls[0].as_str()).unwrap();
@@ -64,11 +64,6 @@ async fn every_redis_socket_of_the_store_has_nodelay() {
         .map(|(local, _)| local)
         .collect();
 
-    let prefix = unique_prefix("nodelay");
-    let _cleanup = PrefixGuard {
-        url: target.urls[0].clone(),
-        prefix: prefix.clone(),
-    };
     // The pooled join mode opens dedicated connections besides the shared
     // one; a join makes it open its first.
     let mut opts = options(&target, &prefix);

@@ -11,13 +11,8 @@ where
     F: FnOnce(queue_server::store::redis::RedisTarget, String) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let Some(target) = shared_redis().await else {
+    let Some((target, prefix, _cleanup)) = shared_redis_with_prefix(name).await else {
         return;
-    };
-    let prefix = unique_prefix(name);
-    let _cleanup = PrefixGuard {
-        url: target.urls[0].clone(),
-        prefix: prefix.clone(),
     };
     suite(target.clone(), prefix).await;
 }
@@ -42,12 +37,7 @@ async fn store_with_queue(
     use queue_server::store::redis::{KeyLayout, RedisStore};
     use queue_server::store::QueueStore;
 
-    let target = shared_redis().await?;
-    let prefix = unique_prefix(name);
-    let cleanup = PrefixGuard {
-        url: target.urls[0].clone(),
-        prefix: prefix.clone(),
-    };
+    let (target, prefix, cleanup) = shared_redis_with_prefix(name).await?;
     let mut opts = options(&target, &prefix);
     opts.join_mode = join_mode;
     let store = RedisStore::connect(opts).await.unwrap();
@@ -275,13 +265,8 @@ async fn a_server_started_late_knows_the_whole_line() {
     use queue_server::store::redis::{KeyLayout, RedisStore};
     use queue_server::store::QueueStore;
 
-    let Some(target) = shared_redis().await else {
+    let Some((target, prefix, _cleanup)) = shared_redis_with_prefix("late").await else {
         return;
-    };
-    let prefix = unique_prefix("late");
-    let _cleanup = PrefixGuard {
-        url: target.urls[0].clone(),
-        prefix: prefix.clone(),
     };
     let first = RedisStore::connect(options(&target, &prefix))
         .await
@@ -368,13 +353,8 @@ async fn a_clean_shutdown_shortens_the_lease() {
     use queue_server::store::redis::{KeyLayout, RELEASE_GRACE};
     use std::time::Duration;
 
-    let Some(target) = shared_redis().await else {
+    let Some((target, prefix, _cleanup)) = shared_redis_with_prefix("release").await else {
         return;
-    };
-    let prefix = unique_prefix("release");
-    let _cleanup = PrefixGuard {
-        url: target.urls[0].clone(),
-        prefix: prefix.clone(),
     };
     let server = server(options(&target, &prefix)).await;
     server.put_queue("handover", 10, 100, "open").await;

@@ -71,6 +71,18 @@ pub fn options(target: &RedisTarget, prefix: &str) -> RedisOptions {
     }
 }
 
+/// The shared Redis and a key prefix of the test's own, whose keys are
+/// deleted when the guard drops; `None` when the test must skip.
+pub async fn shared_redis_with_prefix(test: &str) -> Option<(RedisTarget, String, PrefixGuard)> {
+    let target = shared_redis().await?;
+    let prefix = unique_prefix(test);
+    let guard = PrefixGuard {
+        url: target.urls[0].clone(),
+        prefix: prefix.clone(),
+    };
+    Some((target, prefix, guard))
+}
+
 /// Deletes a test's keys from the shared Redis when dropped, so that a
 /// failing test leaves nothing behind either.
 pub struct PrefixGuard {
