@@ -19,6 +19,16 @@
 # also runs with two workers (ceiling-join-2w), so the table shows whether
 # one worker holds the ceiling back.
 #
+# PIN=1 gives the system under test one core and the load generator the
+# other: every server (the ceiling too) on CPU 0, wrk on CPU 1, and Redis on
+# CPU 0 beside the queue-servers. Unpinned, the scheduler keeps moving
+# Redis between the queue-server's core and wrk's, and a sixth of the two
+# cores stays idle (bench/RESULTS.md); pinned, a Redis run measures what one
+# core does for a queue-server and its Redis together, as the ceiling's run
+# measures what one core does for bare hyper. So as not to move the
+# machine's shared Redis, PIN=1 starts a Redis of its own (no persistence)
+# on REDIS_PORT unless REDIS_URL is given (then that Redis is not pinned).
+#
 # Also reported: Redis CPU during each Redis run (from /proc of the
 # redis-server process, when Redis runs on this machine) and Redis memory per
 # waiting entry (MEMORY USAGE of the queue's keys / entries, after the runs'
@@ -26,7 +36,8 @@
 #
 # Env (defaults in brackets):
 #   DURATION [10] ROUNDS [5] CONNECTIONS [64] THREADS [1] PREJOIN [10000] WORKERS [1]
-#   REDIS_URL [redis://127.0.0.1:6379]  SKIP_BUILD [0]  WRK_STRICT [1]
+#   REDIS_URL [redis://127.0.0.1:6379; with PIN=1 a Redis of its own]
+#   PIN [0]  REDIS_PORT [6391, PIN=1's own Redis]  SKIP_BUILD [0]  WRK_STRICT [1]
 # Ports: 8099 ceiling, 8098 ceiling with 2 workers, 18082 memory, 18083 Redis,
 # 18084 Redis pipelined, 18085 Redis pooled.
 # Keys live under a fresh prefix "ticketon-bench-<time>" and are deleted at exit.
@@ -41,6 +52,13 @@ CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-1}
 PREJOIN=${PREJOIN:-10000}
 SKIP_BUILD=${SKIP_BUILD:-0}
+PIN=${PIN:-0}
+REDIS_PORT=${REDIS_PORT:-6391}
+OWN_REDIS=0
+if [[ $PIN == 1 && -z ${REDIS_URL:-} ]]; then
+  OWN_REDIS=1
+  REDIS_URL=redis://127.0.0.1:$REDIS_PORT
+fi
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 export WRK_STRICT=${WRK_STRICT:-1}
 CEILING=127.0.0.1:8099
@@ -57,13 +75,18 @@ BIN=${CARGO_TARGET_DIR:-target}/release
 source bench/lib.sh
 require_tools wrk curl python3 redis-cli
 rcli() { redis-cli -u "$REDIS_URL" "$@"; }
-rcli ping > /dev/null || { echo "queue-redis.sh: no Redis at $REDIS_URL" >&2; exit 1; }
 
 if [[ $SKIP_BUILD != 1 ]]; then
   cargo build --release -p queue-server && cargo build --release -p ticketon-bench --bin ceiling
 fi
 
 TMP=$(mktemp -d)
+srv_pin=()
+if [[ $PIN == 1 ]]; then
+  require_tools taskset
+  srv_pin=(taskset -c 0)
+  wrk_pin=(taskset -c 1)
+fi
 cleanup() {
   # UNLINK frees the big keys in a Redis background thread.
   for p in "$PREFIX" "$PREFIX-pipelined" "$PREFIX-pooled"; do
@@ -78,15 +101,28 @@ for addr in $CEILING $CEILING_2W $MEM $RDS $RDS_PIPELINED $RDS_POOLED; do
   if port_busy "$addr"; then echo "$0: something already listens on $addr" >&2; exit 1; fi
 done
 
+if [[ $OWN_REDIS == 1 ]]; then
+  if redis-cli -p "$REDIS_PORT" ping > /dev/null 2>&1; then
+    echo "$0: something already answers on Redis port $REDIS_PORT (set REDIS_PORT)" >&2
+    exit 1
+  fi
+  require_tools redis-server
+  "${srv_pin[@]}" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    > "$TMP/redis-server.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 1 50); do rcli ping > /dev/null 2>&1 && break; sleep 0.1; done
+fi
+rcli ping > /dev/null || { echo "queue-redis.sh: no Redis at $REDIS_URL" >&2; exit 1; }
+
 qs() { # addr log [extra flags...]
   local addr=$1 log=$2; shift 2
   TICKETON_ADMIN_KEY=$ADMIN_KEY TICKETON_TOKEN_SECRET=bench-secret RUST_LOG=${RUST_LOG:-warn} \
-    "$BIN/queue-server" --listen "$addr" --workers "$WORKERS" "$@" > "$log" 2>&1 &
+    "${srv_pin[@]}" "$BIN/queue-server" --listen "$addr" --workers "$WORKERS" "$@" > "$log" 2>&1 &
   PIDS+=($!)
 }
-"$BIN/ceiling" --listen "$CEILING" --workers "$WORKERS" > "$TMP/ceiling.log" 2>&1 &
+"${srv_pin[@]}" "$BIN/ceiling" --listen "$CEILING" --workers "$WORKERS" > "$TMP/ceiling.log" 2>&1 &
 PIDS+=($!)
-"$BIN/ceiling" --listen "$CEILING_2W" --workers 2 > "$TMP/ceiling-2w.log" 2>&1 &
+"${srv_pin[@]}" "$BIN/ceiling" --listen "$CEILING_2W" --workers 2 > "$TMP/ceiling-2w.log" 2>&1 &
 PIDS+=($!)
 qs "$MEM" "$TMP/mem.log"
 qs "$RDS" "$TMP/redis.log" --redis-url "$REDIS_URL" --redis-prefix "$PREFIX"
@@ -126,7 +162,7 @@ run_wrk_cpu() { # label script addr ids-file [extra env...]
 
 LABELS=(ceiling ceiling-join ceiling-join-2w join-mem poll-mem join-redis poll-redis join-redis-pipelined join-redis-pooled)
 echo
-echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $ROUNDS rounds, $WORKERS worker thread(s) per server, WRK_STRICT=$WRK_STRICT, $PREJOIN pre-joined entries, Redis $REDIS_URL (pid $REDIS_PID)"
+echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $ROUNDS rounds, PIN=$PIN, $WORKERS worker thread(s) per server, WRK_STRICT=$WRK_STRICT, $PREJOIN pre-joined entries, Redis $REDIS_URL (pid $REDIS_PID)"
 : > "$TMP/rounds.txt"
 for ((r = 1; r <= ROUNDS; r++)); do
   lines=()
