@@ -28,6 +28,7 @@
 # measures what one core does for bare hyper. So as not to move the
 # machine's shared Redis, PIN=1 starts a Redis of its own (no persistence)
 # on REDIS_PORT unless REDIS_URL is given (then that Redis is not pinned).
+# (ceiling-join-2w then runs its two workers on core 0 too.)
 #
 # Also reported: Redis CPU during each Redis run (from /proc of the
 # redis-server process, when Redis runs on this machine) and Redis memory per
