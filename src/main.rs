@@ -14,7 +14,7 @@ use clap::Parser;
 use queue_server::config::{generate_secret, Secrets};
 use queue_server::events::{EventLink as QueueEvents, SESSIONS_GROUP};
 use queue_server::store::memory::MemoryStore;
-use queue_server::ServerSettings;
+use queue_server::{Limits, ServerSettings};
 use reservation_api::admissions::ADMISSIONS_GROUP;
 use reservation_api::app::EventLink as ReservationEvents;
 use reservation_api::clock::SystemClock;
@@ -67,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
             listen: args.queue_listen,
             admin_key: secrets.admin_key.clone(),
             token_secret: secrets.token_secret.clone(),
+            limits: Limits::default(),
         },
         MemoryStore::new(),
         Some(QueueEvents {

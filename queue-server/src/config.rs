@@ -74,12 +74,51 @@ pub struct Config {
     #[arg(long, env = "TICKETON_REDIS_JOINS_IN_FLIGHT", default_value_t = 1)]
     pub redis_joins_in_flight: usize,
 
+    /// Open connections at most (push streams included); past it new
+    /// connections get a 503 at once. Keep it under the file limit
+    /// (`LimitNOFILE`) with room for the Redis and Kafka sockets.
+    #[arg(long, env = "TICKETON_MAX_CONNECTIONS", default_value_t = 16_384)]
+    pub max_connections: usize,
+
+    /// Push streams (SSE, WebSocket) one client address may hold open; 0
+    /// for no cap. Behind a proxy every stream comes from the proxy's
+    /// address: cap per client there (deploy/nginx uses `limit_conn`).
+    #[arg(long, env = "TICKETON_MAX_STREAMS_PER_IP", default_value_t = 256)]
+    pub max_streams_per_ip: u32,
+
+    /// Time a client has to send a request head, in ms (also how long an
+    /// idle keep-alive connection is kept).
+    #[arg(
+        long,
+        env = "TICKETON_HEADER_READ_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub header_read_timeout_ms: u64,
+
+    /// Shortest heartbeat period of an idle push stream, in ms (heartbeats
+    /// spread up to 5/3 of it). Keep it under every proxy's idle timeout.
+    #[arg(long, env = "TICKETON_STREAM_HEARTBEAT_MS", default_value_t = 15_000)]
+    pub stream_heartbeat_ms: u64,
+
     /// Log format: `text` or `json`.
     #[arg(long, env = "TICKETON_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
 }
 
 impl Config {
+    pub fn limits(&self) -> crate::Limits {
+        crate::Limits {
+            connections: crate::http::ConnectionLimits {
+                max_connections: self.max_connections.max(1),
+                header_read_timeout: std::time::Duration::from_millis(
+                    self.header_read_timeout_ms.max(1),
+                ),
+            },
+            max_streams_per_ip: self.max_streams_per_ip,
+            stream_heartbeat: std::time::Duration::from_millis(self.stream_heartbeat_ms.max(100)),
+        }
+    }
+
     /// The Redis store's options, when `--redis-url` is set.
     pub fn redis_options(&self) -> Option<crate::store::redis::RedisOptions> {
         let urls: Vec<String> = self

@@ -27,6 +27,10 @@ pub enum QueueError {
     PayloadTooLarge { limit: usize },
     #[error("the queue {0:?} is closed")]
     QueueClosed(String),
+    #[error("this address already holds {limit} open streams")]
+    TooManyStreams { limit: u32 },
+    #[error("{0}")]
+    BadUpgrade(String),
     #[error("the service is temporarily unavailable: {reason}")]
     Unavailable {
         reason: String,

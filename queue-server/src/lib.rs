@@ -13,6 +13,7 @@ pub mod events;
 pub mod http;
 pub mod metrics;
 pub mod model;
+pub mod push;
 pub mod service;
 pub mod store;
 
@@ -24,7 +25,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::events::{EventLink, EventOutbox};
-use crate::http::App;
+use crate::http::{App, ConnectionLimits};
 use crate::metrics::Metrics;
 use crate::service::QueueService;
 use crate::store::memory::MemoryStore;
@@ -36,6 +37,28 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     pub admin_key: String,
     pub token_secret: String,
+    pub limits: Limits,
+}
+
+/// The connection defences (see `http/server.rs`) and the per-IP stream cap.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub connections: ConnectionLimits,
+    /// Push streams one client address may hold open (0: no cap).
+    pub max_streams_per_ip: u32,
+    /// The shortest heartbeat period of an idle stream (they spread up to
+    /// 5/3 of it); under the idle timeout of every proxy on the way.
+    pub stream_heartbeat: std::time::Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            connections: ConnectionLimits::default(),
+            max_streams_per_ip: 256,
+            stream_heartbeat: push::shaping::DEFAULT_HEARTBEAT,
+        }
+    }
 }
 
 /// A queue-server running in this process (the binary, the single-process
@@ -81,7 +104,11 @@ pub async fn start_with_events<S: QueueStore>(
     let listener = TcpListener::bind(settings.listen).await?;
     let addr = listener.local_addr()?;
     let metrics = Arc::new(Metrics::new());
-    let mut service = QueueService::new(store, settings.token_secret.as_bytes(), metrics);
+    let mut service = QueueService::new(store, settings.token_secret.as_bytes(), metrics)
+        .with_push(
+            settings.limits.max_streams_per_ip,
+            settings.limits.stream_heartbeat,
+        );
     let mut sessions = None;
     if let Some(link) = events {
         service = service.with_events(Arc::new(EventOutbox::new(
@@ -100,7 +127,12 @@ pub async fn start_with_events<S: QueueStore>(
         let _ = signal.wait_for(|stop| *stop).await;
     };
     let mut tasks = vec![
-        tokio::spawn(http::serve(listener, app, until_shutdown(signal.clone()))),
+        tokio::spawn(http::serve(
+            listener,
+            app,
+            settings.limits.connections,
+            until_shutdown(signal.clone()),
+        )),
         tokio::spawn(
             service
                 .clone()

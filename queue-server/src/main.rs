@@ -35,11 +35,13 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(config: Config) -> anyhow::Result<()> {
     let redis = config.redis_options();
+    let limits = config.limits();
     let secrets = Secrets::resolve(config.admin_key, config.token_secret, "queue-server");
     let settings = ServerSettings {
         listen: config.listen,
         admin_key: secrets.admin_key,
         token_secret: secrets.token_secret,
+        limits,
     };
     let events = match &config.kafka_brokers {
         Some(brokers) => Some(kafka_link(brokers, config.publish_entries)?),

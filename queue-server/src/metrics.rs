@@ -17,6 +17,7 @@ use crossbeam::utils::CachePadded;
 
 use crate::events::EventOutbox;
 use crate::model::QueueId;
+use crate::push::{PushStats, StreamKind};
 use crate::store::QueueInfo;
 
 /// Routes as metric labels (a fixed set, never a raw path: unbounded label
@@ -97,6 +98,11 @@ pub struct Metrics {
     /// Admission ticks skipped because admission events could not be handed
     /// to the bus (Kafka backed up).
     pub admission_paused_ticks: AtomicU64,
+    /// Connections hyper serves now (upgraded WebSockets are counted by the
+    /// push layer).
+    pub connections_open: AtomicU64,
+    /// Connections answered 503 at once because the cap was reached.
+    pub connections_refused: AtomicU64,
     shards: [CachePadded<RequestShard>; SHARDS],
 }
 
@@ -126,6 +132,7 @@ impl Metrics {
         queues: &[(QueueId, QueueInfo)],
         store_healthy: bool,
         events: Option<&EventOutbox>,
+        push: &PushStats,
     ) -> String {
         let mut out = String::with_capacity(4096 + queues.len() * 512);
         self.render_requests(&mut out);
@@ -158,6 +165,7 @@ impl Metrics {
             "Entries that left.",
             &[("", &self.leaves)],
         );
+        render_connections(&mut out, self, push);
         let _ = writeln!(out, "# HELP ticketon_queue_store_up Whether the queue store answers.\n# TYPE ticketon_queue_store_up gauge\nticketon_queue_store_up {}", u8::from(store_healthy));
         if let Some(events) = events {
             render_events(&mut out, events);
@@ -247,6 +255,41 @@ impl Metrics {
     }
 }
 
+fn render_connections(out: &mut String, metrics: &Metrics, push: &PushStats) {
+    let _ = writeln!(out, "# HELP ticketon_queue_connections_open HTTP connections open (upgraded WebSockets apart).\n# TYPE ticketon_queue_connections_open gauge\nticketon_queue_connections_open {}", metrics.connections_open.load(Ordering::Relaxed));
+    counter(
+        out,
+        "ticketon_queue_connections_refused_total",
+        "Connections answered 503 at once because --max-connections was reached.",
+        &[("", &metrics.connections_refused)],
+    );
+    let name = "ticketon_queue_push_streams_open";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Push streams open, by kind.\n# TYPE {name} gauge"
+    );
+    for kind in StreamKind::ALL {
+        let _ = writeln!(
+            out,
+            "{name}{{kind=\"{}\"}} {}",
+            kind.as_str(),
+            push.open(kind)
+        );
+    }
+    counter(
+        out,
+        "ticketon_queue_push_messages_total",
+        "Status messages sent on push streams (heartbeats apart).",
+        &[("", &push.messages)],
+    );
+    counter(
+        out,
+        "ticketon_queue_push_streams_refused_total",
+        "Streams refused because their address reached --max-streams-per-ip.",
+        &[("", &push.refused_per_ip)],
+    );
+}
+
 fn render_events(out: &mut String, events: &EventOutbox) {
     let p = events.publish_stats();
     let s = &events.sessions_consumed;
@@ -304,7 +347,7 @@ mod tests {
         m.record_request(RouteLabel::Entries, 201, Duration::from_micros(300));
         m.record_request(RouteLabel::Entries, 418, Duration::from_secs(5));
         m.joins_created.fetch_add(1, Ordering::Relaxed);
-        let text = m.render(&[], true, None);
+        let text = m.render(&[], true, None, &PushStats::default());
         assert!(
             text.contains("ticketon_queue_http_requests_total{route=\"entries\",code=\"201\"} 1")
         );

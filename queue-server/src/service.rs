@@ -5,9 +5,12 @@
 //! admission loop. It is generic over the store so that the hot paths are
 //! static calls with no boxing.
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
 
 use ticketon_wire::bus::ApplyError;
 use ticketon_wire::{
@@ -23,6 +26,9 @@ use crate::metrics::Metrics;
 use crate::model::{
     poll_after_ms, EntryState, LeaveOutcome, PollHintPolicy, QueueId, QueueSettings, QueueStatus,
     Seq, UserId,
+};
+use crate::push::{
+    self, EntryMessages, NewWatcher, Outgoing, StatusMessage, StreamGuard, StreamKind, Watchers,
 };
 use crate::store::{EntryView, QueueInfo, QueueStore, QueueTick};
 
@@ -40,6 +46,7 @@ pub struct QueueService<S> {
     events: Option<Arc<EventOutbox>>,
     /// Never lets "now" go backwards when the wall clock is stepped back.
     last_now_ms: AtomicU64,
+    watchers: Arc<Watchers>,
 }
 
 /// A join's answer.
@@ -60,7 +67,18 @@ impl<S: QueueStore> QueueService<S> {
             metrics,
             events: None,
             last_now_ms: AtomicU64::new(0),
+            watchers: Arc::new(Watchers::new(0, push::shaping::DEFAULT_HEARTBEAT)),
         }
+    }
+
+    /// Sets the push layer's per-IP stream cap (0: none) and heartbeat.
+    pub fn with_push(mut self, max_streams_per_ip: u32, heartbeat_min: Duration) -> Self {
+        self.watchers = Arc::new(Watchers::new(max_streams_per_ip, heartbeat_min));
+        self
+    }
+
+    pub fn watchers(&self) -> &Watchers {
+        &self.watchers
     }
 
     pub fn with_events(mut self, events: Arc<EventOutbox>) -> Self {
@@ -78,6 +96,10 @@ impl<S: QueueStore> QueueService<S> {
 
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    pub fn metrics_handle(&self) -> Arc<Metrics> {
+        self.metrics.clone()
     }
 
     pub fn now_ms(&self) -> u64 {
@@ -188,6 +210,7 @@ impl<S: QueueStore> QueueService<S> {
             .ok_or_else(|| QueueError::EntryNotFound(queue_id.to_string()))?;
         if outcome != LeaveOutcome::AlreadyEnded {
             self.metrics.leaves.fetch_add(1, Ordering::Relaxed);
+            self.watchers.entry_changed(queue_id, seq);
         }
         if let (LeaveOutcome::LeftActive, Some(events)) = (&outcome, &self.events) {
             events.send(&AdmissionEvent::Left {
@@ -217,6 +240,73 @@ impl<S: QueueStore> QueueService<S> {
             }
             Err(e @ QueueError::Unavailable { .. }) => Err(ApplyError::Retry(e.to_string())),
             Err(e) => Err(ApplyError::Reject(e.to_string())),
+        }
+    }
+
+    /// Opens a stream on the entry: checked like a poll (a 404 before any
+    /// stream opens), counted against the per-IP cap, and sent its first
+    /// message at once. A waiting entry is handed to its queue's hub, which
+    /// sends the rest.
+    pub fn watch(
+        self: &Arc<Self>,
+        queue_id: &str,
+        entry_id: &str,
+        kind: StreamKind,
+        peer: Option<IpAddr>,
+    ) -> Result<StreamGuard, QueueError> {
+        let (seq, view) = self.find_entry(queue_id, entry_id)?;
+        if self.watchers.is_shutting_down() {
+            return Err(QueueError::Unavailable {
+                reason: "the server is shutting down".into(),
+                retry_after_sec: 1,
+            });
+        }
+        let stream = self
+            .watchers
+            .open(kind, peer)
+            .map_err(|e| QueueError::TooManyStreams { limit: e.limit })?;
+        let first = self.status_message(queue_id, entry_id, seq, &view);
+        stream.mailbox().put(Outgoing::Status {
+            json: first.json.clone(),
+            terminal: first.terminal,
+        });
+        self.watchers.count_message();
+        if first.terminal {
+            return Ok(stream);
+        }
+        let (Some(signal), Ok(queue)) = (self.store.subscribe(queue_id), QueueId::parse(queue_id))
+        else {
+            return Err(QueueError::QueueNotFound(queue_id.to_string()));
+        };
+        let watcher = NewWatcher {
+            seq,
+            entry_id: entry_id.into(),
+            mailbox: stream.mailbox().clone(),
+            first,
+        };
+        let source: Arc<dyn EntryMessages> = self.clone();
+        let hub_queue = queue_id.to_string();
+        self.watchers
+            .register(&queue, watcher, source, move |links| {
+                tokio::spawn(push::hub::run(hub_queue, signal, links));
+            });
+        Ok(stream)
+    }
+
+    fn status_message(
+        &self,
+        queue_id: &str,
+        entry_id: &str,
+        seq: Seq,
+        view: &EntryView,
+    ) -> StatusMessage {
+        let body = self.answer(queue_id, entry_id, seq, view);
+        let json = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+        match body {
+            EntryStatusBody::Waiting { position, .. } => {
+                StatusMessage::waiting(json, position, view.eta_ms)
+            }
+            _ => StatusMessage::terminal(json),
         }
     }
 
@@ -360,6 +450,21 @@ impl<S: QueueStore> QueueService<S> {
                 }
             }
         }
+    }
+}
+
+impl<S: QueueStore> EntryMessages for QueueService<S> {
+    fn message(&self, queue_id: &str, entry_id: &str, seq: Seq) -> Option<StatusMessage> {
+        let view = self.store.entry_view(queue_id, seq)?;
+        Some(self.status_message(queue_id, entry_id, seq, &view))
+    }
+
+    fn now_ms(&self) -> u64 {
+        QueueService::now_ms(self)
+    }
+
+    fn message_sent(&self) {
+        self.watchers.count_message();
     }
 }
 

@@ -21,6 +21,7 @@ async fn start(bus: &InProcessBus) -> RunningServer<MemoryStore> {
         listen: "127.0.0.1:0".parse().unwrap(),
         admin_key: ADMIN.into(),
         token_secret: "secret".into(),
+        limits: Default::default(),
     };
     let link = EventLink {
         publisher: Arc::new(bus.clone()),

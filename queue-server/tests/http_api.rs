@@ -23,6 +23,7 @@ fn settings() -> ServerSettings {
         listen: "127.0.0.1:0".parse().unwrap(),
         admin_key: ADMIN.into(),
         token_secret: SECRET.into(),
+        limits: Default::default(),
     }
 }
 
@@ -609,6 +610,12 @@ impl QueueStore for DownStore {
     }
     fn queues(&self) -> Vec<(QueueId, QueueInfo)> {
         Vec::new()
+    }
+    fn subscribe(
+        &self,
+        _: &str,
+    ) -> Option<tokio::sync::watch::Receiver<queue_server::store::QueueSignal>> {
+        None
     }
     fn healthy(&self) -> bool {
         false

@@ -275,6 +275,7 @@ async fn start_queue(kafka: &KafkaConfig, sessions_group: &str) -> RunningServer
             listen: "127.0.0.1:0".parse().unwrap(),
             admin_key: ADMIN_KEY.into(),
             token_secret: SECRET.into(),
+            limits: Default::default(),
         },
         MemoryStore::new(),
         Some(QueueEvents {

@@ -1,21 +1,24 @@
 //! One function per endpoint: read the request, call the service, answer.
 
 use std::borrow::Cow;
+use std::net::IpAddr;
 
 use bytes::Bytes;
 use bytes::BytesMut;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::header::{AUTHORIZATION, CONTENT_LENGTH};
+use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, UPGRADE};
 use hyper::{Request, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::body::{JoinBody, JoinResponseBody, PutQueueBody, QueueBody, StatusBody};
 use super::response::{self, HttpResponse};
+use super::stream;
 use super::App;
 use crate::error::QueueError;
 use crate::model::{QueueId, QueueSettings, QueueStatus};
+use crate::push::StreamKind;
 use crate::store::QueueStore;
 
 /// Bodies are a few dozen bytes; anything much larger is a mistake or abuse.
@@ -178,7 +181,32 @@ pub async fn join<S: QueueStore>(
     ))
 }
 
-pub fn poll<S: QueueStore>(
+/// `GET` on an entry: a poll, or a stream when the request asks for one
+/// (`Upgrade: websocket`, `Accept: text/event-stream`).
+pub fn get_entry<S: QueueStore>(
+    app: &App<S>,
+    queue_id: &str,
+    entry_id: &str,
+    mut req: Request<Incoming>,
+    peer: Option<IpAddr>,
+) -> Result<HttpResponse, QueueError> {
+    if req.headers().contains_key(UPGRADE) {
+        let accept = stream::websocket_accept(req.headers())?;
+        let watch = app
+            .service
+            .watch(queue_id, entry_id, StreamKind::WebSocket, peer)?;
+        return Ok(stream::upgrade_to_websocket(&mut req, accept, watch));
+    }
+    if stream::wants_event_stream(req.headers()) {
+        let watch = app
+            .service
+            .watch(queue_id, entry_id, StreamKind::Sse, peer)?;
+        return Ok(response::event_stream(stream::SseBody::new(watch)));
+    }
+    poll(app, queue_id, entry_id)
+}
+
+fn poll<S: QueueStore>(
     app: &App<S>,
     queue_id: &str,
     entry_id: &str,
@@ -239,9 +267,11 @@ pub fn healthz<S: QueueStore>(app: &App<S>) -> HttpResponse {
 
 pub fn metrics<S: QueueStore>(app: &App<S>) -> HttpResponse {
     let store = app.service.store();
-    let text = app
-        .service
-        .metrics()
-        .render(&store.queues(), store.healthy(), app.service.events());
+    let text = app.service.metrics().render(
+        &store.queues(),
+        store.healthy(),
+        app.service.events(),
+        app.service.watchers().stats(),
+    );
     response::text(StatusCode::OK, "text/plain; version=0.0.4", text)
 }

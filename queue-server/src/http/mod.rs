@@ -8,7 +8,9 @@ mod handlers;
 mod response;
 mod router;
 mod server;
+mod stream;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,7 +18,8 @@ use hyper::body::Incoming;
 use hyper::{Method, Request};
 
 pub use response::HttpResponse;
-pub use server::serve;
+pub use server::{serve, ConnectionLimits};
+pub use stream::{MAX_CLIENT_FRAME_BYTES, SSE_RETRY_MS};
 
 use crate::error::QueueError;
 use crate::metrics::RouteLabel;
@@ -30,12 +33,18 @@ pub struct App<S> {
     pub admin_key: String,
 }
 
-pub async fn handle<S: QueueStore>(app: &App<S>, req: Request<Incoming>) -> HttpResponse {
+/// Answers one request; `peer` is the client's address (for the per-IP
+/// stream cap).
+pub async fn handle<S: QueueStore>(
+    app: &App<S>,
+    req: Request<Incoming>,
+    peer: Option<IpAddr>,
+) -> HttpResponse {
     let started = Instant::now();
     // A `Uri` clone bumps reference counts; it lets the route borrow the
     // path while the handler consumes the request body.
     let uri = req.uri().clone();
-    let (label, result) = dispatch(app, uri.path(), req).await;
+    let (label, result) = dispatch(app, uri.path(), req, peer).await;
     let response = result.unwrap_or_else(|e| response::error(&e));
     app.service
         .metrics()
@@ -47,6 +56,7 @@ async fn dispatch<S: QueueStore>(
     app: &App<S>,
     path: &str,
     req: Request<Incoming>,
+    peer: Option<IpAddr>,
 ) -> (RouteLabel, Result<HttpResponse, QueueError>) {
     let Some(route) = router::route(path) else {
         return (
@@ -102,7 +112,7 @@ async fn dispatch<S: QueueStore>(
         Route::Entry(q, e) => (
             RouteLabel::Entry,
             match method {
-                Method::GET => handlers::poll(app, q, e),
+                Method::GET => handlers::get_entry(app, q, e, req, peer),
                 Method::DELETE => handlers::leave(app, q, e).await,
                 _ => not_allowed("GET, DELETE"),
             },

@@ -2,15 +2,25 @@
 //! HTTP status and an error code.
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{Either, Full};
 use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 use ticketon_wire::ErrorBody;
 
+use super::stream::{sse_headers, SseBody};
 use crate::error::QueueError;
 
-pub type HttpResponse = Response<Full<Bytes>>;
+/// Every answer is one buffer, except an event stream. `Either` keeps the
+/// poll and join answers as cheap as a bare `Full` (no boxing).
+pub type ResponseBody = Either<Full<Bytes>, SseBody>;
+pub type HttpResponse = Response<ResponseBody>;
+
+pub fn event_stream(body: SseBody) -> HttpResponse {
+    let mut response = Response::new(Either::Right(body));
+    sse_headers(response.headers_mut());
+    response
+}
 
 const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 
@@ -39,17 +49,20 @@ pub fn text(status: StatusCode, content_type: &'static str, body: String) -> Htt
 }
 
 pub fn empty(status: StatusCode) -> HttpResponse {
-    let mut response = Response::new(Full::new(Bytes::new()));
+    let mut response = Response::new(Either::Left(Full::new(Bytes::new())));
     *response.status_mut() = status;
     response
 }
 
 fn with_body(status: StatusCode, content_type: HeaderValue, body: Bytes) -> HttpResponse {
-    let mut response = Response::new(Full::new(body));
+    let mut response = Response::new(Either::Left(Full::new(body)));
     *response.status_mut() = status;
     response.headers_mut().insert(CONTENT_TYPE, content_type);
     response
 }
+
+/// How long a client over the per-IP stream cap is asked to wait.
+const STREAM_RETRY_AFTER_SEC: u32 = 5;
 
 /// Status and stable error code of each error.
 fn classify(error: &QueueError) -> (StatusCode, &'static str) {
@@ -66,6 +79,8 @@ fn classify(error: &QueueError) -> (StatusCode, &'static str) {
         }
         QueueError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
         QueueError::QueueClosed(_) => (StatusCode::CONFLICT, "queue_closed"),
+        QueueError::TooManyStreams { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_streams"),
+        QueueError::BadUpgrade(_) => (StatusCode::BAD_REQUEST, "bad_upgrade"),
         QueueError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
     }
 }
@@ -86,6 +101,9 @@ pub fn error(error: &QueueError) -> HttpResponse {
             retry_after_sec, ..
         } => {
             headers.insert(RETRY_AFTER, HeaderValue::from(*retry_after_sec));
+        }
+        QueueError::TooManyStreams { .. } => {
+            headers.insert(RETRY_AFTER, HeaderValue::from(STREAM_RETRY_AFTER_SEC));
         }
         _ => {}
     }

@@ -1,39 +1,91 @@
 //! The accept loop: one tokio task per connection, HTTP/1.1 with keep-alive,
-//! and graceful shutdown.
+//! connection defences, and graceful shutdown.
 //!
 //! Tuning choices, each for throughput under tens of thousands of small
 //! requests a second: `TCP_NODELAY` (responses are one small write; Nagle
 //! would hold them back waiting for an ACK), hyper's writev-less flattened
 //! writes for tiny bodies, and no per-connection state beyond an `Arc`.
+//!
+//! Defences, because push streams hold sockets for minutes and a client can
+//! open sockets and send nothing:
+//! - a cap on open connections: past it a new connection gets a canned 503
+//!   with `Retry-After` at once and is closed, so the process never runs out
+//!   of file descriptors and keeps answering;
+//! - a header read timeout: a connection that does not finish a request
+//!   head in time (a half-open request, or an idle keep-alive) is closed.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
 use super::{handle, App};
+use crate::metrics::Metrics;
+use crate::push::StreamKind;
 use crate::store::QueueStore;
 
-/// How long in-flight requests get to finish after a shutdown signal.
+/// How long in-flight requests and open streams get to finish after a
+/// shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Connections refused over the cap at once at most; beyond that they are
+/// closed without an answer (each refusal holds its socket for a moment).
+const MAX_REFUSING: usize = 1024;
+/// How long a refused connection is drained before it is closed, so that
+/// the client reads the 503 instead of a reset.
+const REFUSAL_DRAIN: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Open connections (streams included) at most; keep it under the
+    /// process's file limit with room for Redis and Kafka sockets.
+    pub max_connections: usize,
+    /// Time a client has to send a whole request head, from the moment the
+    /// connection waits for one (so also the keep-alive idle timeout).
+    pub header_read_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: 16_384,
+            header_read_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+const OVER_CAPACITY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+content-type: application/json\r\n\
+retry-after: 1\r\n\
+connection: close\r\n\
+content-length: 84\r\n\
+\r\n\
+{\"error\":{\"code\":\"over_capacity\",\"message\":\"too many open connections, retry soon\"}}";
 
 pub async fn serve<S: QueueStore>(
     listener: TcpListener,
     app: Arc<App<S>>,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut http = http1::Builder::new();
-    http.keep_alive(true).writev(false);
-    let graceful = GracefulShutdown::new();
+    http.keep_alive(true)
+        .writev(false)
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let stop = watch::Sender::new(false);
+    let refusing = Arc::new(AtomicUsize::new(0));
     tokio::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -45,25 +97,120 @@ pub async fn serve<S: QueueStore>(
                 }
             },
         };
+        let metrics = app.service.metrics();
+        // An upgraded WebSocket has left hyper's connection but still holds
+        // its socket.
+        let open = metrics.connections_open.load(Ordering::Relaxed)
+            + app.service.watchers().stats().open(StreamKind::WebSocket);
+        if open >= limits.max_connections as u64 {
+            metrics.connections_refused.fetch_add(1, Ordering::Relaxed);
+            refuse(stream, &refusing);
+            continue;
+        }
         let _ = stream.set_nodelay(true);
+        let guard = OpenConnection::new(app.service.metrics_handle());
         let app = app.clone();
+        let peer_ip = Some(peer.ip());
         let service = service_fn(move |req| {
             let app = app.clone();
-            async move { Ok::<_, Infallible>(handle(&app, req).await) }
+            async move { Ok::<_, Infallible>(handle(&app, req, peer_ip).await) }
         });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let connection = http
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        let mut stopping = stop.subscribe();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            tokio::pin!(connection);
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                () = stopped(&mut stopping) => {
+                    // Finish the request in flight (a stream ends once the
+                    // push layer told it to reconnect), then close.
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
+            drop(guard);
         });
     }
     drop(listener);
-    tracing::info!("shutting down: waiting for in-flight requests");
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-        .await
-        .is_err()
+    let metrics = app.service.metrics();
+    let watchers = app.service.watchers();
+    tracing::info!(
+        streams = watchers.open_streams(),
+        connections = metrics.connections_open.load(Ordering::Relaxed),
+        "shutting down: streams told to reconnect, waiting for in-flight requests"
+    );
+    let _ = stop.send(true);
+    let connections = async {
+        while metrics.connections_open.load(Ordering::Relaxed) > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    if tokio::time::timeout(SHUTDOWN_GRACE, async {
+        tokio::join!(watchers.shutdown(SHUTDOWN_GRACE), connections)
+    })
+    .await
+    .is_err()
     {
         tracing::warn!("some connections did not finish within the grace period");
+    }
+}
+
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+/// Answers the canned 503 and closes, after draining what the client sent
+/// (closing with unread data would reset the connection under the answer).
+fn refuse(mut stream: TcpStream, refusing: &Arc<AtomicUsize>) {
+    if refusing.fetch_add(1, Ordering::Relaxed) >= MAX_REFUSING {
+        refusing.fetch_sub(1, Ordering::Relaxed);
+        return;
+    }
+    let refusing = refusing.clone();
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(REFUSAL_DRAIN, async {
+            stream.write_all(OVER_CAPACITY).await?;
+            stream.shutdown().await?;
+            let mut sink = [0u8; 1024];
+            while stream.read(&mut sink).await? > 0 {}
+            Ok::<_, std::io::Error>(())
+        })
+        .await;
+        refusing.fetch_sub(1, Ordering::Relaxed);
+    });
+}
+
+/// Counts a connection as open until dropped.
+struct OpenConnection(Arc<Metrics>);
+
+impl OpenConnection {
+    fn new(metrics: Arc<Metrics>) -> Self {
+        metrics.connections_open.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(metrics)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_canned_refusal_is_a_complete_response() {
+        let text = std::str::from_utf8(OVER_CAPACITY).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains(&format!("content-length: {}", body.len())));
+        let parsed: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(parsed["error"]["code"], "over_capacity");
     }
 }

@@ -12,12 +12,22 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use super::{EntryView, JoinedEntry, QueueInfo, QueueStore, QueueTick, StoreError};
+use super::{
+    ChangeFeed, EntryView, JoinedEntry, QueueInfo, QueueSignal, QueueStore, QueueTick, StoreError,
+};
 use crate::model::{LeaveOutcome, Queue, QueueId, QueueSettings, QueueStatus, Seq, UserId};
 
 struct Slot {
     epoch: u64,
     queue: RwLock<Queue>,
+    changes: ChangeFeed,
+}
+
+fn signal(queue: &Queue) -> QueueSignal {
+    QueueSignal {
+        frontier: queue.counters().frontier,
+        status: queue.status(),
+    }
 }
 
 #[derive(Default)]
@@ -71,9 +81,11 @@ impl QueueStore for MemoryStore {
             queue.update_settings(settings);
             return Ok((Self::info(slot, &queue), false));
         }
+        let queue = Queue::new(settings, initial_status);
         let slot = Arc::new(Slot {
             epoch: rand::random(),
-            queue: RwLock::new(Queue::new(settings, initial_status)),
+            changes: ChangeFeed::new(signal(&queue)),
+            queue: RwLock::new(queue),
         });
         let info = Self::info(&slot, &slot.queue.read());
         queues.insert(id, slot);
@@ -86,6 +98,7 @@ impl QueueStore for MemoryStore {
             .ok_or_else(|| StoreError::QueueNotFound(id.to_string()))?;
         let mut queue = slot.queue.write();
         queue.set_status(status);
+        slot.changes.publish(signal(&queue));
         Ok(Self::info(&slot, &queue))
     }
 
@@ -131,7 +144,12 @@ impl QueueStore for MemoryStore {
             .collect();
         let mut ticks = Vec::new();
         for (queue_id, slot) in slots {
-            let outcome = slot.queue.write().tick(now_ms);
+            let outcome = {
+                let mut queue = slot.queue.write();
+                let outcome = queue.tick(now_ms);
+                slot.changes.publish(signal(&queue));
+                outcome
+            };
             if !outcome.admitted.is_empty() || !outcome.expired.is_empty() {
                 ticks.push(QueueTick {
                     queue_id,
@@ -167,6 +185,10 @@ impl QueueStore for MemoryStore {
             .iter()
             .map(|(id, slot)| (id.clone(), Self::info(slot, &slot.queue.read())))
             .collect()
+    }
+
+    fn subscribe(&self, queue_id: &str) -> Option<tokio::sync::watch::Receiver<QueueSignal>> {
+        Some(self.queues.read().get(queue_id)?.changes.subscribe())
     }
 
     fn healthy(&self) -> bool {

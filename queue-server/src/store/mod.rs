@@ -19,6 +19,8 @@ pub mod redis;
 
 use std::future::Future;
 
+use tokio::sync::watch;
+
 use crate::model::{
     Admission, EntryState, LeaveOutcome, QueueCounters, QueueId, QueueSettings, QueueStatus, Seq,
     UserId,
@@ -76,6 +78,43 @@ pub struct QueueTick {
     pub expired: Vec<(Seq, UserId)>,
 }
 
+/// What a watcher of a queue needs to know changed: the admission frontier
+/// (every position, and who is admitted, follows from it) and the status.
+/// It is the one change notification of the store layer: push streams wake
+/// on it instead of reading the store on timers of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueSignal {
+    pub frontier: Seq,
+    pub status: QueueStatus,
+}
+
+/// The sending half of a queue's [`QueueSignal`]. It lives with the queue
+/// in the store: when the queue is deleted (or replaced by a new
+/// incarnation) the feed is dropped and every subscriber sees it closed.
+#[derive(Debug)]
+pub struct ChangeFeed(watch::Sender<QueueSignal>);
+
+impl ChangeFeed {
+    pub fn new(signal: QueueSignal) -> Self {
+        ChangeFeed(watch::Sender::new(signal))
+    }
+
+    /// Wakes subscribers only when something they watch changed: admission
+    /// ticks that admit nobody, joins and refreshes that bring nothing new
+    /// wake no one.
+    pub fn publish(&self, signal: QueueSignal) {
+        self.0.send_if_modified(|current| {
+            let changed = *current != signal;
+            *current = signal;
+            changed
+        });
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<QueueSignal> {
+        self.0.subscribe()
+    }
+}
+
 pub trait QueueStore: Send + Sync + 'static {
     /// Creates the queue (`true`) or updates its settings (`false`). A new
     /// queue starts with `initial_status`; an existing one keeps its status.
@@ -118,6 +157,10 @@ pub trait QueueStore: Send + Sync + 'static {
 
     /// Every queue, for metrics.
     fn queues(&self) -> Vec<(QueueId, QueueInfo)>;
+
+    /// The queue's change notification (`None`: no such queue). The
+    /// receiver closes when the queue is deleted.
+    fn subscribe(&self, queue_id: &str) -> Option<watch::Receiver<QueueSignal>>;
 
     /// Whether the backing store answered recently (for `/healthz`).
     fn healthy(&self) -> bool;

@@ -301,6 +301,7 @@ pub async fn server(options: RedisOptions) -> Server {
             listen: "127.0.0.1:0".parse().unwrap(),
             admin_key: ADMIN.into(),
             token_secret: SECRET.into(),
+            limits: Default::default(),
         },
         store,
     )

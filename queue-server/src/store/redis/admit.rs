@@ -140,12 +140,15 @@ impl Inner {
             mirror.record_skip(step.from, step.to, step.active);
         }
         let expired = mirror.users_of(&step.expired);
+        let epoch = mirror.epoch;
+        drop(mirror);
+        slot.publish_changes();
         if admitted.is_empty() && expired.is_empty() {
             return None;
         }
         Some(QueueTick {
             queue_id: slot.id.clone(),
-            epoch: mirror.epoch,
+            epoch,
             admitted,
             expired,
         })

@@ -56,7 +56,9 @@ use self::joins::{flush_joins, JoinFlush, JoinResult, MAX_JOIN_BATCH};
 use self::lease::Lease;
 use self::mirror::Mirror;
 use self::scripts::Scripts;
-use super::{EntryView, JoinedEntry, QueueInfo, QueueStore, QueueTick, StoreError};
+use super::{
+    ChangeFeed, EntryView, JoinedEntry, QueueInfo, QueueSignal, QueueStore, QueueTick, StoreError,
+};
 use crate::model::{EntryState, LeaveOutcome, QueueId, QueueSettings, QueueStatus, Seq, UserId};
 
 /// How the Redis store is set up.
@@ -114,6 +116,23 @@ struct Slot {
     mirror: RwLock<Mirror>,
     lease: Mutex<Lease>,
     joins: Arc<GroupCommit<UserId, JoinResult, JoinFlush>>,
+    changes: ChangeFeed,
+}
+
+impl Slot {
+    /// Tells the queue's watchers what the mirror now says; called after
+    /// every change applied to the mirror (a refresh, an own admission).
+    fn publish_changes(&self) {
+        let signal = mirror_signal(&self.mirror.read());
+        self.changes.publish(signal);
+    }
+}
+
+fn mirror_signal(mirror: &Mirror) -> QueueSignal {
+    QueueSignal {
+        frontier: mirror.counters().frontier,
+        status: mirror.status,
+    }
 }
 
 /// Connections of the `Pooled` join mode: as many as joins a benchmark
@@ -247,6 +266,7 @@ impl Inner {
         Arc::new(Slot {
             id,
             keys,
+            changes: ChangeFeed::new(mirror_signal(&mirror)),
             mirror: RwLock::new(mirror),
             lease: Mutex::new(Lease::default()),
             joins: GroupCommit::new(MAX_JOIN_BATCH, self.joins_in_flight, flush),
@@ -456,6 +476,10 @@ impl QueueStore for RedisStore {
             .iter()
             .map(|slot| (slot.id.clone(), slot.mirror.read().info()))
             .collect()
+    }
+
+    fn subscribe(&self, queue_id: &str) -> Option<tokio::sync::watch::Receiver<QueueSignal>> {
+        Some(self.inner.queues.read().get(queue_id)?.changes.subscribe())
     }
 
     fn healthy(&self) -> bool {

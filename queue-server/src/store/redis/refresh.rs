@@ -81,6 +81,7 @@ impl Inner {
         match existing {
             Some(slot) if slot.mirror.read().same_incarnation(&snapshot) => {
                 slot.mirror.write().apply(snapshot, now);
+                slot.publish_changes();
             }
             _ => {
                 // New to this server, or deleted and created again: build
