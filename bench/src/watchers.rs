@@ -323,10 +323,15 @@ async fn watch(plan: WatchPlan) -> anyhow::Result<()> {
             plan.ttl_ms,
         );
         tokio::spawn(async move {
-            let permit = gate.acquire_owned().await.ok();
+            let counts = StreamTally {
+                tally: &tally,
+                ttl_ms: ttl,
+                first: true,
+                permit: gate.acquire_owned().await.ok(),
+            };
             let result = match kind {
-                Kind::Sse => watch_sse(addr, source, &path, &tally, ttl, permit).await,
-                Kind::Ws => watch_ws(addr, source, &path, &tally, ttl, permit).await,
+                Kind::Sse => watch_sse(addr, source, &path, counts).await,
+                Kind::Ws => watch_ws(addr, source, &path, counts).await,
             };
             if result.is_err() {
                 tally.failed.fetch_add(1, Ordering::Relaxed);
@@ -380,38 +385,53 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Counts one status message; records the push delay of an admission
-/// (not of one that was already there when the stream opened).
-fn on_status(json: &[u8], tally: &Tally, ttl_ms: u64, first: bool) {
-    tally.messages.fetch_add(1, Ordering::Relaxed);
-    if first {
-        return;
+/// One stream's side of the tally: its first message releases the
+/// opening permit; later admissions record their push delay.
+struct StreamTally<'a> {
+    tally: &'a Tally,
+    ttl_ms: u64,
+    first: bool,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl StreamTally<'_> {
+    fn status(&mut self, json: &[u8]) {
+        self.tally.messages.fetch_add(1, Ordering::Relaxed);
+        if std::mem::take(&mut self.first) {
+            self.tally.first_messages.fetch_add(1, Ordering::Relaxed);
+            self.permit.take();
+            return;
+        }
+        if let Some(delay) = admission_delay_ms(json, self.ttl_ms) {
+            self.tally.admission_delays_ms.lock().push(delay);
+        }
     }
-    let Ok(status) = serde_json::from_slice::<Status>(json) else {
-        return;
-    };
+
+    fn heartbeat(&self) {
+        self.tally.heartbeats.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// For an `admitted` message: how long ago the admission was made.
+fn admission_delay_ms(json: &[u8], ttl_ms: u64) -> Option<i64> {
+    let status = serde_json::from_slice::<Status>(json).ok()?;
     if status.status != "admitted" {
-        return;
+        return None;
     }
-    let Some(expires) = status.expires_at.and_then(|at| {
-        time::OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339).ok()
-    }) else {
-        return;
-    };
+    let expires = time::OffsetDateTime::parse(
+        &status.expires_at?,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .ok()?;
     let admitted_ms = (expires.unix_timestamp_nanos() / 1_000_000) as i64 - ttl_ms as i64;
-    tally
-        .admission_delays_ms
-        .lock()
-        .push(now_ms() - admitted_ms);
+    Some(now_ms() - admitted_ms)
 }
 
 async fn watch_sse(
     addr: SocketAddr,
     source: IpAddr,
     path: &str,
-    tally: &Tally,
-    ttl_ms: u64,
-    mut permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    mut counts: StreamTally<'_>,
 ) -> anyhow::Result<()> {
     let stream = connect_from(source, addr).await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
@@ -424,10 +444,9 @@ async fn watch_sse(
     if resp.status() != 200 {
         bail!("SSE answered {}", resp.status());
     }
-    tally.opened.fetch_add(1, Ordering::Relaxed);
+    counts.tally.opened.fetch_add(1, Ordering::Relaxed);
     let mut body = resp.into_body();
     let mut buffer = BytesMut::new();
-    let mut first = true;
     while let Some(frame) = body.frame().await {
         let Ok(data) = frame?.into_data() else {
             continue;
@@ -439,17 +458,8 @@ async fn watch_sse(
                 .split(|&b| b == b'\n')
                 .find_map(|line| line.strip_prefix(b"data: "))
             {
-                Some(json) => {
-                    on_status(json, tally, ttl_ms, first);
-                    if first {
-                        first = false;
-                        tally.first_messages.fetch_add(1, Ordering::Relaxed);
-                        permit.take();
-                    }
-                }
-                None => {
-                    tally.heartbeats.fetch_add(1, Ordering::Relaxed);
-                }
+                Some(json) => counts.status(json),
+                None => counts.heartbeat(),
             }
         }
     }
@@ -460,28 +470,16 @@ async fn watch_ws(
     addr: SocketAddr,
     source: IpAddr,
     path: &str,
-    tally: &Tally,
-    ttl_ms: u64,
-    mut permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    mut counts: StreamTally<'_>,
 ) -> anyhow::Result<()> {
     let stream = connect_from(source, addr).await?;
     let (mut socket, _) =
         tokio_tungstenite::client_async(format!("ws://{addr}{path}"), stream).await?;
-    tally.opened.fetch_add(1, Ordering::Relaxed);
-    let mut first = true;
+    counts.tally.opened.fetch_add(1, Ordering::Relaxed);
     while let Some(message) = socket.next().await {
         match message? {
-            Message::Text(text) => {
-                on_status(text.as_bytes(), tally, ttl_ms, first);
-                if first {
-                    first = false;
-                    tally.first_messages.fetch_add(1, Ordering::Relaxed);
-                    permit.take();
-                }
-            }
-            Message::Ping(_) => {
-                tally.heartbeats.fetch_add(1, Ordering::Relaxed);
-            }
+            Message::Text(text) => counts.status(text.as_bytes()),
+            Message::Ping(_) => counts.heartbeat(),
             Message::Close(_) => break,
             _ => {}
         }

@@ -169,6 +169,8 @@ impl Watchers {
             },
             None => command,
         };
+        // Hubs of deleted queues have ended; forget them while starting one.
+        hubs.retain(|_, hub| !hub.is_closed());
         let (sender, receiver) = mpsc::unbounded_channel();
         let _ = sender.send(command);
         hubs.insert(queue.clone(), sender);
