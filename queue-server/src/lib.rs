@@ -101,7 +101,7 @@ pub async fn start_with_events<S: QueueStore>(
     store: S,
     events: Option<EventLink>,
 ) -> std::io::Result<RunningServer<S>> {
-    let listener = TcpListener::bind(settings.listen).await?;
+    let listener = bind(settings.listen)?;
     let addr = listener.local_addr()?;
     let metrics = Arc::new(Metrics::new());
     let mut service = QueueService::new(store, settings.token_secret.as_bytes(), metrics)
@@ -153,6 +153,23 @@ pub async fn start_with_events<S: QueueStore>(
         shutdown,
         tasks,
     })
+}
+
+/// Pending connections the kernel queues for accept. tokio's default is
+/// 1,024: a flash sale's opening second (and a bench opening tens of
+/// thousands of streams) overflows it while the workers are busy, and the
+/// dropped SYNs come back only after a second or more. The kernel caps it at
+/// `net.core.somaxconn` (4,096 here).
+const LISTEN_BACKLOG: u32 = 16_384;
+
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Applies `ticketon.sessions` events until shutdown, then flushes what the
