@@ -14,7 +14,10 @@
 #
 # One process may hold 20,000 files here and one source address reaches one server address about
 # 28,000 times, so the client runs CLIENTS processes, each from its own 127.0.0.x, and a fleet
-# (SERVERS > 1) shares one Redis, each server with at most ~19,000 streams.
+# (SERVERS > 1) shares one Redis, each server with at most ~19,000 streams. The servers' header
+# read timeout is raised to 60 s: with a fleet and its clients on two cores, a client process can
+# be descheduled for over 10 s between connecting and sending its request head, and the default
+# timeout then closes the connection under it ("Handshake not finished", 5-6 % of 100,000).
 #
 # Env (defaults in brackets):
 #   KIND [sse]          sse | ws
@@ -77,7 +80,8 @@ for ((s = 0; s < SERVERS; s++)); do
   if port_busy "$addr"; then echo "watchers.sh: something already listens on $addr" >&2; exit 1; fi
   TICKETON_ADMIN_KEY=$ADMIN_KEY TICKETON_TOKEN_SECRET=bench-secret-bench-secret-bench-secret \
     RUST_LOG=warn "$BIN/queue-server" --listen "$addr" "${store_args[@]}" \
-    --max-connections 19500 --max-streams-per-ip 0 > "$TMP/server-$s.log" 2>&1 &
+    --max-connections 19500 --max-streams-per-ip 0 --header-read-timeout-ms 60000 \
+    > "$TMP/server-$s.log" 2>&1 &
   PIDS+=($!)
   wait_http "$addr" "queue-server $s" "$TMP/server-$s.log"
   urls+=("$addr")
@@ -142,6 +146,12 @@ ticks = $cpu_after - $cpu_before
 msgs = $msgs_after - $msgs_before
 cpu_ms_per_k = ticks * 10 / msgs * 1000 if msgs else float("nan")
 opened = sum(r["opened"] for r in reports); failed = sum(r["failed"] for r in reports)
+failures = {}
+for r in reports:
+    for why, n in r.get("failures", {}).items():
+        failures[why] = failures.get(why, 0) + n
+for why, n in sorted(failures.items(), key=lambda kv: -kv[1]):
+    print(f"failed to open: {n} x {why}")
 print(f"| kind | servers | watchers | opened | failed | open time s | RSS bytes/watcher | kernel TCP bytes/watcher | wave admitted | push delay p50 / p99 / max ms | messages in wave | server CPU ms per 1,000 messages |")
 print(f"|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
 print(f"| $KIND | $SERVERS | {watchers} | {opened} | {failed} | {$open_s / 1000:.1f} | {rss:.0f} | {tcp:.0f} | {len(delays)} | {pct(50)} / {pct(99)} / {delays[-1] if delays else 'nan'} | {msgs} | {cpu_ms_per_k:.1f} |")

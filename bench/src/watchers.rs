@@ -107,6 +107,8 @@ struct Tally {
     heartbeats: AtomicU64,
     closed: AtomicU64,
     admission_delays_ms: Mutex<Vec<i64>>,
+    /// Why streams failed, by error message.
+    failures: Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 #[derive(Deserialize)]
@@ -333,10 +335,14 @@ async fn watch(plan: WatchPlan) -> anyhow::Result<()> {
                 Kind::Sse => watch_sse(addr, source, &path, counts).await,
                 Kind::Ws => watch_ws(addr, source, &path, counts).await,
             };
-            if result.is_err() {
-                tally.failed.fetch_add(1, Ordering::Relaxed);
-            } else {
-                tally.closed.fetch_add(1, Ordering::Relaxed);
+            match result {
+                Err(e) => {
+                    tally.failed.fetch_add(1, Ordering::Relaxed);
+                    *tally.failures.lock().entry(e.to_string()).or_insert(0) += 1;
+                }
+                Ok(()) => {
+                    tally.closed.fetch_add(1, Ordering::Relaxed);
+                }
             }
         });
     }
@@ -363,6 +369,7 @@ async fn watch(plan: WatchPlan) -> anyhow::Result<()> {
         "watchers": total,
         "opened": tally.opened.load(Ordering::Relaxed),
         "failed": tally.failed.load(Ordering::Relaxed),
+        "failures": *tally.failures.lock(),
         "closed": tally.closed.load(Ordering::Relaxed),
         "messages": tally.messages.load(Ordering::Relaxed),
         "heartbeats": tally.heartbeats.load(Ordering::Relaxed),
