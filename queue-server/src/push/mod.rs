@@ -9,7 +9,7 @@
 //! - [`shaping`]: the rate-shaping rule and the bound on the total rate;
 //! - [`mailbox`]: the latest-message slot between a hub and one stream.
 //!
-//! The HTTP layer only frames what a [`Watch`] yields (`http/stream.rs`).
+//! The HTTP layer only frames what a [`StreamGuard`] yields (`http/stream.rs`).
 
 pub mod hub;
 pub mod mailbox;
@@ -99,7 +99,7 @@ pub struct Watchers {
     max_per_ip: u32,
     heartbeat_min_ms: u64,
     shutdown: watch::Sender<bool>,
-    stats: Arc<PushStats>,
+    stats: PushStats,
 }
 
 /// The per-IP cap on open streams was reached.
@@ -118,7 +118,7 @@ impl Watchers {
             max_per_ip,
             heartbeat_min_ms: (heartbeat_min.as_millis() as u64).max(1),
             shutdown: watch::Sender::new(false),
-            stats: Arc::new(PushStats::default()),
+            stats: PushStats::default(),
         }
     }
 
@@ -227,10 +227,6 @@ impl StreamGuard {
 
     pub async fn recv(&self) -> Outgoing {
         self.mailbox.recv().await
-    }
-
-    pub fn count_message(&self) {
-        self.watchers.count_message();
     }
 }
 
