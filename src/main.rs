@@ -3,96 +3,117 @@
 //! port 8080, the Toss sandbox on 8090) and an in-process event bus between
 //! them carrying the same events Kafka carries in production.
 //!
-//! Production runs the two services as separate binaries on Redis, MySQL and
-//! Kafka (see deploy/); this is for a first look and for development.
+//! It reads every setting the two services read, under the same names
+//! (flags and `TICKETON_*` / `TOSS_*` variables), so that it can also run on
+//! Redis, MySQL and Kafka. Only the two listen flags are renamed here
+//! (`--queue-listen`, `--reservation-listen`), because both services call
+//! theirs `--listen`.
+//!
+//! Production runs the two services as separate binaries (see deploy/).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::Parser;
-use queue_server::config::{generate_secret, Secrets};
+use clap::{CommandFactory, FromArgMatches};
+use queue_server::config::QueueArgs;
 use queue_server::events::{EventLink as QueueEvents, SESSIONS_GROUP};
-use queue_server::store::memory::MemoryStore;
-use queue_server::{Limits, ServerSettings};
+use queue_server::Server as QueueServer;
 use reservation_api::admissions::ADMISSIONS_GROUP;
 use reservation_api::app::EventLink as ReservationEvents;
 use reservation_api::clock::SystemClock;
-use reservation_api::{App, Config as ReservationConfig};
-use ticketon_wire::bus::memory::InProcessBus;
+use reservation_api::config::ReservationArgs;
+use reservation_api::App;
+use ticketon_bus::memory::InProcessBus;
+use ticketon_runtime::Common;
 use ticketon_wire::events::{TOPIC_ADMISSIONS, TOPIC_SESSIONS};
 
-#[derive(Parser)]
+#[derive(clap::Parser)]
 #[command(
     name = "ticketon",
     version,
-    about = "Ticketon in one process on embedded defaults"
+    about = "Ticketon in one process: the queue-server and the reservation-api, on embedded defaults"
 )]
 struct Args {
-    #[arg(long, env = "TICKETON_QUEUE_LISTEN", default_value = "127.0.0.1:8082")]
-    queue_listen: SocketAddr,
-    #[arg(
-        long,
-        env = "TICKETON_RESERVATION_LISTEN",
-        default_value = "127.0.0.1:8080"
-    )]
-    reservation_listen: String,
-    #[arg(long, env = "TICKETON_DATABASE_URL", default_value = reservation_api::config::DEFAULT_DATABASE_URL)]
-    database_url: String,
-    /// One admin key for both services (generated and shown once when unset).
-    #[arg(long, env = "TICKETON_ADMIN_KEY", hide_env_values = true)]
-    admin_key: Option<String>,
-    /// The token secret both services share (generated when unset).
-    #[arg(long, env = "TICKETON_TOKEN_SECRET", hide_env_values = true)]
-    token_secret: Option<String>,
-    /// Events the in-process bus holds before it pushes back.
+    #[command(flatten)]
+    common: Common,
+    #[command(flatten)]
+    queue: QueueArgs,
+    #[command(flatten)]
+    reservation: ReservationArgs,
+    /// Events the in-process bus holds before it pushes back (without
+    /// TICKETON_KAFKA_BROKERS).
     #[arg(long, env = "TICKETON_BUS_CAPACITY", default_value_t = 100_000)]
     bus_capacity: u64,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+impl Args {
+    /// Parses the command line, with both services' `--listen` renamed.
+    fn parse() -> Args {
+        let command = Args::command()
+            .mut_arg("queue_listen", |a| a.long("queue-listen"))
+            .mut_arg("reservation_listen", |a| a.long("reservation-listen"));
+        let mut matches = command.get_matches();
+        Args::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.exit())
+    }
+}
+
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    // Generated once here, so that both services agree: tokens the
+    ticketon_runtime::logging::init(args.common.log_format);
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = args.queue.workers {
+        runtime.worker_threads(workers.max(1));
+    }
+    let runtime = runtime
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let shutdown = ticketon_runtime::Shutdown::install();
+    // Resolved once here, so that both services agree: tokens the
     // queue-server signs verify at the reservation-api.
-    let token_secret = args.token_secret.clone().unwrap_or_else(generate_secret);
-    let secrets = Secrets::resolve(args.admin_key.clone(), Some(token_secret), "ticketon");
-
-    let bus = InProcessBus::new(args.bus_capacity);
-    let queue = queue_server::start_with_events(
-        ServerSettings {
-            listen: args.queue_listen,
-            admin_key: secrets.admin_key.clone(),
-            token_secret: secrets.token_secret.clone(),
-            limits: Limits::default(),
-        },
-        MemoryStore::new(),
-        Some(QueueEvents {
-            publisher: Arc::new(bus.clone()),
-            sessions: bus.subscribe(SESSIONS_GROUP, &[TOPIC_SESSIONS])?,
-            publish_entries: false,
-        }),
-    )
-    .await
-    .with_context(|| format!("starting the queue-server on {}", args.queue_listen))?;
-
-    let reservation_config = ReservationConfig {
-        listen: args.reservation_listen.clone(),
-        database_url: args.database_url.clone(),
+    let secrets = args.common.secrets("ticketon");
+    let common = Common {
         admin_key: Some(secrets.admin_key.clone()),
         token_secret: Some(secrets.token_secret.clone()),
-        ..ReservationConfig::default()
+        ..args.common.clone()
     };
+    let (queue_events, reservation_events) = match common.kafka_brokers() {
+        Some(brokers) => (
+            QueueEvents::kafka(brokers, args.queue.publish_entries)
+                .context("connecting the queue-server to Kafka")?,
+            ReservationEvents::kafka(brokers).context("connecting the reservation-api to Kafka")?,
+        ),
+        None => {
+            let bus = InProcessBus::new(args.bus_capacity);
+            (
+                QueueEvents {
+                    publisher: Arc::new(bus.clone()),
+                    sessions: bus.subscribe(SESSIONS_GROUP, &[TOPIC_SESSIONS])?,
+                    publish_entries: args.queue.publish_entries,
+                },
+                ReservationEvents {
+                    publisher: Arc::new(bus.clone()),
+                    admissions: bus.subscribe(ADMISSIONS_GROUP, &[TOPIC_ADMISSIONS])?,
+                },
+            )
+        }
+    };
+
+    let queue = QueueServer::start(&common, &args.queue, &secrets, Some(queue_events))
+        .await
+        .context("starting the queue-server")?;
+    let reservation_config = args
+        .reservation
+        .into_config(&common)
+        .context("reading the reservation-api's configuration")?;
     let reservations = App::build_with_events(
         reservation_config,
         Arc::new(SystemClock),
-        Some(ReservationEvents {
-            publisher: Arc::new(bus.clone()),
-            admissions: bus.subscribe(ADMISSIONS_GROUP, &[TOPIC_ADMISSIONS])?,
-        }),
+        Some(reservation_events),
     )
     .await
     .context("starting the reservation-api")?
@@ -100,13 +121,12 @@ async fn main() -> anyhow::Result<()> {
     .context("starting the reservation-api")?;
 
     tracing::info!(
-        queue_server = %queue.addr,
+        queue_server = %queue.addr(),
         reservation_api = %reservations.local_addr(),
-        "ticketon is up (embedded defaults: in-memory queue, SQLite, in-process events)"
+        toss_sandbox = reservations.toss_sandbox_url().as_deref().unwrap_or("off (TOSS_API_BASE)"),
+        "ticketon is up"
     );
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    shutdown.wait().await;
     tracing::info!("shutting down");
     queue.shutdown().await;
     reservations.shutdown().await?;

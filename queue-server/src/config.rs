@@ -1,39 +1,35 @@
-//! Configuration from flags and environment variables.
-//!
-//! Secrets are optional so that the first run needs no setup: when unset,
-//! random ones are generated and one warning says so (showing the admin key
-//! once, since the operator needs it). They never appear in logs otherwise,
-//! and `Config` deliberately has no `Debug`.
+//! Configuration from flags and environment variables: [`QueueArgs`] are
+//! the queue-server's own settings, [`ticketon_runtime::Common`] the ones it
+//! shares with the reservation-api, and [`Config`] the binary's command line
+//! (both flattened). Every setting is listed in proto-notes/queue-server.md.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use clap::Parser;
+use ticketon_runtime::Common;
 
-use crate::store::redis::JoinMode;
+use crate::store::redis::{JoinMode, RedisOptions, RedisTarget};
 
-#[derive(Parser, Clone)]
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8082";
+
+/// The `queue-server` command line.
+#[derive(Debug, Clone, Parser)]
 #[command(name = "queue-server", version, about = "Ticketon's waiting room")]
 pub struct Config {
-    /// Address to listen on.
-    #[arg(long, env = "TICKETON_QUEUE_LISTEN", default_value = "127.0.0.1:8082")]
-    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub queue: QueueArgs,
+}
 
-    /// Bearer key for the admin endpoints (generated when unset).
-    #[arg(long, env = "TICKETON_ADMIN_KEY", hide_env_values = true)]
-    pub admin_key: Option<String>,
-
-    /// HS256 secret for admission tokens and entry ids, shared with the
-    /// reservation-api and every queue-server of a fleet (generated when unset).
-    #[arg(long, env = "TICKETON_TOKEN_SECRET", hide_env_values = true)]
-    pub token_secret: Option<String>,
-
-    /// Kafka bootstrap servers (`host:port,...`). When set, admission events
-    /// are published to `ticketon.admissions` and finished sessions are read
-    /// from `ticketon.sessions`; when unset the queue-server exchanges no events.
-    #[arg(long, env = "TICKETON_KAFKA_BROKERS")]
-    pub kafka_brokers: Option<String>,
+/// The queue-server's own settings (the shared ones are in
+/// [`ticketon_runtime::Common`]).
+#[derive(Debug, Clone, clap::Args)]
+pub struct QueueArgs {
+    /// Address to listen on (`--queue-listen` in the one-process runner).
+    #[arg(long = "listen", env = "TICKETON_QUEUE_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub queue_listen: SocketAddr,
 
     /// Also publish every join on `ticketon.entries` (analytics).
     #[arg(long, env = "TICKETON_PUBLISH_ENTRIES", default_value_t = false)]
@@ -43,19 +39,9 @@ pub struct Config {
     #[arg(long, env = "TICKETON_QUEUE_WORKERS")]
     pub workers: Option<usize>,
 
-    /// Keep the line in Redis (e.g. `redis://127.0.0.1:6379`) instead of in
-    /// this process's memory; several queue-servers on one Redis serve one
-    /// line. For a Cluster, a comma-separated list of nodes.
-    #[arg(long, env = "TICKETON_REDIS_URL")]
-    pub redis_url: Option<String>,
-
-    /// The Redis URL(s) are nodes of a Redis Cluster.
+    /// The Redis URL(s) (`TICKETON_REDIS_URL`) are nodes of a Redis Cluster.
     #[arg(long, env = "TICKETON_REDIS_CLUSTER", default_value_t = false)]
     pub redis_cluster: bool,
-
-    /// Prefix of every Redis key.
-    #[arg(long, env = "TICKETON_REDIS_PREFIX", default_value = "ticketon")]
-    pub redis_prefix: String,
 
     /// Bound on each Redis call, in ms: past it a join answers 503.
     #[arg(long, env = "TICKETON_REDIS_TIMEOUT_MS", default_value_t = 500)]
@@ -99,31 +85,24 @@ pub struct Config {
     /// spread up to 5/3 of it). Keep it under every proxy's idle timeout.
     #[arg(long, env = "TICKETON_STREAM_HEARTBEAT_MS", default_value_t = 15_000)]
     pub stream_heartbeat_ms: u64,
-
-    /// Log format: `text` or `json`.
-    #[arg(long, env = "TICKETON_LOG_FORMAT", default_value = "text")]
-    pub log_format: String,
 }
 
-impl Config {
+impl QueueArgs {
     pub fn limits(&self) -> crate::Limits {
         crate::Limits {
             connections: crate::http::ConnectionLimits {
                 max_connections: self.max_connections.max(1),
-                header_read_timeout: std::time::Duration::from_millis(
-                    self.header_read_timeout_ms.max(1),
-                ),
+                header_read_timeout: Duration::from_millis(self.header_read_timeout_ms.max(1)),
             },
             max_streams_per_ip: self.max_streams_per_ip,
-            stream_heartbeat: std::time::Duration::from_millis(self.stream_heartbeat_ms.max(100)),
+            stream_heartbeat: Duration::from_millis(self.stream_heartbeat_ms.max(100)),
         }
     }
 
-    /// The Redis store's options, when `--redis-url` is set.
-    pub fn redis_options(&self) -> Option<crate::store::redis::RedisOptions> {
-        let urls: Vec<String> = self
-            .redis_url
-            .as_deref()?
+    /// The Redis store's options, when `TICKETON_REDIS_URL` is set.
+    pub fn redis_options(&self, common: &Common) -> Option<RedisOptions> {
+        let urls: Vec<String> = common
+            .redis_url()?
             .split(',')
             .map(str::trim)
             .filter(|u| !u.is_empty())
@@ -132,60 +111,48 @@ impl Config {
         if urls.is_empty() {
             return None;
         }
-        Some(crate::store::redis::RedisOptions {
-            target: crate::store::redis::RedisTarget {
+        Some(RedisOptions {
+            target: RedisTarget {
                 urls,
                 cluster: self.redis_cluster,
-                timeout: std::time::Duration::from_millis(self.redis_timeout_ms.max(1)),
+                timeout: Duration::from_millis(self.redis_timeout_ms.max(1)),
             },
-            key_prefix: self.redis_prefix.clone(),
+            key_prefix: common.redis_prefix.clone(),
             join_mode: self.redis_join_mode,
             joins_in_flight: self.redis_joins_in_flight.clamp(1, 16),
         })
     }
-}
 
-/// Secrets resolved from the configuration.
-#[derive(Clone)]
-pub struct Secrets {
-    pub admin_key: String,
-    pub token_secret: String,
-}
-
-impl Secrets {
-    /// Uses the configured secrets, generating the missing ones; logs one
-    /// warning when anything was generated.
-    pub fn resolve(admin_key: Option<String>, token_secret: Option<String>, service: &str) -> Self {
-        let admin_key = admin_key.filter(|k| !k.is_empty());
-        let token_secret = token_secret.filter(|k| !k.is_empty());
-        let generated_admin = admin_key.is_none();
-        let generated_token = token_secret.is_none();
-        let secrets = Secrets {
-            admin_key: admin_key.unwrap_or_else(generate_secret),
-            token_secret: token_secret.unwrap_or_else(generate_secret),
-        };
-        match (generated_admin, generated_token) {
-            (false, false) => {}
-            (true, generated_token) => tracing::warn!(
-                "{service}: TICKETON_ADMIN_KEY is unset, generated admin key for this run: {}{}",
-                secrets.admin_key,
-                if generated_token {
-                    "; TICKETON_TOKEN_SECRET is unset too, so a random token secret was generated \
-                     (admission tokens will not verify elsewhere or after a restart)"
-                } else {
-                    ""
-                }
-            ),
-            (false, true) => tracing::warn!(
-                "{service}: TICKETON_TOKEN_SECRET is unset, a random token secret was generated \
-                 (admission tokens will not verify elsewhere or after a restart)"
-            ),
+    /// What [`crate::start_with_events`] needs, with the resolved secrets.
+    pub fn server_settings(&self, secrets: &ticketon_runtime::Secrets) -> crate::ServerSettings {
+        crate::ServerSettings {
+            listen: self.queue_listen,
+            admin_key: secrets.admin_key.clone(),
+            token_secret: secrets.token_secret.clone(),
+            limits: self.limits(),
         }
-        secrets
     }
 }
 
-/// 256 random bits, URL-safe.
-pub fn generate_secret() -> String {
-    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_defaults_and_the_redis_store() {
+        let c = Config::try_parse_from(["queue-server", "--listen", "127.0.0.1:9"]).unwrap();
+        assert_eq!(c.queue.queue_listen, "127.0.0.1:9".parse().unwrap());
+        assert!(c.queue.redis_options(&c.common).is_none());
+        let c = Config::try_parse_from([
+            "queue-server",
+            "--redis-url",
+            "redis://a:1, redis://b:2",
+            "--redis-cluster",
+        ])
+        .unwrap();
+        let options = c.queue.redis_options(&c.common).unwrap();
+        assert_eq!(options.target.urls, ["redis://a:1", "redis://b:2"]);
+        assert!(options.target.cluster);
+        assert_eq!(options.key_prefix, "ticketon");
+    }
 }

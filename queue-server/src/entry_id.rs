@@ -21,7 +21,7 @@ const RAW_LEN: usize = SEQ_LEN + MAC_LEN;
 /// Length of an encoded entryId.
 pub const ENTRY_ID_LEN: usize = 27;
 
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct EntryIdCodec {
     keyed: Hmac<Sha256>,
 }

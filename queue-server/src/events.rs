@@ -19,9 +19,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use ticketon_wire::bus::{
-    BusEvent, ConsumerStats, PublishError, PublishStats, Publisher, Subscriber,
+use ticketon_bus::kafka::{KafkaConfig, KafkaPublisher, KafkaSubscriber};
+use ticketon_bus::{
+    BusError, BusEvent, ConsumerStats, PublishError, PublishStats, Publisher, Subscriber,
 };
+use ticketon_wire::events::TOPIC_SESSIONS;
 use ticketon_wire::EntryEvent;
 
 /// The consumer group of all queue-servers on `ticketon.sessions`: each
@@ -30,6 +32,7 @@ use ticketon_wire::EntryEvent;
 pub const SESSIONS_GROUP: &str = "ticketon-queue-server";
 
 /// How the queue-server is connected to the other services.
+#[derive(Debug)]
 pub struct EventLink {
     pub publisher: Arc<dyn Publisher>,
     /// A member of the queue-servers' consumer group on `ticketon.sessions`.
@@ -38,12 +41,31 @@ pub struct EventLink {
     pub publish_entries: bool,
 }
 
+impl EventLink {
+    /// Kafka at `brokers`: one idempotent producer for the process, and
+    /// this server's membership in the queue-servers' consumer group on
+    /// `ticketon.sessions`.
+    pub fn kafka(brokers: &str, publish_entries: bool) -> Result<EventLink, BusError> {
+        let kafka = KafkaConfig::new(brokers);
+        let publisher = KafkaPublisher::new(&kafka)?;
+        let sessions = KafkaSubscriber::subscribe(&kafka, SESSIONS_GROUP, &[TOPIC_SESSIONS])?;
+        tracing::info!(brokers, publish_entries, "events over Kafka");
+        Ok(EventLink {
+            publisher: Arc::new(publisher),
+            sessions,
+            publish_entries,
+        })
+    }
+}
+
+#[derive(Debug)]
 struct PendingRecord {
     topic: &'static str,
     key: String,
     payload: Vec<u8>,
 }
 
+#[derive(Debug)]
 pub struct EventOutbox {
     publisher: Arc<dyn Publisher>,
     pending: Mutex<VecDeque<PendingRecord>>,
@@ -126,7 +148,7 @@ impl EventOutbox {
         if !self.publish_entries {
             return;
         }
-        if ticketon_wire::bus::publish_event(&*self.publisher, event).is_err() {
+        if ticketon_bus::publish_event(&*self.publisher, event).is_err() {
             self.entries_dropped.fetch_add(1, Ordering::Relaxed);
         }
     }

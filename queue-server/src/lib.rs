@@ -24,12 +24,15 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::config::QueueArgs;
 use crate::events::{EventLink, EventOutbox};
 use crate::http::{App, ConnectionLimits};
 use crate::metrics::Metrics;
 use crate::service::QueueService;
 use crate::store::memory::MemoryStore;
+use crate::store::redis::{ConnectError, RedisStore};
 use crate::store::QueueStore;
+use ticketon_runtime::{Common, Secrets};
 
 /// What a running queue-server needs, already resolved (no `Option`s).
 #[derive(Clone)]
@@ -41,6 +44,16 @@ pub struct ServerSettings {
 }
 
 /// The connection defences (see `http/server.rs`) and the per-IP stream cap.
+// Hand-written so that the secrets never reach a log line.
+impl std::fmt::Debug for ServerSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerSettings")
+            .field("listen", &self.listen)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub connections: ConnectionLimits,
@@ -63,6 +76,7 @@ impl Default for Limits {
 
 /// A queue-server running in this process (the binary, the single-process
 /// runner and the tests all start it this way).
+#[derive(Debug)]
 pub struct RunningServer<S> {
     pub addr: SocketAddr,
     pub service: Arc<QueueService<S>>,
@@ -82,6 +96,74 @@ impl<S: QueueStore> RunningServer<S> {
 }
 
 /// Starts a queue-server on the in-memory store.
+/// A queue-server on the store its configuration names: the Redis store
+/// when `TICKETON_REDIS_URL` is set, else this process's memory. What the
+/// binary and the one-process runner start.
+#[derive(Debug)]
+pub enum Server {
+    Memory(RunningServer<MemoryStore>),
+    Redis(RunningServer<RedisStore>),
+}
+
+/// Why a configured queue-server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("connecting to Redis (TICKETON_REDIS_URL): {0}")]
+    Redis(#[from] ConnectError),
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+impl Server {
+    /// Starts the queue-server `args` and `common` describe.
+    pub async fn start(
+        common: &Common,
+        args: &QueueArgs,
+        secrets: &Secrets,
+        events: Option<EventLink>,
+    ) -> Result<Server, StartError> {
+        let settings = args.server_settings(secrets);
+        let listen_error = |source| StartError::Listen {
+            addr: args.queue_listen,
+            source,
+        };
+        match args.redis_options(common) {
+            Some(options) => {
+                let store = RedisStore::connect(options).await?;
+                tracing::info!(owner = store.owner_id(), "queue store: Redis");
+                let server = start_with_events(settings, store, events)
+                    .await
+                    .map_err(listen_error)?;
+                Ok(Server::Redis(server))
+            }
+            None => {
+                tracing::info!("queue store: memory (lost on restart)");
+                let server = start_with_events(settings, MemoryStore::new(), events)
+                    .await
+                    .map_err(listen_error)?;
+                Ok(Server::Memory(server))
+            }
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            Server::Memory(s) => s.addr,
+            Server::Redis(s) => s.addr,
+        }
+    }
+
+    pub async fn shutdown(self) {
+        match self {
+            Server::Memory(s) => s.shutdown().await,
+            Server::Redis(s) => s.shutdown().await,
+        }
+    }
+}
+
 pub async fn start_memory(settings: ServerSettings) -> std::io::Result<RunningServer<MemoryStore>> {
     start(settings, MemoryStore::new()).await
 }
@@ -176,13 +258,13 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// publisher still holds.
 async fn consume_sessions<S: QueueStore>(
     service: Arc<QueueService<S>>,
-    subscriber: Box<dyn ticketon_wire::bus::Subscriber>,
+    subscriber: Box<dyn ticketon_bus::Subscriber>,
     stop: impl std::future::Future<Output = ()>,
 ) {
     let Some(events) = service.events() else {
         return;
     };
-    let result = ticketon_wire::bus::run_consumer::<ticketon_wire::SessionEvent, _, _>(
+    let result = ticketon_bus::run_consumer::<ticketon_wire::SessionEvent, _, _>(
         subscriber,
         &events.sessions_consumed,
         |received| {

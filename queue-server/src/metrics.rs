@@ -71,7 +71,7 @@ const SHARDS: usize = 8;
 type GaugeReader = fn(&QueueInfo) -> u64;
 
 /// The counters bumped on every request, one copy per shard.
-#[derive(Default)]
+#[derive(Default, Debug)]
 struct RequestShard {
     requests: [[AtomicU64; STATUS_CODES.len()]; RouteLabel::ALL.len()],
     latency_buckets: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
@@ -87,7 +87,7 @@ fn shard_index() -> usize {
     INDEX.with(|i| *i)
 }
 
-#[derive(Default)]
+#[derive(Default, Debug)]
 pub struct Metrics {
     pub joins_created: AtomicU64,
     pub joins_existing: AtomicU64,

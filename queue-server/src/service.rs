@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use ticketon_wire::bus::ApplyError;
+use ticketon_bus::ApplyError;
 use ticketon_wire::{
     AdmissionClaims, AdmissionEvent, EntryEvent, SessionEvent, ADMISSION_ISSUER,
     EVENT_SCHEMA_VERSION,
@@ -50,6 +50,13 @@ pub struct QueueService<S> {
 }
 
 /// A join's answer.
+impl<S> std::fmt::Debug for QueueService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueService").finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
 pub struct Joined {
     pub created: bool,
     pub entry_id: String,

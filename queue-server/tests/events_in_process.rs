@@ -9,8 +9,8 @@ use queue_server::events::EventLink;
 use queue_server::store::memory::MemoryStore;
 use queue_server::{RunningServer, ServerSettings};
 use serde_json::{json, Value};
-use ticketon_wire::bus::memory::InProcessBus;
-use ticketon_wire::bus::{publish_event, Delivery, Subscriber};
+use ticketon_bus::memory::InProcessBus;
+use ticketon_bus::{publish_event, Delivery, Subscriber};
 use ticketon_wire::events::{TOPIC_ADMISSIONS, TOPIC_SESSIONS};
 use ticketon_wire::{AdmissionEvent, SessionEvent, EVENT_SCHEMA_VERSION};
 

@@ -15,7 +15,7 @@ async fn the_suite_runs_on_a_redis_cluster() {
     let cluster = match RedisCluster::start() {
         Ok(cluster) => cluster,
         Err(e) => {
-            ticketon_wire::test_env::service_unavailable("Redis Cluster", e);
+            ticketon_runtime::test_env::service_unavailable("Redis Cluster", e);
             return;
         }
     };

@@ -20,7 +20,7 @@ async fn redis_going_away_and_coming_back() {
     let mut redis = match RedisProcess::start(&["--enable-debug-command", "yes"]) {
         Ok(redis) => redis,
         Err(e) => {
-            ticketon_wire::test_env::service_unavailable("redis-server", e);
+            ticketon_runtime::test_env::service_unavailable("redis-server", e);
             return;
         }
     };

@@ -14,7 +14,7 @@
 mod redis_support;
 
 use std::collections::HashSet;
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::RawFd;
 
 use queue_server::model::{QueueId, QueueSettings, QueueStatus, UserId};
 use queue_server::store::redis::{JoinMode, RedisStore};
@@ -26,6 +26,11 @@ use redis_support::{options, shared_redis_with_prefix};
 /// their `TCP_NODELAY` setting.
 fn sockets_to(port: u16) -> Vec<(u16, bool)> {
     let mut found = Vec::new();
+    let own_pidfd = rustix::process::pidfd_open(
+        rustix::process::getpid(),
+        rustix::process::PidfdFlags::empty(),
+    )
+    .expect("pidfd_open of this process (Linux 5.3 or later)");
     for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
         let Some(fd) = entry
             .file_name()
@@ -34,10 +39,14 @@ fn sockets_to(port: u16) -> Vec<(u16, bool)> {
         else {
             continue;
         };
-        // SAFETY: the descriptor is only borrowed for two getsockopt-style
-        // calls; one closed meanwhile makes them fail, nothing worse.
-        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-        let socket = socket2::SockRef::from(&borrowed);
+        // A duplicate of the descriptor, taken through a pidfd of this very
+        // process: safe code, and closing it leaves the store's socket open.
+        let Ok(duplicate) =
+            rustix::process::pidfd_getfd(&own_pidfd, fd, rustix::process::PidfdGetfdFlags::empty())
+        else {
+            continue;
+        };
+        let socket = socket2::SockRef::from(&duplicate);
         let Some(peer) = socket.peer_addr().ok().and_then(|a| a.as_socket()) else {
             continue;
         };

@@ -2,11 +2,11 @@
 //! that a token whose session ended (the fan left the queue, or the
 //! admission ran out) is refused even though its signature is still valid.
 //! Each event is applied idempotently and committed after it is applied
-//! (`ticketon_wire::bus::run_consumer`).
+//! (`ticketon_bus::run_consumer`).
 
 use std::sync::Arc;
 
-use ticketon_wire::bus::{run_consumer, ApplyError, ConsumerStats, Subscriber};
+use ticketon_bus::{run_consumer, ApplyError, ConsumerStats, Subscriber};
 use ticketon_wire::AdmissionEvent;
 use tokio::sync::watch;
 

@@ -14,20 +14,21 @@ use tokio::task::JoinHandle;
 
 use crate::admissions::ADMISSIONS_GROUP;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, Secrets};
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::http::{router, AppState};
 use crate::payments::Payments;
 use crate::service::Reservations;
 use crate::toss::sandbox::SandboxHandle;
 use crate::toss::PaymentGateway;
-use ticketon_wire::bus::kafka::{KafkaConfig, KafkaPublisher, KafkaSubscriber};
-use ticketon_wire::bus::{Publisher, Subscriber};
+use ticketon_bus::kafka::{KafkaConfig, KafkaPublisher, KafkaSubscriber};
+use ticketon_bus::{Publisher, Subscriber};
 use ticketon_wire::events::TOPIC_ADMISSIONS;
 
 /// How often the outbox relay looks for new events when idle.
 const OUTBOX_INTERVAL: Duration = Duration::from_millis(50);
 
+#[derive(Debug)]
 pub struct App {
     state: AppState,
     listener: TcpListener,
@@ -40,6 +41,7 @@ pub struct App {
 
 /// How the reservation-api is connected to the other services: the bus its
 /// outbox is published to, and its member of the admissions consumer group.
+#[derive(Debug)]
 pub struct EventLink {
     pub publisher: Arc<dyn Publisher>,
     pub admissions: Box<dyn Subscriber>,
@@ -86,7 +88,11 @@ impl App {
                  the outbox and admission events are not read"
             );
         }
-        let secrets = Secrets::resolve(&config);
+        let secrets = ticketon_runtime::Secrets::resolve(
+            config.admin_key.clone(),
+            config.token_secret.clone(),
+            "reservation-api",
+        );
         let svc = Arc::new(Reservations::open(&config, clock).await?);
         let (gateway, toss_sandbox): (Arc<dyn PaymentGateway>, _) = match &config.payments.gateway {
             Some(g) => (g.clone(), None),
@@ -99,7 +105,7 @@ impl App {
             svc.store.clone(),
             gateway,
             svc.clock.clone(),
-            &secrets.token_secret,
+            secrets.token_secret.as_bytes(),
             config.payments.reconcile_settings(),
         ));
         let listener = TcpListener::bind(&config.listen)
@@ -115,7 +121,7 @@ impl App {
             state: AppState {
                 svc,
                 admin_key: Arc::from(secrets.admin_key),
-                token_secret: Arc::from(secrets.token_secret),
+                token_secret: Arc::from(secrets.token_secret.into_bytes()),
                 bus: events.as_ref().map(|e| e.publisher.clone()),
                 admissions_consumed: Arc::default(),
                 payments: payments.clone(),
@@ -189,6 +195,7 @@ impl App {
 }
 
 /// A running reservation-api.
+#[derive(Debug)]
 pub struct ServerHandle {
     addr: SocketAddr,
     stop: watch::Sender<bool>,

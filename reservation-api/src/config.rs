@@ -1,5 +1,7 @@
-//! Configuration: flags with environment fallbacks (clap), and the resolved
-//! [`Config`] the library is started with.
+//! Configuration: [`ReservationArgs`] (the service's own flags with
+//! environment fallbacks), [`ticketon_runtime::Common`] (the ones shared
+//! with the queue-server), and the resolved [`Config`] the library is
+//! started with.
 //!
 //! Secrets have no flag default: when unset they are generated at start
 //! with one clear warning (the admin key is shown once, because without it
@@ -9,10 +11,13 @@
 use std::fmt;
 
 use clap::Parser;
+use ticketon_runtime::settings::non_empty;
+use ticketon_runtime::Common;
 
 use crate::payments::config::{DEFAULT_RECONCILE_GRACE_MS, DEFAULT_RECONCILE_INTERVAL_MS};
 use crate::payments::PaymentsConfig;
 use crate::seat_lock::SeatLockKind;
+use crate::toss::{TossArgs, TossConfig, TossError};
 
 /// A SQLite file in the working directory, created on first start.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://ticketon-reservations.db";
@@ -91,27 +96,18 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "reservation-api",
-    version,
-    about = "Ticketon reservation API: events, seat maps and seat holds"
-)]
-pub struct Args {
-    /// Address to listen on.
-    #[arg(long, env = "TICKETON_RESERVATION_LISTEN", default_value = DEFAULT_LISTEN)]
-    pub listen: String,
+/// The reservation-api's own settings (the shared ones are in
+/// [`ticketon_runtime::Common`]).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReservationArgs {
+    /// Address to listen on (`--reservation-listen` in the one-process runner).
+    #[arg(long = "listen", env = "TICKETON_RESERVATION_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub reservation_listen: String,
     /// mysql://user@host:3306/db or sqlite://path (SQLite file is created).
     #[arg(long, env = "TICKETON_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
     pub database_url: String,
     #[arg(long, env = "TICKETON_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
     pub database_max_connections: u32,
-    /// Key for the admin endpoints (generated and shown once when unset).
-    #[arg(long, env = "TICKETON_ADMIN_KEY", hide_env_values = true)]
-    pub admin_key: Option<String>,
-    /// The queue-server's admission-token secret.
-    #[arg(long, env = "TICKETON_TOKEN_SECRET", hide_env_values = true)]
-    pub token_secret: Option<String>,
     /// How concurrent buyers are kept from taking the same seat.
     #[arg(
         long,
@@ -120,89 +116,62 @@ pub struct Args {
         default_value = "pessimistic"
     )]
     pub seat_lock: SeatLockKind,
-    /// Redis for `--seat-lock distributed` (in-process locks when unset).
-    #[arg(long, env = "TICKETON_REDIS_URL", hide_env_values = true)]
-    pub redis_url: Option<String>,
-    #[arg(long, env = "TICKETON_REDIS_PREFIX", default_value = "ticketon:resv")]
-    pub redis_prefix: String,
+    /// Redis of the `distributed` seat locks when it is not
+    /// TICKETON_REDIS_URL's (in-process locks when neither is set).
+    #[arg(long, env = "TICKETON_LOCK_REDIS_URL", hide_env_values = true)]
+    pub lock_redis_url: Option<String>,
     /// How often expired holds are swept to `expired`.
     #[arg(long, env = "TICKETON_HOLD_SWEEP_INTERVAL_MS", default_value_t = 1_000)]
     pub sweep_interval_ms: u64,
-    /// Kafka bootstrap servers (`host:port,...`): session events are
-    /// published from the outbox and admission events consumed.
-    #[arg(long, env = "TICKETON_KAFKA_BROKERS")]
-    pub kafka_brokers: Option<String>,
     /// How often pending payments and refunds are settled with Toss.
     #[arg(long, env = "TICKETON_PAYMENT_RECONCILE_INTERVAL_MS", default_value_t = DEFAULT_RECONCILE_INTERVAL_MS)]
     pub payment_reconcile_interval_ms: u64,
     /// How old a pending payment or refund is before the reconciler takes it over.
     #[arg(long, env = "TICKETON_PAYMENT_RECONCILE_GRACE_MS", default_value_t = DEFAULT_RECONCILE_GRACE_MS)]
     pub payment_reconcile_grace_ms: u64,
-    /// `text` or `json` logs.
-    #[arg(long, env = "TICKETON_LOG_FORMAT", default_value = "text")]
-    pub log_format: String,
+    #[command(flatten)]
+    pub toss: TossArgs,
 }
 
-impl Args {
-    pub fn into_config(self) -> Config {
-        Config {
-            listen: self.listen,
+/// The `reservation-api` command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "reservation-api",
+    version,
+    about = "Ticketon reservation API: events, seat maps, seat holds, payments and tickets"
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub reservation: ReservationArgs,
+}
+
+impl ReservationArgs {
+    /// The library's configuration; fails on inconsistent Toss settings.
+    pub fn into_config(self, common: &Common) -> Result<Config, TossError> {
+        let toss = TossConfig::from_args(&self.toss)?;
+        let redis_url = non_empty(&self.lock_redis_url)
+            .or(common.redis_url())
+            .map(str::to_string);
+        Ok(Config {
+            listen: self.reservation_listen,
             database_url: self.database_url,
             database_max_connections: self.database_max_connections,
-            admin_key: self.admin_key.filter(|s| !s.is_empty()),
-            token_secret: self.token_secret.filter(|s| !s.is_empty()),
+            admin_key: common.admin_key.clone().filter(|s| !s.is_empty()),
+            token_secret: common.token_secret.clone().filter(|s| !s.is_empty()),
             seat_lock: self.seat_lock,
-            redis_url: self.redis_url.filter(|s| !s.is_empty()),
-            redis_prefix: self.redis_prefix,
+            redis_url,
+            redis_prefix: format!("{}:resv", common.redis_prefix),
             sweep_interval_ms: self.sweep_interval_ms.max(50),
-            kafka_brokers: self.kafka_brokers.filter(|s| !s.is_empty()),
-            // `toss` is read from TOSS_* by the binary (TossConfig::from_env).
+            kafka_brokers: common.kafka_brokers().map(str::to_string),
             payments: PaymentsConfig {
+                toss,
                 reconcile_interval_ms: self.payment_reconcile_interval_ms,
                 reconcile_grace_ms: self.payment_reconcile_grace_ms,
                 ..PaymentsConfig::default()
             },
-        }
-    }
-}
-
-/// The secrets the service runs with, after filling in generated ones.
-pub struct Secrets {
-    pub admin_key: String,
-    pub token_secret: Vec<u8>,
-}
-
-fn random_secret() -> String {
-    let bytes: [u8; 32] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-impl Secrets {
-    pub fn resolve(config: &Config) -> Secrets {
-        let admin_key = match &config.admin_key {
-            Some(k) => k.clone(),
-            None => {
-                let k = random_secret();
-                tracing::warn!(
-                    "TICKETON_ADMIN_KEY is not set; generated an admin key for this run only: {k}"
-                );
-                k
-            }
-        };
-        let token_secret = match &config.token_secret {
-            Some(s) => s.clone().into_bytes(),
-            None => {
-                tracing::warn!(
-                    "TICKETON_TOKEN_SECRET is not set; generated a random one, so admission \
-                     tokens from a queue-server will not verify until both share a secret"
-                );
-                random_secret().into_bytes()
-            }
-        };
-        Secrets {
-            admin_key,
-            token_secret,
-        }
+        })
     }
 }
 
@@ -233,18 +202,10 @@ mod tests {
             "0.0.0.0:9",
         ])
         .unwrap();
-        let c = a.into_config();
+        let c = a.reservation.into_config(&a.common).unwrap();
         assert_eq!(c.seat_lock, SeatLockKind::Optimistic);
+        assert_eq!(c.redis_prefix, "ticketon:resv");
         assert_eq!(c.listen, "0.0.0.0:9");
         assert!(Args::try_parse_from(["reservation-api", "--seat-lock", "magic"]).is_err());
-    }
-
-    #[test]
-    fn generated_secrets_are_random() {
-        let c = Config::default();
-        let a = Secrets::resolve(&c);
-        let b = Secrets::resolve(&c);
-        assert_ne!(a.admin_key, b.admin_key);
-        assert_eq!(a.admin_key.len(), 64);
     }
 }

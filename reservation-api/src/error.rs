@@ -1,50 +1,129 @@
-//! The reservation-api's one error type, and its one mapping to HTTP.
+//! The reservation-api's errors, with no HTTP in them: every failure names
+//! the rule it broke with an [`ErrorCode`], and the HTTP edge
+//! (`http::error`) alone decides the status each code answers with.
 //!
-//! Every layer (domain rules, storage, seat locks, HTTP extractors) returns
-//! [`Error`], so a status code is chosen in exactly one place
-//! ([`Error::status_and_body`]) and every failure reaches the client as the
-//! shared `{"error":{"code","message"}}` body. Storage and lock-service
-//! failures are logged here and reach the client without internals.
+//! - [`DomainError`]: a rule of `domain` refused (no IO below it).
+//! - [`Error`]: what a use case (the service, payments, seat locks, the
+//!   store under them) ends in: a refused rule, taken seats, a declined
+//!   payment, or an infrastructure failure whose details stay in the log.
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use ticketon_wire::ErrorBody;
+/// Defines [`ErrorCode`]: every code the API answers with, once, with its
+/// wire spelling.
+macro_rules! error_codes {
+    ($($variant:ident => $s:literal),+ $(,)?) => {
+        /// A stable, machine-readable error code (`error.code` on the wire).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum ErrorCode { $($variant),+ }
+
+        impl ErrorCode {
+            /// Every code, for the documentation check.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $s),+ }
+            }
+        }
+    };
+}
+
+error_codes! {
+    InvalidJson => "invalid_json",
+    InvalidEvent => "invalid_event",
+    InvalidEventStatus => "invalid_event_status",
+    InvalidSeatStatus => "invalid_seat_status",
+    InvalidReservationStatus => "invalid_reservation_status",
+    InvalidQuery => "invalid_query",
+    NoSeats => "no_seats",
+    DuplicateSeat => "duplicate_seat",
+    TooManySeats => "too_many_seats",
+    SeatNotInEvent => "seat_not_in_event",
+    InvalidIdempotencyKey => "invalid_idempotency_key",
+    InvalidPaymentKey => "invalid_payment_key",
+    AmountMismatch => "amount_mismatch",
+    InvalidTicketStatus => "invalid_ticket_status",
+    AdminKeyRequired => "admin_key_required",
+    TokenMissing => "token_missing",
+    TokenExpired => "token_expired",
+    TokenInvalid => "token_invalid",
+    SessionEnded => "session_ended",
+    PaymentDeclined => "payment_declined",
+    AdminKeyInvalid => "admin_key_invalid",
+    WrongQueue => "wrong_queue",
+    AdminOnly => "admin_only",
+    HolderOnly => "holder_only",
+    EventNotFound => "event_not_found",
+    ReservationNotFound => "reservation_not_found",
+    TicketNotFound => "ticket_not_found",
+    NotFound => "not_found",
+    MethodNotAllowed => "method_not_allowed",
+    SeatUnavailable => "seat_unavailable",
+    EventNotOnSale => "event_not_on_sale",
+    ReservationNotHeld => "reservation_not_held",
+    IdempotencyInProgress => "idempotency_in_progress",
+    ReservationNotPayable => "reservation_not_payable",
+    ReservationAlreadyPaid => "reservation_already_paid",
+    PaymentRefunded => "payment_refunded",
+    RefundDeclined => "refund_declined",
+    TicketUsed => "ticket_used",
+    TicketAlreadyUsed => "ticket_already_used",
+    TicketCancelled => "ticket_cancelled",
+    TicketBeingCancelled => "ticket_being_cancelled",
+    IdempotencyKeyReused => "idempotency_key_reused",
+    Internal => "internal",
+    PaymentProviderError => "payment_provider_error",
+    SeatBusy => "seat_busy",
+    LockServiceUnavailable => "lock_service_unavailable",
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A domain rule refused: which one, and why in words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct DomainError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl DomainError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        DomainError {
+            code,
+            message: message.into(),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Malformed or rule-breaking input (400).
-    #[error("{message}")]
-    BadRequest { code: &'static str, message: String },
-    /// Missing, expired or tampered credentials (401).
-    #[error("{message}")]
-    Unauthorized { code: &'static str, message: String },
-    /// Valid credentials that do not grant this action (403).
-    #[error("{message}")]
-    Forbidden { code: &'static str, message: String },
-    #[error("{message}")]
-    NotFound { code: &'static str, message: String },
-    /// Some requested seats are held or sold by someone else (409).
+    /// A rule refused the request: bad input, missing or wrong credentials,
+    /// something that does not exist, or a state that does not allow it.
+    #[error("{code}: {message}")]
+    Rejected { code: ErrorCode, message: String },
+    /// Some requested seats are held or sold by someone else.
     #[error("seats not available: {seat_ids:?}")]
     SeatUnavailable { seat_ids: Vec<i64> },
-    /// A state conflict other than seats (409), e.g. an event not on sale.
-    #[error("{message}")]
-    Conflict { code: &'static str, message: String },
-    /// An Idempotency-Key reused with another request body (422).
-    #[error("{message}")]
-    Unprocessable { code: &'static str, message: String },
+    /// The payment provider declined (card refused, session expired, ...):
+    /// nothing was charged. `provider_code` is the provider's own code.
+    #[error("payment declined ({provider_code}): {message}")]
+    PaymentDeclined {
+        provider_code: String,
+        message: String,
+    },
     /// The seats stayed locked by concurrent buyers for longer than we wait;
-    /// nothing was taken and the client may retry (503).
+    /// nothing was taken and the client may retry.
     #[error("{message}")]
     Busy { message: String },
-    /// The lock service (Redis) failed (503).
+    /// The lock service (Redis) failed.
     #[error("lock service: {0}")]
     LockService(String),
-    /// Toss declined the payment (card refused, session expired, ...):
-    /// nothing was charged (402). `code` is Toss's code.
-    #[error("payment declined ({code}): {message}")]
-    PaymentDeclined { code: String, message: String },
-    /// Toss refused Ticketon's request as malformed or unauthorized, or
-    /// could not be reached for a lookup (502). Nothing was charged.
+    /// The payment provider refused Ticketon's request as malformed or
+    /// unauthorized, or could not be reached for a lookup. Nothing was
+    /// charged.
     #[error("payment provider: {0}")]
     PaymentProvider(String),
     #[error("storage: {0}")]
@@ -58,117 +137,32 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Error::BadRequest {
-            code,
-            message: message.into(),
-        }
-    }
-    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
-        Error::Unauthorized {
-            code,
-            message: message.into(),
-        }
-    }
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        Error::Forbidden {
-            code,
-            message: message.into(),
-        }
-    }
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        Error::NotFound {
-            code,
-            message: message.into(),
-        }
-    }
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Error::Conflict {
+    pub fn rejected(code: ErrorCode, message: impl Into<String>) -> Self {
+        Error::Rejected {
             code,
             message: message.into(),
         }
     }
 
-    /// The single mapping from an error to an HTTP status and JSON body.
-    /// `seat_unavailable` carries the taken seats in an extra `seatIds` field
-    /// next to `code` and `message`, so clients need not parse the message.
-    pub fn status_and_body(&self) -> (StatusCode, Vec<u8>) {
-        let simple = |status: StatusCode, code: &str, message: &str| {
-            (status, ErrorBody::new(code, message).to_json())
-        };
+    /// The code the client sees.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Error::BadRequest { code, message } => simple(StatusCode::BAD_REQUEST, code, message),
-            Error::Unauthorized { code, message } => {
-                simple(StatusCode::UNAUTHORIZED, code, message)
-            }
-            Error::Forbidden { code, message } => simple(StatusCode::FORBIDDEN, code, message),
-            Error::NotFound { code, message } => simple(StatusCode::NOT_FOUND, code, message),
-            Error::Conflict { code, message } => simple(StatusCode::CONFLICT, code, message),
-            Error::Unprocessable { code, message } => {
-                simple(StatusCode::UNPROCESSABLE_ENTITY, code, message)
-            }
-            Error::SeatUnavailable { seat_ids } => {
-                let message = format!("these seats are not available: {seat_ids:?}");
-                let body = serde_json::json!({
-                    "error": {"code": "seat_unavailable", "message": message, "seatIds": seat_ids}
-                });
-                (
-                    StatusCode::CONFLICT,
-                    serde_json::to_vec(&body).unwrap_or_default(),
-                )
-            }
-            Error::PaymentDeclined { code, message } => {
-                let body = serde_json::json!({
-                    "error": {"code": "payment_declined", "message": message, "tossCode": code}
-                });
-                (
-                    StatusCode::PAYMENT_REQUIRED,
-                    serde_json::to_vec(&body).unwrap_or_default(),
-                )
-            }
-            Error::PaymentProvider(detail) => {
-                tracing::error!(%detail, "payment provider failure");
-                simple(
-                    StatusCode::BAD_GATEWAY,
-                    "payment_provider_error",
-                    "the payment provider refused or could not be reached; nothing was charged",
-                )
-            }
-            Error::Busy { message } => {
-                simple(StatusCode::SERVICE_UNAVAILABLE, "seat_busy", message)
-            }
-            Error::LockService(detail) => {
-                tracing::error!(%detail, "lock service failure");
-                simple(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "lock_service_unavailable",
-                    "the seat lock service is unavailable; try again",
-                )
-            }
-            Error::Storage(e) => {
-                tracing::error!(error = %e, "storage failure");
-                simple(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal storage error",
-                )
-            }
-            Error::Migration(e) => {
-                tracing::error!(error = %e, "migration failure");
-                simple(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal storage error",
-                )
-            }
-            Error::Internal(detail) => {
-                tracing::error!(%detail, "internal error");
-                simple(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error",
-                )
-            }
+            Error::Rejected { code, .. } => *code,
+            Error::SeatUnavailable { .. } => ErrorCode::SeatUnavailable,
+            Error::PaymentDeclined { .. } => ErrorCode::PaymentDeclined,
+            Error::Busy { .. } => ErrorCode::SeatBusy,
+            Error::LockService(_) => ErrorCode::LockServiceUnavailable,
+            Error::PaymentProvider(_) => ErrorCode::PaymentProviderError,
+            Error::Storage(_) | Error::Migration(_) | Error::Internal(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+impl From<DomainError> for Error {
+    fn from(e: DomainError) -> Self {
+        Error::Rejected {
+            code: e.code,
+            message: e.message,
         }
     }
 }
@@ -179,65 +173,30 @@ impl From<crate::toss::TossError> for Error {
     }
 }
 
-/// Builds a JSON response from a status and an already serialized body.
-pub fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
-    let mut resp = (status, body).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
-}
-
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        let (status, body) = self.status_and_body();
-        let mut resp = json_response(status, body);
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        resp
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn seat_unavailable_is_409_and_names_the_seats() {
-        let (status, body) = Error::SeatUnavailable {
-            seat_ids: vec![3, 7],
+    fn codes_are_unique_snake_case() {
+        let mut seen = std::collections::BTreeSet::new();
+        for code in ErrorCode::ALL {
+            let s = code.as_str();
+            assert!(seen.insert(s), "{s} twice");
+            assert!(
+                s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{s}"
+            );
         }
-        .status_and_body();
-        assert_eq!(status, StatusCode::CONFLICT);
-        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(v["error"]["code"], "seat_unavailable");
-        assert_eq!(v["error"]["seatIds"], serde_json::json!([3, 7]));
     }
 
     #[test]
-    fn a_declined_payment_is_402_with_the_toss_code() {
-        let (status, body) = Error::PaymentDeclined {
-            code: "REJECT_CARD_PAYMENT".into(),
-            message: "limit".into(),
-        }
-        .status_and_body();
-        assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
-        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(v["error"]["code"], "payment_declined");
-        assert_eq!(v["error"]["tossCode"], "REJECT_CARD_PAYMENT");
-        let (status, _) = Error::PaymentProvider("x".into()).status_and_body();
-        assert_eq!(status, StatusCode::BAD_GATEWAY);
-    }
-
-    #[test]
-    fn storage_errors_do_not_leak_details() {
-        let (status, body) = Error::Storage(sqlx::Error::PoolTimedOut).status_and_body();
-        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(v["error"]["code"], "internal");
-        assert!(!v["error"]["message"].as_str().unwrap().contains("pool"));
+    fn a_domain_refusal_keeps_its_code() {
+        let e: Error = DomainError::new(ErrorCode::NoSeats, "pick a seat").into();
+        assert_eq!(e.code(), ErrorCode::NoSeats);
+        assert_eq!(
+            Error::Storage(sqlx::Error::PoolTimedOut).code(),
+            ErrorCode::Internal
+        );
     }
 }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ticketon_wire::bus::Publisher;
+use ticketon_bus::Publisher;
 use tokio::sync::watch;
 
 use crate::error::Result;

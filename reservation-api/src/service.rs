@@ -10,7 +10,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::hold::{effective_reservation_status, hold_expires_at};
 use crate::domain::{EventStatus, NewEvent, ReservationStatus, SeatSelection};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::seat_lock::{
     Distributed, Locks, MemoryLocks, Optimistic, Pessimistic, RedisLocks, SeatLock, SeatLockKind,
     SeatLocker,
@@ -37,6 +37,7 @@ impl Buyer {
     }
 }
 
+#[derive(Debug)]
 pub struct Reservations {
     pub store: SqlStore,
     pub locker: SeatLocker,
@@ -87,8 +88,8 @@ impl Reservations {
     pub async fn visible_event(&self, event_id: &str, admin: bool) -> Result<EventRecord> {
         match self.store.get_event(event_id).await? {
             Some(e) if admin || e.status != EventStatus::Draft => Ok(e),
-            _ => Err(Error::not_found(
-                "event_not_found",
+            _ => Err(Error::rejected(
+                ErrorCode::EventNotFound,
                 format!("no event {event_id:?}"),
             )),
         }
@@ -103,14 +104,14 @@ impl Reservations {
     ) -> Result<ReservationRecord> {
         let event = self.visible_event(event_id, false).await?;
         if buyer.queue_id != event.queue_id {
-            return Err(Error::forbidden(
-                "wrong_queue",
+            return Err(Error::rejected(
+                ErrorCode::WrongQueue,
                 "the admission token was issued by another queue than this event's",
             ));
         }
         if event.status != EventStatus::OnSale {
-            return Err(Error::conflict(
-                "event_not_on_sale",
+            return Err(Error::rejected(
+                ErrorCode::EventNotOnSale,
                 format!("the event is {}", event.status.as_str()),
             ));
         }
@@ -151,8 +152,8 @@ impl Reservations {
                 r.status = effective_reservation_status(r.status, r.expires_at_ms, self.now_ms());
                 Ok(r)
             }
-            _ => Err(Error::not_found(
-                "reservation_not_found",
+            _ => Err(Error::rejected(
+                ErrorCode::ReservationNotFound,
                 format!("no reservation {id:?} for this user"),
             )),
         }

@@ -461,3 +461,42 @@ async fn a_sqlite_file_is_created_on_first_start_and_reused() {
     s.stop().await;
     db.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_hold_is_released_by_patching_its_status() {
+    let db = TestDb::sqlite();
+    let s = start(db.url(), SeatLockKind::Pessimistic, None, false).await;
+    let (event_id, a, _) = s.create_event(1, 4, 300).await;
+    let alice = token("alice");
+    let (st, held) = s.hold(&alice, &event_id, &[a[0]]).await;
+    assert_eq!(st, 201, "{held}");
+    let rid = held["reservationId"].as_str().unwrap();
+    let patch = |status: &'static str, who: String| {
+        s.http
+            .patch(s.url(&format!("/v1/api/reservations/{rid}/status")))
+            .bearer_auth(who)
+            .json(&json!({ "status": status }))
+            .send()
+    };
+    let r = patch("paid", alice.clone()).await.unwrap();
+    assert_eq!(code(r).await, (400, "invalid_reservation_status".into()));
+    let r = patch("released", token("bob")).await.unwrap();
+    assert_eq!(code(r).await, (404, "reservation_not_found".into()));
+    let r = patch("released", alice.clone()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["status"], "released");
+    let r = patch("released", alice.clone()).await.unwrap();
+    assert_eq!(code(r).await, (409, "reservation_not_held".into()));
+    let r = s
+        .http
+        .patch(s.url(&format!("/v1/api/reservations/{rid}/status")))
+        .bearer_auth(&alice)
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code(r).await, (400, "invalid_json".into()));
+    s.stop().await;
+    db.cleanup().await;
+}

@@ -50,7 +50,7 @@ async fn confirm_failures(db_url: &str) {
         } else {
             assert_eq!(st, 402, "{code:?}: {v}");
             assert_eq!(v["error"]["code"], "payment_declined");
-            assert_eq!(v["error"]["tossCode"], code.unwrap());
+            assert_eq!(v["error"]["providerCode"], code.unwrap());
         }
         rig.wait_settled(&rid).await;
         if !ends_paid {

@@ -23,9 +23,9 @@ use reservation_api::domain::session::SessionStatus;
 use reservation_api::toss::sandbox::create_payment;
 use reservation_api::{App, Config};
 use serde_json::{json, Value};
-use ticketon_wire::bus::kafka::{KafkaConfig, KafkaPublisher, KafkaSubscriber};
+use ticketon_bus::kafka::{KafkaConfig, KafkaPublisher, KafkaSubscriber};
+use ticketon_runtime::test_env::{service_unavailable, Broker};
 use ticketon_wire::events::{TOPIC_ADMISSIONS, TOPIC_SESSIONS};
-use ticketon_wire::test_env::{service_unavailable, Broker};
 
 const FANS: usize = 6;
 

@@ -2,20 +2,31 @@
 //! embedded sandbox and talks to it; with one it starts nothing and talks
 //! to that endpoint.
 
-use std::collections::HashMap;
-
+use clap::Parser;
 use reservation_api::toss::sandbox::{self, create_payment, SandboxConfig};
 use reservation_api::toss::{
-    start, ConfirmRequest, PaymentGateway, PaymentOutcome, PaymentStatus, TossClient, TossConfig,
-    TossError,
+    start, ConfirmRequest, PaymentGateway, PaymentOutcome, PaymentStatus, TossArgs, TossClient,
+    TossConfig, TossError,
 };
 
+#[derive(Parser)]
+struct Probe {
+    #[command(flatten)]
+    toss: TossArgs,
+}
+
+/// The configuration the service reads from these variables, given as the
+/// flags of the same names (`TOSS_API_BASE` is `--toss-api-base`).
 fn config(pairs: &[(&str, &str)]) -> TossConfig {
-    let map: HashMap<String, String> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    TossConfig::from_lookup(|k| map.get(k).cloned()).unwrap()
+    let mut argv = vec!["probe".to_string()];
+    for (name, value) in pairs {
+        let flag = name
+            .trim_start_matches("TICKETON_")
+            .to_ascii_lowercase()
+            .replace('_', "-");
+        argv.push(format!("--{flag}={value}"));
+    }
+    TossConfig::from_args(&Probe::parse_from(argv).toss).unwrap()
 }
 
 async fn pay_once(gateway: &dyn PaymentGateway, base: &str, order_id: &str) {

@@ -2,7 +2,9 @@
 //! `{"error":{"code":"queue_closed","message":"..."}}`.
 //!
 //! `code` is a stable machine-readable snake_case string that clients may
-//! switch on; `message` is for humans and may change.
+//! switch on; `message` is for humans and may change. Some codes carry
+//! details next to them (`seatIds` with `seat_unavailable`): they are
+//! fields of `error` beside `code` and `message`.
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +17,9 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     pub code: String,
     pub message: String,
+    /// Code-specific fields, flattened beside `code` and `message`.
+    #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub details: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ErrorBody {
@@ -23,8 +28,15 @@ impl ErrorBody {
             error: ErrorDetail {
                 code: code.into(),
                 message: message.into(),
+                details: serde_json::Map::new(),
             },
         }
+    }
+
+    /// Adds a detail field (`name` in camelCase, as every wire field).
+    pub fn with_detail(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.error.details.insert(name.to_string(), value.into());
+        self
     }
 
     pub fn to_json(&self) -> Vec<u8> {
@@ -43,5 +55,15 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&body.to_json()).unwrap();
         assert_eq!(v["error"]["code"], "queue_closed");
         assert_eq!(v["error"]["message"], "the queue \"x\" is closed");
+        assert_eq!(v["error"].as_object().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn details_sit_beside_code_and_message_and_read_back() {
+        let body = ErrorBody::new("seat_unavailable", "taken").with_detail("seatIds", vec![3, 7]);
+        let v: serde_json::Value = serde_json::from_slice(&body.to_json()).unwrap();
+        assert_eq!(v["error"]["seatIds"], serde_json::json!([3, 7]));
+        let back: ErrorBody = serde_json::from_value(v).unwrap();
+        assert_eq!(back, body);
     }
 }

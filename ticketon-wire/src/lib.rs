@@ -3,14 +3,13 @@
 //!
 //! Everything here is described in prose in `proto-notes/`; this crate is the
 //! single Rust definition of it, so that the two services cannot drift apart.
-//! It holds no IO of its own beyond what its modules document.
+//! It does no IO and needs no runtime: the event bus that carries these
+//! events is `ticketon-bus`.
 
-pub mod bus;
 pub mod error_body;
 pub mod events;
-pub mod test_env;
 pub mod token;
 
-pub use error_body::ErrorBody;
+pub use error_body::{ErrorBody, ErrorDetail};
 pub use events::{AdmissionEvent, EntryEvent, SessionEvent, TicketEvent, EVENT_SCHEMA_VERSION};
 pub use token::{AdmissionClaims, TokenError, ADMISSION_ISSUER};

@@ -22,9 +22,9 @@ use crate::push::StreamKind;
 use crate::store::QueueStore;
 
 /// Bodies are a few dozen bytes; anything much larger is a mistake or abuse.
-pub const MAX_BODY_BYTES: usize = 4096;
+pub(super) const MAX_BODY_BYTES: usize = 4096;
 
-pub async fn read_body(req: Request<Incoming>) -> Result<Bytes, QueueError> {
+pub(super) async fn read_body(req: Request<Incoming>) -> Result<Bytes, QueueError> {
     let too_large = QueueError::PayloadTooLarge {
         limit: MAX_BODY_BYTES,
     };
@@ -71,7 +71,7 @@ pub async fn read_body(req: Request<Incoming>) -> Result<Bytes, QueueError> {
     })
 }
 
-pub fn parse_json<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, QueueError> {
+pub(super) fn parse_json<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, QueueError> {
     serde_json::from_slice(bytes).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => QueueError::InvalidField(e.to_string()),
         _ => QueueError::InvalidJson(format!("the body is not valid JSON: {e}")),
@@ -83,7 +83,7 @@ fn parse_owned<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, QueueError> {
 }
 
 /// Checks `Authorization: Bearer <admin key>` in constant time.
-pub fn require_admin<S>(app: &App<S>, req: &Request<Incoming>) -> Result<(), QueueError> {
+pub(super) fn require_admin<S>(app: &App<S>, req: &Request<Incoming>) -> Result<(), QueueError> {
     let presented = req
         .headers()
         .get(AUTHORIZATION)
@@ -101,7 +101,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-pub async fn put_queue<S: QueueStore>(
+pub(super) async fn put_queue<S: QueueStore>(
     app: &App<S>,
     queue_id: &str,
     req: Request<Incoming>,
@@ -126,7 +126,7 @@ pub async fn put_queue<S: QueueStore>(
     Ok(response::json(status, &QueueBody::new(&id, &info)))
 }
 
-pub async fn set_status<S: QueueStore>(
+pub(super) async fn set_status<S: QueueStore>(
     app: &App<S>,
     queue_id: &str,
     req: Request<Incoming>,
@@ -140,7 +140,7 @@ pub async fn set_status<S: QueueStore>(
     Ok(response::json(StatusCode::OK, &QueueBody::new(&id, &info)))
 }
 
-pub async fn delete_queue<S: QueueStore>(
+pub(super) async fn delete_queue<S: QueueStore>(
     app: &App<S>,
     queue_id: &str,
     req: Request<Incoming>,
@@ -150,13 +150,16 @@ pub async fn delete_queue<S: QueueStore>(
     Ok(response::empty(StatusCode::NO_CONTENT))
 }
 
-pub fn get_queue<S: QueueStore>(app: &App<S>, queue_id: &str) -> Result<HttpResponse, QueueError> {
+pub(super) fn get_queue<S: QueueStore>(
+    app: &App<S>,
+    queue_id: &str,
+) -> Result<HttpResponse, QueueError> {
     let info = app.service.queue_info(queue_id)?;
     let id = QueueId::parse(queue_id)?;
     Ok(response::json(StatusCode::OK, &QueueBody::new(&id, &info)))
 }
 
-pub async fn join<S: QueueStore>(
+pub(super) async fn join<S: QueueStore>(
     app: &App<S>,
     queue_id: &str,
     req: Request<Incoming>,
@@ -183,7 +186,7 @@ pub async fn join<S: QueueStore>(
 
 /// `GET` on an entry: a poll, or a stream when the request asks for one
 /// (`Upgrade: websocket`, `Accept: text/event-stream`).
-pub fn get_entry<S: QueueStore>(
+pub(super) fn get_entry<S: QueueStore>(
     app: &App<S>,
     queue_id: &str,
     entry_id: &str,
@@ -229,9 +232,9 @@ fn poll<S: QueueStore>(
 
 /// On a poll answered while the queue store is unreachable: the age, in
 /// ms, of the state the answer comes from.
-pub const STALE_HEADER: &str = "x-ticketon-stale-ms";
+pub(super) const STALE_HEADER: &str = "x-ticketon-stale-ms";
 
-pub async fn leave<S: QueueStore>(
+pub(super) async fn leave<S: QueueStore>(
     app: &App<S>,
     queue_id: &str,
     entry_id: &str,
@@ -240,8 +243,8 @@ pub async fn leave<S: QueueStore>(
     Ok(response::empty(StatusCode::NO_CONTENT))
 }
 
-pub fn healthz<S: QueueStore>(app: &App<S>) -> HttpResponse {
-    #[derive(serde::Serialize)]
+pub(super) fn healthz<S: QueueStore>(app: &App<S>) -> HttpResponse {
+    #[derive(serde::Serialize, Debug)]
     struct Health {
         status: &'static str,
         store: &'static str,
@@ -265,7 +268,7 @@ pub fn healthz<S: QueueStore>(app: &App<S>) -> HttpResponse {
     }
 }
 
-pub fn metrics<S: QueueStore>(app: &App<S>) -> HttpResponse {
+pub(super) fn metrics<S: QueueStore>(app: &App<S>) -> HttpResponse {
     let store = app.service.store();
     let text = app.service.metrics().render(
         &store.queues(),

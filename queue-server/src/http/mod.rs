@@ -33,6 +33,13 @@ pub struct App<S> {
     pub admin_key: String,
 }
 
+// Hand-written so that the admin key never reaches a log line.
+impl<S> std::fmt::Debug for App<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").finish_non_exhaustive()
+    }
+}
+
 /// Answers one request; `peer` is the client's address (for the per-IP
 /// stream cap).
 pub async fn handle<S: QueueStore>(

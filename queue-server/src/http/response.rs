@@ -13,10 +13,10 @@ use crate::error::QueueError;
 
 /// Every answer is one buffer, except an event stream. `Either` keeps the
 /// poll and join answers as cheap as a bare `Full` (no boxing).
-pub type ResponseBody = Either<Full<Bytes>, SseBody>;
+pub(super) type ResponseBody = Either<Full<Bytes>, SseBody>;
 pub type HttpResponse = Response<ResponseBody>;
 
-pub fn event_stream(body: SseBody) -> HttpResponse {
+pub(super) fn event_stream(body: SseBody) -> HttpResponse {
     let mut response = Response::new(Either::Right(body));
     sse_headers(response.headers_mut());
     response
@@ -24,7 +24,7 @@ pub fn event_stream(body: SseBody) -> HttpResponse {
 
 const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 
-pub fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
+pub(super) fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
     // Room for a join answer (about 200 bytes) in one allocation.
     let mut buf = Vec::with_capacity(256);
     match serde_json::to_writer(&mut buf, body) {
@@ -40,7 +40,7 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
     }
 }
 
-pub fn text(status: StatusCode, content_type: &'static str, body: String) -> HttpResponse {
+pub(super) fn text(status: StatusCode, content_type: &'static str, body: String) -> HttpResponse {
     with_body(
         status,
         HeaderValue::from_static(content_type),
@@ -48,7 +48,7 @@ pub fn text(status: StatusCode, content_type: &'static str, body: String) -> Htt
     )
 }
 
-pub fn empty(status: StatusCode) -> HttpResponse {
+pub(super) fn empty(status: StatusCode) -> HttpResponse {
     let mut response = Response::new(Either::Left(Full::new(Bytes::new())));
     *response.status_mut() = status;
     response
@@ -85,7 +85,7 @@ fn classify(error: &QueueError) -> (StatusCode, &'static str) {
     }
 }
 
-pub fn error(error: &QueueError) -> HttpResponse {
+pub(super) fn error(error: &QueueError) -> HttpResponse {
     let (status, code) = classify(error);
     let body = ErrorBody::new(code, error.to_string());
     let mut response = with_body(status, APPLICATION_JSON, Bytes::from(body.to_json()));

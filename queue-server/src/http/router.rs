@@ -2,7 +2,7 @@
 //! and matching them byte by byte costs less than any regex or trie.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route<'a> {
+pub(super) enum Route<'a> {
     Healthz,
     Metrics,
     /// `/v1/api/queues/{queueId}`
@@ -17,7 +17,7 @@ pub enum Route<'a> {
 
 const QUEUES_PREFIX: &str = "/v1/api/queues/";
 
-pub fn route(path: &str) -> Option<Route<'_>> {
+pub(super) fn route(path: &str) -> Option<Route<'_>> {
     match path {
         "/healthz" => return Some(Route::Healthz),
         "/metrics" => return Some(Route::Metrics),

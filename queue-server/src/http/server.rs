@@ -34,7 +34,7 @@ use crate::store::QueueStore;
 
 /// How long in-flight requests and open streams get to finish after a
 /// shutdown signal.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+pub(super) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Connections refused over the cap at once at most; beyond that they are
 /// closed without an answer (each refusal holds its socket for a moment).

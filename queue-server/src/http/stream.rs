@@ -34,7 +34,7 @@ pub const MAX_CLIENT_FRAME_BYTES: usize = 1024;
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Whether the request asks for an event stream (`Accept: text/event-stream`).
-pub fn wants_event_stream(headers: &HeaderMap) -> bool {
+pub(super) fn wants_event_stream(headers: &HeaderMap) -> bool {
     headers
         .get(hyper::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -45,6 +45,12 @@ pub fn wants_event_stream(headers: &HeaderMap) -> bool {
 /// heartbeats, and an end with a `retry:` when the server shuts down.
 pub struct SseBody {
     events: Pin<Box<dyn Stream<Item = Bytes> + Send>>,
+}
+
+impl std::fmt::Debug for SseBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SseBody").finish_non_exhaustive()
+    }
 }
 
 impl SseBody {
@@ -80,7 +86,7 @@ impl SseBody {
 }
 
 /// One message as SSE text. The first event also carries the `retry:` hint.
-pub fn sse_event(message: &Outgoing, id: u64) -> Bytes {
+pub(super) fn sse_event(message: &Outgoing, id: u64) -> Bytes {
     match message {
         Outgoing::Status { json, .. } => {
             let mut event = Vec::with_capacity(json.len() + 64);
@@ -117,7 +123,7 @@ impl Body for SseBody {
     }
 }
 
-pub fn sse_headers(headers: &mut HeaderMap) {
+pub(super) fn sse_headers(headers: &mut HeaderMap) {
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // nginx buffers proxied responses unless told not to.
@@ -125,7 +131,7 @@ pub fn sse_headers(headers: &mut HeaderMap) {
 }
 
 /// Checks an RFC 6455 opening handshake; answers its `Sec-WebSocket-Accept`.
-pub fn websocket_accept(headers: &HeaderMap) -> Result<HeaderValue, QueueError> {
+pub(super) fn websocket_accept(headers: &HeaderMap) -> Result<HeaderValue, QueueError> {
     let bad = |why: &str| QueueError::BadUpgrade(format!("not a valid WebSocket upgrade: {why}"));
     let has_token = |name, token: &str| {
         headers.get_all(name).iter().any(|v| {
@@ -163,7 +169,7 @@ pub fn websocket_accept(headers: &HeaderMap) -> Result<HeaderValue, QueueError> 
 
 /// The 101 answer; the WebSocket itself runs in a task of its own once
 /// hyper hands the connection over.
-pub fn upgrade_to_websocket(
+pub(super) fn upgrade_to_websocket(
     req: &mut Request<Incoming>,
     accept: HeaderValue,
     stream: StreamGuard,

@@ -9,7 +9,7 @@
 const CHUNK: usize = 1 << 14;
 
 #[derive(Debug, Clone)]
-pub struct ChunkedVec<T> {
+pub(super) struct ChunkedVec<T> {
     chunks: Vec<Vec<T>>,
     len: usize,
 }
@@ -24,11 +24,11 @@ impl<T> Default for ChunkedVec<T> {
 }
 
 impl<T> ChunkedVec<T> {
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.len
     }
 
-    pub fn push(&mut self, value: T) {
+    pub(super) fn push(&mut self, value: T) {
         if self.len.is_multiple_of(CHUNK) {
             self.chunks.push(Vec::with_capacity(CHUNK));
         }
@@ -39,11 +39,11 @@ impl<T> ChunkedVec<T> {
         }
     }
 
-    pub fn get(&self, index: usize) -> Option<&T> {
+    pub(super) fn get(&self, index: usize) -> Option<&T> {
         self.chunks.get(index / CHUNK)?.get(index % CHUNK)
     }
 
-    pub fn get_mut(&mut self, index: usize) -> Option<&mut T> {
+    pub(super) fn get_mut(&mut self, index: usize) -> Option<&mut T> {
         self.chunks.get_mut(index / CHUNK)?.get_mut(index % CHUNK)
     }
 }

@@ -15,7 +15,7 @@ use super::Seq;
 const SHARDS: usize = 1024;
 
 #[derive(Debug, Clone)]
-pub struct UserIndex {
+pub(super) struct UserIndex {
     shards: Box<[HashMap<UserId, Seq>]>,
 }
 
@@ -37,11 +37,11 @@ fn shard_of(user: &str) -> usize {
 }
 
 impl UserIndex {
-    pub fn get(&self, user: &str) -> Option<Seq> {
+    pub(super) fn get(&self, user: &str) -> Option<Seq> {
         self.shards[shard_of(user)].get(user).copied()
     }
 
-    pub fn insert(&mut self, user: UserId, seq: Seq) {
+    pub(super) fn insert(&mut self, user: UserId, seq: Seq) {
         self.shards[shard_of(user.as_str())].insert(user, seq);
     }
 }

@@ -19,7 +19,7 @@ use crate::store::QueueSignal;
 
 /// What a hub needs from the service: an entry's message as a poll would
 /// answer it now, and the clock.
-pub trait EntryMessages: Send + Sync + 'static {
+pub trait EntryMessages: Send + Sync + std::fmt::Debug + 'static {
     /// `None`: the entry (or its queue) no longer exists.
     fn message(&self, queue_id: &str, entry_id: &str, seq: Seq) -> Option<StatusMessage>;
     fn now_ms(&self) -> u64;
@@ -27,6 +27,7 @@ pub trait EntryMessages: Send + Sync + 'static {
 }
 
 /// A stream handed to the hub after its first message was sent.
+#[derive(Debug)]
 pub struct NewWatcher {
     pub seq: Seq,
     pub entry_id: Box<str>,
@@ -34,12 +35,14 @@ pub struct NewWatcher {
     pub first: StatusMessage,
 }
 
+#[derive(Debug)]
 pub enum HubCommand {
     Watch(NewWatcher),
     /// This server changed the entry itself (a leave): tell its watchers now.
     EntryChanged(Seq),
 }
 
+#[derive(Debug)]
 struct Watcher {
     entry_id: Box<str>,
     mailbox: Arc<Mailbox>,
@@ -57,6 +60,7 @@ struct Watcher {
 type WatcherKey = (Seq, u64);
 
 /// The hub's state and decisions, without the task around it.
+#[derive(Debug)]
 pub struct HubState {
     queue_id: Box<str>,
     heartbeat_min_ms: u64,
@@ -284,6 +288,7 @@ impl HubState {
 }
 
 /// What a hub runs on, besides its queue's signal.
+#[derive(Debug)]
 pub struct HubLinks {
     pub source: Arc<dyn EntryMessages>,
     pub commands: mpsc::UnboundedReceiver<HubCommand>,
@@ -342,7 +347,7 @@ mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     /// A line whose frontier and left entries the test sets.
-    #[derive(Default)]
+    #[derive(Default, Debug)]
     struct FakeLine {
         frontier: AtomicU64,
         left: Mutex<Vec<Seq>>,

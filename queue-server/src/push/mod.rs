@@ -92,6 +92,7 @@ impl PushStats {
 }
 
 /// Every stream this server holds, grouped by queue.
+#[derive(Debug)]
 pub struct Watchers {
     hubs: Mutex<HashMap<QueueId, mpsc::UnboundedSender<HubCommand>>>,
     per_ip: Mutex<HashMap<IpAddr, u32>>,
@@ -213,6 +214,7 @@ impl Watchers {
 }
 
 /// One open stream: its mailbox, and its place in the counts until dropped.
+#[derive(Debug)]
 pub struct StreamGuard {
     watchers: Arc<Watchers>,
     kind: StreamKind,

@@ -17,6 +17,7 @@ use super::{
 };
 use crate::model::{LeaveOutcome, Queue, QueueId, QueueSettings, QueueStatus, Seq, UserId};
 
+#[derive(Debug)]
 struct Slot {
     epoch: u64,
     queue: RwLock<Queue>,
@@ -30,7 +31,7 @@ fn signal(queue: &Queue) -> QueueSignal {
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Debug)]
 pub struct MemoryStore {
     queues: RwLock<HashMap<QueueId, Arc<Slot>>>,
 }

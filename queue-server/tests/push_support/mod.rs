@@ -15,13 +15,13 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-pub const ADMIN: &str = "push-test-admin-key";
-pub const SECRET: &str = "push-test-token-secret";
+pub(crate) const ADMIN: &str = "push-test-admin-key";
+pub(crate) const SECRET: &str = "push-test-token-secret";
 /// Longest wait for one message in these tests: far above every promise,
 /// so that only a missing message fails.
 const MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub fn settings(limits: Limits) -> ServerSettings {
+pub(crate) fn settings(limits: Limits) -> ServerSettings {
     ServerSettings {
         listen: "127.0.0.1:0".parse().unwrap(),
         admin_key: ADMIN.into(),
@@ -30,25 +30,25 @@ pub fn settings(limits: Limits) -> ServerSettings {
     }
 }
 
-pub fn entry_path(queue: &str, entry: &str) -> String {
+pub(crate) fn entry_path(queue: &str, entry: &str) -> String {
     format!("/v1/api/queues/{queue}/entries/{entry}")
 }
 
 /// The queue-server's API at one address, asserting success.
-pub struct Api {
+pub(crate) struct Api {
     base: String,
     client: reqwest::Client,
 }
 
 impl Api {
-    pub fn new(addr: SocketAddr) -> Self {
+    pub(crate) fn new(addr: SocketAddr) -> Self {
         Api {
             base: format!("http://{addr}"),
             client: reqwest::Client::new(),
         }
     }
 
-    pub async fn put_queue(&self, queue: &str, rate: u32, max_active: u32) {
+    pub(crate) async fn put_queue(&self, queue: &str, rate: u32, max_active: u32) {
         let resp = self
             .client
             .put(format!("{}/v1/api/queues/{queue}", self.base))
@@ -65,7 +65,7 @@ impl Api {
     }
 
     /// Joins and answers the entryId.
-    pub async fn join(&self, queue: &str, user: &str) -> String {
+    pub(crate) async fn join(&self, queue: &str, user: &str) -> String {
         let resp = self
             .client
             .post(format!("{}/v1/api/queues/{queue}/entries", self.base))
@@ -78,7 +78,7 @@ impl Api {
         body["entryId"].as_str().unwrap().to_string()
     }
 
-    pub async fn set_status(&self, queue: &str, status: &str) {
+    pub(crate) async fn set_status(&self, queue: &str, status: &str) {
         let resp = self
             .client
             .patch(format!("{}/v1/api/queues/{queue}/status", self.base))
@@ -90,7 +90,7 @@ impl Api {
         assert!(resp.status().is_success(), "set status: {}", resp.status());
     }
 
-    pub async fn leave(&self, queue: &str, entry: &str) {
+    pub(crate) async fn leave(&self, queue: &str, entry: &str) {
         let resp = self
             .client
             .delete(format!("{}{}", self.base, entry_path(queue, entry)))
@@ -100,7 +100,7 @@ impl Api {
         assert!(resp.status().is_success(), "leave: {}", resp.status());
     }
 
-    pub async fn delete_queue(&self, queue: &str) {
+    pub(crate) async fn delete_queue(&self, queue: &str) {
         let resp = self
             .client
             .delete(format!("{}/v1/api/queues/{queue}", self.base))
@@ -115,7 +115,7 @@ impl Api {
         );
     }
 
-    pub async fn metrics(&self) -> String {
+    pub(crate) async fn metrics(&self) -> String {
         let resp = self
             .client
             .get(format!("{}/metrics", self.base))
@@ -128,7 +128,7 @@ impl Api {
 
 /// One Server-Sent Event, or a comment block (a heartbeat).
 #[derive(Debug, Default)]
-pub struct SseEvent {
+pub(crate) struct SseEvent {
     pub id: Option<u64>,
     pub event: Option<String>,
     pub data: Value,
@@ -137,13 +137,13 @@ pub struct SseEvent {
 }
 
 /// An SSE stream read through reqwest (which undoes the chunked encoding).
-pub struct Sse {
+pub(crate) struct Sse {
     response: reqwest::Response,
     buffer: BytesMut,
 }
 
 impl Sse {
-    pub async fn open(addr: SocketAddr, path: &str) -> Sse {
+    pub(crate) async fn open(addr: SocketAddr, path: &str) -> Sse {
         let response = reqwest::Client::new()
             .get(format!("http://{addr}{path}"))
             .header("accept", "text/event-stream")
@@ -159,7 +159,7 @@ impl Sse {
     }
 
     /// The next event; `None` when the server ended the stream.
-    pub async fn next_event(&mut self) -> Option<SseEvent> {
+    pub(crate) async fn next_event(&mut self) -> Option<SseEvent> {
         loop {
             if let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
                 let block = self.buffer.split_to(end + 2);
@@ -179,7 +179,7 @@ impl Sse {
     }
 
     /// The next `status` event's data, skipping heartbeats.
-    pub async fn next_status(&mut self) -> Value {
+    pub(crate) async fn next_status(&mut self) -> Value {
         loop {
             let event = self.next_event().await.expect("a status event");
             if event.event.as_deref() == Some("status") {
@@ -207,12 +207,12 @@ fn parse_event(block: &str) -> SseEvent {
     event
 }
 
-pub struct Ws {
+pub(crate) struct Ws {
     pub socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
 }
 
 impl Ws {
-    pub async fn open(addr: SocketAddr, path: &str) -> Ws {
+    pub(crate) async fn open(addr: SocketAddr, path: &str) -> Ws {
         let (socket, response) = tokio_tungstenite::connect_async(format!("ws://{addr}{path}"))
             .await
             .unwrap();
@@ -221,7 +221,7 @@ impl Ws {
     }
 
     /// The next frame from the server (pings included); `None` at the end.
-    pub async fn next_message(&mut self) -> Option<Message> {
+    pub(crate) async fn next_message(&mut self) -> Option<Message> {
         let next = tokio::time::timeout(MESSAGE_TIMEOUT, self.socket.next())
             .await
             .expect("a WebSocket frame within the timeout");
@@ -229,7 +229,7 @@ impl Ws {
     }
 
     /// The next text message as JSON, skipping pings.
-    pub async fn next_status(&mut self) -> Value {
+    pub(crate) async fn next_status(&mut self) -> Value {
         loop {
             match self.next_message().await {
                 Some(Message::Text(text)) => return serde_json::from_str(&text).unwrap(),
@@ -240,7 +240,7 @@ impl Ws {
     }
 
     /// Reads until the server's close frame; its code.
-    pub async fn next_close(&mut self) -> Option<CloseCode> {
+    pub(crate) async fn next_close(&mut self) -> Option<CloseCode> {
         loop {
             match self.next_message().await {
                 Some(Message::Close(frame)) => return frame.map(|f| f.code),
@@ -253,7 +253,7 @@ impl Ws {
 
 /// Debian's nginx (installed by `.ci/nginx.sh` if missing) in front of a
 /// queue-server, with deploy/nginx's http settings and locations.
-pub struct Nginx {
+pub(crate) struct Nginx {
     pub addr: SocketAddr,
     child: Child,
     _dir: TempDir,
@@ -263,14 +263,14 @@ impl Nginx {
     /// `None` (after reporting it) when nginx cannot be had. The deploy's
     /// `proxy_read_timeout` is replaced by `read_timeout`, to show in a
     /// short test that heartbeats keep an idle stream open past it.
-    pub fn start(upstream: SocketAddr, read_timeout: Duration) -> Option<Nginx> {
+    pub(crate) fn start(upstream: SocketAddr, read_timeout: Duration) -> Option<Nginx> {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
         let out = Command::new("bash")
             .arg(root.join(".ci/nginx.sh"))
             .output()
             .expect("run .ci/nginx.sh");
         if !out.status.success() {
-            ticketon_wire::test_env::service_unavailable(
+            ticketon_runtime::test_env::service_unavailable(
                 "nginx",
                 String::from_utf8_lossy(&out.stderr).trim(),
             );

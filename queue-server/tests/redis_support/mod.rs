@@ -21,12 +21,13 @@ use queue_server::{RunningServer, ServerSettings};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-pub const ADMIN: &str = "redis-test-admin-key";
-pub const SECRET: &str = "redis-test-token-secret";
+pub(crate) const ADMIN: &str = "redis-test-admin-key";
+pub(crate) const SECRET: &str = "redis-test-token-secret";
 
 /// The shared Redis, or `None` (after reporting it) when it is unreachable.
-pub async fn shared_redis() -> Option<RedisTarget> {
-    let url = ticketon_wire::test_env::env_or("TICKETON_TEST_REDIS_URL", "redis://127.0.0.1:6379");
+pub(crate) async fn shared_redis() -> Option<RedisTarget> {
+    let url =
+        ticketon_runtime::test_env::env_or("TICKETON_TEST_REDIS_URL", "redis://127.0.0.1:6379");
     let target = RedisTarget {
         urls: vec![url.clone()],
         cluster: false,
@@ -35,7 +36,7 @@ pub async fn shared_redis() -> Option<RedisTarget> {
     match ping(&url).await {
         Ok(()) => Some(target),
         Err(e) => {
-            ticketon_wire::test_env::service_unavailable("Redis", format!("{url}: {e}"));
+            ticketon_runtime::test_env::service_unavailable("Redis", format!("{url}: {e}"));
             None
         }
     }
@@ -54,7 +55,7 @@ async fn ping(url: &str) -> redis::RedisResult<()> {
 }
 
 /// A key prefix no other test (or run) uses.
-pub fn unique_prefix(test: &str) -> String {
+pub(crate) fn unique_prefix(test: &str) -> String {
     format!(
         "ticketon-test-{test}-{}-{:08x}",
         std::process::id(),
@@ -62,7 +63,7 @@ pub fn unique_prefix(test: &str) -> String {
     )
 }
 
-pub fn options(target: &RedisTarget, prefix: &str) -> RedisOptions {
+pub(crate) fn options(target: &RedisTarget, prefix: &str) -> RedisOptions {
     RedisOptions {
         target: target.clone(),
         key_prefix: prefix.to_string(),
@@ -73,7 +74,9 @@ pub fn options(target: &RedisTarget, prefix: &str) -> RedisOptions {
 
 /// The shared Redis and a key prefix of the test's own, whose keys are
 /// deleted when the guard drops; `None` when the test must skip.
-pub async fn shared_redis_with_prefix(test: &str) -> Option<(RedisTarget, String, PrefixGuard)> {
+pub(crate) async fn shared_redis_with_prefix(
+    test: &str,
+) -> Option<(RedisTarget, String, PrefixGuard)> {
     let target = shared_redis().await?;
     let prefix = unique_prefix(test);
     let guard = PrefixGuard {
@@ -85,7 +88,7 @@ pub async fn shared_redis_with_prefix(test: &str) -> Option<(RedisTarget, String
 
 /// Deletes a test's keys from the shared Redis when dropped, so that a
 /// failing test leaves nothing behind either.
-pub struct PrefixGuard {
+pub(crate) struct PrefixGuard {
     pub url: String,
     pub prefix: String,
 }
@@ -110,7 +113,7 @@ impl Drop for PrefixGuard {
 
 /// A loopback port nobody listens on (and, for Cluster nodes, its bus port
 /// `port + 10000` too).
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     loop {
         let port = 20_000 + rand::random::<u16>() % 30_000;
         let free = |p: u16| TcpListener::bind(("127.0.0.1", p)).is_ok();
@@ -120,25 +123,25 @@ pub fn free_port() -> u16 {
     }
 }
 
-pub fn redis_server_available() -> bool {
+pub(crate) fn redis_server_available() -> bool {
     match Command::new("redis-server").arg("--version").output() {
         Ok(out) if out.status.success() => true,
         Ok(out) => {
-            ticketon_wire::test_env::service_unavailable(
+            ticketon_runtime::test_env::service_unavailable(
                 "redis-server",
                 String::from_utf8_lossy(&out.stderr),
             );
             false
         }
         Err(e) => {
-            ticketon_wire::test_env::service_unavailable("redis-server", e);
+            ticketon_runtime::test_env::service_unavailable("redis-server", e);
             false
         }
     }
 }
 
 /// A `redis-server` of this test's own, killed on drop.
-pub struct RedisProcess {
+pub(crate) struct RedisProcess {
     pub port: u16,
     dir: PathBuf,
     extra: Vec<String>,
@@ -148,7 +151,7 @@ pub struct RedisProcess {
 impl RedisProcess {
     /// Starts a server with the AOF fsynced on every write, so that a kill
     /// and a restart keep the data (as a production Redis would be set up).
-    pub fn start(extra: &[&str]) -> std::io::Result<Self> {
+    pub(crate) fn start(extra: &[&str]) -> std::io::Result<Self> {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!(
             "ticketon-redis-{}-{port}-{:08x}",
@@ -166,13 +169,13 @@ impl RedisProcess {
         Ok(process)
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
     /// (Re)starts the process on the same port and data directory, and
     /// waits until it answers.
-    pub fn restart(&mut self) -> std::io::Result<()> {
+    pub(crate) fn restart(&mut self) -> std::io::Result<()> {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1"])
@@ -202,14 +205,14 @@ impl RedisProcess {
     }
 
     /// Kills the process at once (SIGKILL), like a crash.
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
     }
 
-    pub fn cli(&self, args: &[&str]) -> String {
+    pub(crate) fn cli(&self, args: &[&str]) -> String {
         Command::new("redis-cli")
             .args(["-p", &self.port.to_string()])
             .args(args)
@@ -227,12 +230,12 @@ impl Drop for RedisProcess {
 }
 
 /// Three masters of a Redis Cluster on loopback ports, killed on drop.
-pub struct RedisCluster {
+pub(crate) struct RedisCluster {
     pub nodes: Vec<RedisProcess>,
 }
 
 impl RedisCluster {
-    pub fn start() -> std::io::Result<Self> {
+    pub(crate) fn start() -> std::io::Result<Self> {
         let mut nodes = Vec::new();
         for _ in 0..3 {
             nodes.push(RedisProcess::start(&[
@@ -277,7 +280,7 @@ impl RedisCluster {
         Err(std::io::Error::other("the cluster did not reach state ok"))
     }
 
-    pub fn target(&self) -> RedisTarget {
+    pub(crate) fn target(&self) -> RedisTarget {
         RedisTarget {
             urls: self.nodes.iter().map(|n| n.url()).collect(),
             cluster: true,
@@ -287,12 +290,12 @@ impl RedisCluster {
 }
 
 /// A queue-server on the Redis store, with an HTTP client.
-pub struct Server {
+pub(crate) struct Server {
     pub running: RunningServer<RedisStore>,
     pub client: reqwest::Client,
 }
 
-pub async fn server(options: RedisOptions) -> Server {
+pub(crate) async fn server(options: RedisOptions) -> Server {
     let store = RedisStore::connect(options)
         .await
         .expect("connect to Redis");
@@ -316,22 +319,22 @@ pub async fn server(options: RedisOptions) -> Server {
     }
 }
 
-pub async fn read(resp: reqwest::Response) -> (StatusCode, Value) {
+pub(crate) async fn read(resp: reqwest::Response) -> (StatusCode, Value) {
     let status = resp.status();
     let text = resp.text().await.unwrap_or_default();
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 impl Server {
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.running.addr, path)
     }
 
-    pub fn store(&self) -> &RedisStore {
+    pub(crate) fn store(&self) -> &RedisStore {
         self.running.service.store()
     }
 
-    pub async fn put_queue(&self, queue: &str, rate: u32, max_active: u32, status: &str) {
+    pub(crate) async fn put_queue(&self, queue: &str, rate: u32, max_active: u32, status: &str) {
         let (code, body) = read(
             self.client
                 .put(self.url(&format!("/v1/api/queues/{queue}")))
@@ -350,7 +353,7 @@ impl Server {
         assert!(code.is_success(), "put queue: {code} {body}");
     }
 
-    pub async fn set_status(&self, queue: &str, status: &str) {
+    pub(crate) async fn set_status(&self, queue: &str, status: &str) {
         let (code, body) = read(
             self.client
                 .patch(self.url(&format!("/v1/api/queues/{queue}/status")))
@@ -364,7 +367,7 @@ impl Server {
         assert_eq!(code, StatusCode::OK, "set status: {body}");
     }
 
-    pub async fn join(&self, queue: &str, user: &str) -> (StatusCode, Value) {
+    pub(crate) async fn join(&self, queue: &str, user: &str) -> (StatusCode, Value) {
         read(
             self.client
                 .post(self.url(&format!("/v1/api/queues/{queue}/entries")))
@@ -376,7 +379,7 @@ impl Server {
         .await
     }
 
-    pub async fn poll(&self, queue: &str, entry: &str) -> (StatusCode, Value) {
+    pub(crate) async fn poll(&self, queue: &str, entry: &str) -> (StatusCode, Value) {
         read(
             self.client
                 .get(self.url(&format!("/v1/api/queues/{queue}/entries/{entry}")))
@@ -387,7 +390,7 @@ impl Server {
         .await
     }
 
-    pub async fn queue(&self, queue: &str) -> Value {
+    pub(crate) async fn queue(&self, queue: &str) -> Value {
         let (code, body) = read(
             self.client
                 .get(self.url(&format!("/v1/api/queues/{queue}")))
@@ -400,17 +403,17 @@ impl Server {
         body
     }
 
-    pub async fn shutdown(self) {
+    pub(crate) async fn shutdown(self) {
         self.running.shutdown().await;
     }
 }
 
-pub fn seq_of(entry_id: &str) -> u64 {
+pub(crate) fn seq_of(entry_id: &str) -> u64 {
     EntryIdCodec::parse(entry_id).expect("an entryId").seq
 }
 
 /// Waits (bounded) until `check` holds; panics with `what` otherwise.
-pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F)
+pub(crate) async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -427,7 +430,7 @@ where
 
 /// Admission times of seqs `1..=n` as `store` sees them, or `None` while
 /// any is not admitted yet.
-pub fn admission_times(store: &RedisStore, queue: &str, n: u64) -> Option<Vec<u64>> {
+pub(crate) fn admission_times(store: &RedisStore, queue: &str, n: u64) -> Option<Vec<u64>> {
     (1..=n)
         .map(|seq| match store.entry_view(queue, seq)?.state {
             EntryState::Admitted { admitted_at_ms, .. } => Some(admitted_at_ms),
@@ -437,7 +440,7 @@ pub fn admission_times(store: &RedisStore, queue: &str, n: u64) -> Option<Vec<u6
 }
 
 /// The most admissions inside any one-second window.
-pub fn max_per_second(times: &[u64]) -> usize {
+pub(crate) fn max_per_second(times: &[u64]) -> usize {
     let mut sorted = times.to_vec();
     sorted.sort_unstable();
     let mut best = 0;
@@ -458,7 +461,7 @@ pub fn max_per_second(times: &[u64]) -> usize {
 /// Many tasks join through two servers at once: one line, global sequence
 /// numbers without gaps or duplicates, one entry per user across servers,
 /// and admission in join order at no more than the fleet-wide rate.
-pub async fn two_servers_form_one_line(target: &RedisTarget, prefix: &str) {
+pub(crate) async fn two_servers_form_one_line(target: &RedisTarget, prefix: &str) {
     let a = server(options(target, prefix)).await;
     let b = server(options(target, prefix)).await;
     let queue = "line";
@@ -578,7 +581,7 @@ pub async fn two_servers_form_one_line(target: &RedisTarget, prefix: &str) {
 
 /// The server running admission stops; another takes over within a few
 /// seconds and the line goes on, never faster than the rate.
-pub async fn lease_takeover(target: &RedisTarget, prefix: &str) {
+pub(crate) async fn lease_takeover(target: &RedisTarget, prefix: &str) {
     let a = server(options(target, prefix)).await;
     let b = server(options(target, prefix)).await;
     let queue = "takeover";
@@ -646,7 +649,7 @@ pub async fn lease_takeover(target: &RedisTarget, prefix: &str) {
 
 /// A new server on the same Redis continues the line of one that is gone:
 /// entries, positions and one-entry-per-user survive.
-pub async fn restart_continues_the_line(target: &RedisTarget, prefix: &str) {
+pub(crate) async fn restart_continues_the_line(target: &RedisTarget, prefix: &str) {
     let queue = "restart";
     let first = server(options(target, prefix)).await;
     first.put_queue(queue, 10, 100, "paused").await;
@@ -675,7 +678,7 @@ pub async fn restart_continues_the_line(target: &RedisTarget, prefix: &str) {
 
 /// Leaving works across servers: the departed entry is skipped by
 /// admission and reported as left by every server.
-pub async fn leave_across_servers(target: &RedisTarget, prefix: &str) {
+pub(crate) async fn leave_across_servers(target: &RedisTarget, prefix: &str) {
     let a = server(options(target, prefix)).await;
     let b = server(options(target, prefix)).await;
     let queue = "leave";

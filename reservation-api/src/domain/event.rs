@@ -2,7 +2,7 @@
 //! here so that a bad seat map is refused before any row is written.
 
 use crate::domain::status::EventStatus;
-use crate::error::Error;
+use crate::error::{DomainError, ErrorCode};
 
 pub const DEFAULT_HOLD_TTL_SEC: u32 = 300;
 pub const DEFAULT_MAX_SEATS_PER_ORDER: u32 = 4;
@@ -33,10 +33,10 @@ pub struct NewEvent {
     pub sections: Vec<SectionSpec>,
 }
 
-fn text(field: &'static str, value: &str, max: usize) -> Result<(), Error> {
+fn text(field: &'static str, value: &str, max: usize) -> Result<(), DomainError> {
     if value.trim().is_empty() || value.chars().count() > max {
-        return Err(Error::bad_request(
-            "invalid_event",
+        return Err(DomainError::new(
+            ErrorCode::InvalidEvent,
             format!("{field} must be 1..={max} characters"),
         ));
     }
@@ -44,31 +44,31 @@ fn text(field: &'static str, value: &str, max: usize) -> Result<(), Error> {
 }
 
 impl NewEvent {
-    pub fn validate(&self) -> Result<(), Error> {
+    pub fn validate(&self) -> Result<(), DomainError> {
         text("name", &self.name, 200)?;
         text("venue", &self.venue, 200)?;
         text("queueId", &self.queue_id, 128)?;
         if self.status == EventStatus::Closed {
-            return Err(Error::bad_request(
-                "invalid_event",
+            return Err(DomainError::new(
+                ErrorCode::InvalidEvent,
                 "an event is created as \"draft\" or \"on_sale\"",
             ));
         }
         if !(1..=MAX_HOLD_TTL_SEC).contains(&self.hold_ttl_sec) {
-            return Err(Error::bad_request(
-                "invalid_event",
+            return Err(DomainError::new(
+                ErrorCode::InvalidEvent,
                 format!("holdTtlSec must be 1..={MAX_HOLD_TTL_SEC}"),
             ));
         }
         if !(1..=MAX_SEATS_PER_ORDER_LIMIT).contains(&self.max_seats_per_order) {
-            return Err(Error::bad_request(
-                "invalid_event",
+            return Err(DomainError::new(
+                ErrorCode::InvalidEvent,
                 format!("maxSeatsPerOrder must be 1..={MAX_SEATS_PER_ORDER_LIMIT}"),
             ));
         }
         if self.sections.is_empty() {
-            return Err(Error::bad_request(
-                "invalid_event",
+            return Err(DomainError::new(
+                ErrorCode::InvalidEvent,
                 "an event needs at least one section",
             ));
         }
@@ -77,14 +77,14 @@ impl NewEvent {
         for s in &self.sections {
             text("section name", &s.name, 64)?;
             if !names.insert(s.name.as_str()) {
-                return Err(Error::bad_request(
-                    "invalid_event",
+                return Err(DomainError::new(
+                    ErrorCode::InvalidEvent,
                     format!("section {:?} appears twice", s.name),
                 ));
             }
             if s.rows == 0 || s.seats_per_row == 0 {
-                return Err(Error::bad_request(
-                    "invalid_event",
+                return Err(DomainError::new(
+                    ErrorCode::InvalidEvent,
                     format!(
                         "section {:?} needs rows and seatsPerRow of at least 1",
                         s.name
@@ -92,16 +92,16 @@ impl NewEvent {
                 ));
             }
             if s.price_krw < 0 {
-                return Err(Error::bad_request(
-                    "invalid_event",
+                return Err(DomainError::new(
+                    ErrorCode::InvalidEvent,
                     format!("section {:?} has a negative price", s.name),
                 ));
             }
             total = total.saturating_add(u64::from(s.rows) * u64::from(s.seats_per_row));
         }
         if total > MAX_SEATS_PER_EVENT {
-            return Err(Error::bad_request(
-                "invalid_event",
+            return Err(DomainError::new(
+                ErrorCode::InvalidEvent,
                 format!(
                     "an event may have at most {MAX_SEATS_PER_EVENT} seats, this one has {total}"
                 ),

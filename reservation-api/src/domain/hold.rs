@@ -7,7 +7,7 @@
 //! its seats at the exact millisecond it ends, on every strategy.
 
 use crate::domain::status::{ReservationStatus, SeatStatus};
-use crate::error::Error;
+use crate::error::{DomainError, ErrorCode};
 
 /// A buyer's seat choice after validation: distinct ids in ascending order.
 /// Ascending order is the fixed lock order that keeps concurrent
@@ -16,10 +16,10 @@ use crate::error::Error;
 pub struct SeatSelection(Vec<i64>);
 
 impl SeatSelection {
-    pub fn new(seat_ids: &[i64], max_seats_per_order: u32) -> Result<Self, Error> {
+    pub fn new(seat_ids: &[i64], max_seats_per_order: u32) -> Result<Self, DomainError> {
         if seat_ids.is_empty() {
-            return Err(Error::bad_request(
-                "no_seats",
+            return Err(DomainError::new(
+                ErrorCode::NoSeats,
                 "seatIds must name at least one seat",
             ));
         }
@@ -27,14 +27,14 @@ impl SeatSelection {
         ids.sort_unstable();
         ids.dedup();
         if ids.len() != seat_ids.len() {
-            return Err(Error::bad_request(
-                "duplicate_seat",
+            return Err(DomainError::new(
+                ErrorCode::DuplicateSeat,
                 "seatIds names a seat twice",
             ));
         }
         if ids.len() > max_seats_per_order as usize {
-            return Err(Error::bad_request(
-                "too_many_seats",
+            return Err(DomainError::new(
+                ErrorCode::TooManySeats,
                 format!(
                     "at most {max_seats_per_order} seats per order, got {}",
                     ids.len()
@@ -98,13 +98,13 @@ pub fn judge_seats(
     event_id: &str,
     rows: &[SeatState],
     now_ms: i64,
-) -> Result<Verdict, Error> {
+) -> Result<Verdict, DomainError> {
     let mut amount: i64 = 0;
     let mut taken = Vec::new();
     for id in selection.ids() {
         let Some(row) = rows.iter().find(|r| r.id == *id && r.event_id == event_id) else {
-            return Err(Error::bad_request(
-                "seat_not_in_event",
+            return Err(DomainError::new(
+                ErrorCode::SeatNotInEvent,
                 format!("seat {id} does not belong to event {event_id}"),
             ));
         };
@@ -145,11 +145,11 @@ pub fn check_releasable(
     status: ReservationStatus,
     expires_at_ms: i64,
     now_ms: i64,
-) -> Result<(), Error> {
+) -> Result<(), DomainError> {
     match effective_reservation_status(status, expires_at_ms, now_ms) {
         ReservationStatus::Held => Ok(()),
-        other => Err(Error::conflict(
-            "reservation_not_held",
+        other => Err(DomainError::new(
+            ErrorCode::ReservationNotHeld,
             format!("the reservation is {}, not held", other.as_str()),
         )),
     }
@@ -175,22 +175,22 @@ mod tests {
         assert_eq!(SeatSelection::new(&[3, 1, 2], 4).unwrap().ids(), &[1, 2, 3]);
         assert!(matches!(
             SeatSelection::new(&[], 4),
-            Err(Error::BadRequest {
-                code: "no_seats",
+            Err(DomainError {
+                code: ErrorCode::NoSeats,
                 ..
             })
         ));
         assert!(matches!(
             SeatSelection::new(&[1, 1], 4),
-            Err(Error::BadRequest {
-                code: "duplicate_seat",
+            Err(DomainError {
+                code: ErrorCode::DuplicateSeat,
                 ..
             })
         ));
         assert!(matches!(
             SeatSelection::new(&[1, 2, 3, 4, 5], 4),
-            Err(Error::BadRequest {
-                code: "too_many_seats",
+            Err(DomainError {
+                code: ErrorCode::TooManySeats,
                 ..
             })
         ));
@@ -241,8 +241,8 @@ mod tests {
         let sel = SeatSelection::new(&[1], 4).unwrap();
         assert!(matches!(
             judge_seats(&sel, "other", &rows, 0),
-            Err(Error::BadRequest {
-                code: "seat_not_in_event",
+            Err(DomainError {
+                code: ErrorCode::SeatNotInEvent,
                 ..
             })
         ));

@@ -10,7 +10,7 @@
 
 use crate::domain::hold::seat_is_free;
 use crate::domain::SeatStatus;
-use crate::error::Error;
+use crate::error::{DomainError, ErrorCode};
 use crate::toss::{Payment, PaymentStatus};
 
 /// A payment attempt's state in Ticketon's records.
@@ -158,10 +158,10 @@ pub fn charged_action(
 
 /// The paymentKey as the widget hands it over: Toss's keys are visible
 /// ASCII, at most 200 characters.
-pub fn validate_payment_key(key: &str) -> Result<(), Error> {
+pub fn validate_payment_key(key: &str) -> Result<(), DomainError> {
     if key.is_empty() || key.len() > 200 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(Error::bad_request(
-            "invalid_payment_key",
+        return Err(DomainError::new(
+            ErrorCode::InvalidPaymentKey,
             "paymentKey must be 1..=200 visible ASCII characters",
         ));
     }

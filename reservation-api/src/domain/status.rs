@@ -2,7 +2,7 @@
 //! database/JSON spelling. Kept in one place because the same strings are
 //! written by SQL and read by clients.
 
-use crate::error::Error;
+use crate::error::{DomainError, ErrorCode};
 
 /// `draft` events are invisible to buyers; `on_sale` accept holds; `closed`
 /// accept none. Events are created `on_sale` unless created as `draft`.
@@ -33,16 +33,16 @@ pub enum ReservationStatus {
 }
 
 macro_rules! spelled {
-    ($ty:ident, $what:literal, $($variant:ident => $s:literal),+) => {
+    ($ty:ident, $what:literal, $invalid:ident, $($variant:ident => $s:literal),+) => {
         impl $ty {
             pub fn as_str(self) -> &'static str {
                 match self { $($ty::$variant => $s),+ }
             }
-            pub fn parse(s: &str) -> Result<Self, Error> {
+            pub fn parse(s: &str) -> Result<Self, DomainError> {
                 match s {
                     $($s => Ok($ty::$variant),)+
-                    other => Err(Error::bad_request(
-                        concat!("invalid_", $what),
+                    other => Err(DomainError::new(
+                        ErrorCode::$invalid,
                         format!(concat!("unknown ", $what, " {:?}"), other),
                     )),
                 }
@@ -51,18 +51,32 @@ macro_rules! spelled {
     };
 }
 
-spelled!(EventStatus, "event_status", Draft => "draft", OnSale => "on_sale", Closed => "closed");
-spelled!(SeatStatus, "seat_status", Available => "available", Held => "held", Sold => "sold");
-spelled!(ReservationStatus, "reservation_status",
+spelled!(EventStatus, "event_status", InvalidEventStatus, Draft => "draft", OnSale => "on_sale", Closed => "closed");
+spelled!(SeatStatus, "seat_status", InvalidSeatStatus, Available => "available", Held => "held", Sold => "sold");
+spelled!(ReservationStatus, "reservation_status", InvalidReservationStatus,
     Held => "held", Released => "released", Expired => "expired", Paid => "paid");
+
+impl ReservationStatus {
+    /// A buyer may move their hold to `released` (giving the seats back);
+    /// the other states are reached by paying, or by the clock.
+    pub fn settable_by_buyer(s: &str) -> Result<Self, DomainError> {
+        match ReservationStatus::parse(s)? {
+            ReservationStatus::Released => Ok(ReservationStatus::Released),
+            _ => Err(DomainError::new(
+                ErrorCode::InvalidReservationStatus,
+                "status must be \"released\"",
+            )),
+        }
+    }
+}
 
 impl EventStatus {
     /// Admins may move an event to `on_sale` or `closed` through the API;
     /// going back to `draft` would hide live holds, so it is refused.
-    pub fn settable_by_admin(s: &str) -> Result<Self, Error> {
+    pub fn settable_by_admin(s: &str) -> Result<Self, DomainError> {
         match EventStatus::parse(s)? {
-            EventStatus::Draft => Err(Error::bad_request(
-                "invalid_event_status",
+            EventStatus::Draft => Err(DomainError::new(
+                ErrorCode::InvalidEventStatus,
                 "status must be \"on_sale\" or \"closed\"",
             )),
             other => Ok(other),

@@ -14,7 +14,7 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::error::Error;
+use crate::error::{DomainError, ErrorCode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TicketStatus {
@@ -52,12 +52,12 @@ pub enum TicketChange {
 }
 
 impl TicketChange {
-    pub fn parse(s: &str) -> Result<Self, Error> {
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
         match s {
             "cancelled" => Ok(TicketChange::Cancel),
             "used" => Ok(TicketChange::Use),
-            _ => Err(Error::bad_request(
-                "invalid_ticket_status",
+            _ => Err(DomainError::new(
+                ErrorCode::InvalidTicketStatus,
                 "status must be \"cancelled\" or \"used\"",
             )),
         }
@@ -70,23 +70,23 @@ pub fn check_change(
     status: TicketStatus,
     change: TicketChange,
     refund_pending: bool,
-) -> Result<(), Error> {
+) -> Result<(), DomainError> {
     match (status, change) {
-        (TicketStatus::Issued, TicketChange::Use) if refund_pending => Err(Error::conflict(
-            "ticket_being_cancelled",
+        (TicketStatus::Issued, TicketChange::Use) if refund_pending => Err(DomainError::new(
+            ErrorCode::TicketBeingCancelled,
             "a refund of this ticket is in progress",
         )),
         (TicketStatus::Issued, _) => Ok(()),
-        (TicketStatus::Used, TicketChange::Use) => Err(Error::conflict(
-            "ticket_already_used",
+        (TicketStatus::Used, TicketChange::Use) => Err(DomainError::new(
+            ErrorCode::TicketAlreadyUsed,
             "this ticket was already used",
         )),
-        (TicketStatus::Used, TicketChange::Cancel) => Err(Error::conflict(
-            "ticket_used",
+        (TicketStatus::Used, TicketChange::Cancel) => Err(DomainError::new(
+            ErrorCode::TicketUsed,
             "a used ticket cannot be cancelled",
         )),
-        (TicketStatus::Cancelled, TicketChange::Use) => Err(Error::conflict(
-            "ticket_cancelled",
+        (TicketStatus::Cancelled, TicketChange::Use) => Err(DomainError::new(
+            ErrorCode::TicketCancelled,
             "this ticket was cancelled",
         )),
         // Cancelling twice answers the cancelled ticket again (a retry).
@@ -177,8 +177,8 @@ mod tests {
         assert!(check_change(Issued, Cancel, false).is_ok());
         assert!(matches!(
             check_change(Used, Use, false),
-            Err(Error::Conflict {
-                code: "ticket_already_used",
+            Err(DomainError {
+                code: ErrorCode::TicketAlreadyUsed,
                 ..
             })
         ));

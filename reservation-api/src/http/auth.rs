@@ -9,7 +9,7 @@ use axum::http::{header, HeaderMap};
 use ticketon_wire::{AdmissionClaims, TokenError};
 
 use super::AppState;
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::service::Buyer;
 
 /// Proof that the request carries the admin key, as `X-Admin-Key: <key>`
@@ -42,14 +42,14 @@ impl FromRequestParts<AppState> for Admin {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let present = parts.headers.contains_key("x-admin-key") || bearer(&parts.headers).is_some();
         if !present {
-            return Err(Error::unauthorized(
-                "admin_key_required",
+            return Err(Error::rejected(
+                ErrorCode::AdminKeyRequired,
                 "this endpoint needs the admin key",
             ));
         }
         if !is_admin(&parts.headers, &state.admin_key) {
-            return Err(Error::forbidden(
-                "admin_key_invalid",
+            return Err(Error::rejected(
+                ErrorCode::AdminKeyInvalid,
                 "the admin key does not match",
             ));
         }
@@ -62,14 +62,14 @@ impl FromRequestParts<AppState> for Buyer {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let Some(token) = bearer(&parts.headers) else {
-            return Err(Error::unauthorized(
-                "token_missing",
+            return Err(Error::rejected(
+                ErrorCode::TokenMissing,
                 "send the admission token as Authorization: Bearer <token>",
             ));
         };
         let claims = AdmissionClaims::verify(token, &state.token_secret).map_err(|e| match e {
-            TokenError::Expired => Error::unauthorized("token_expired", e.to_string()),
-            TokenError::Invalid => Error::unauthorized("token_invalid", e.to_string()),
+            TokenError::Expired => Error::rejected(ErrorCode::TokenExpired, e.to_string()),
+            TokenError::Invalid => Error::rejected(ErrorCode::TokenInvalid, e.to_string()),
         })?;
         Ok(Buyer {
             user_id: claims.sub,

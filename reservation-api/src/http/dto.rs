@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use crate::domain::event::{DEFAULT_HOLD_TTL_SEC, DEFAULT_MAX_SEATS_PER_ORDER};
 use crate::domain::{EventStatus, NewEvent, SectionSpec};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::store::{EventRecord, ReservationRecord, SeatView, SectionSummary};
 
 pub fn rfc3339(ms: i64) -> String {
@@ -19,18 +19,18 @@ pub fn rfc3339(ms: i64) -> String {
 
 pub fn parse_rfc3339_ms(field: &str, s: &str) -> Result<i64> {
     let t = OffsetDateTime::parse(s, &Rfc3339).map_err(|_| {
-        Error::bad_request(
-            "invalid_event",
+        Error::rejected(
+            ErrorCode::InvalidEvent,
             format!("{field} must be an RFC 3339 time, got {s:?}"),
         )
     })?;
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
-        .map_err(|_| Error::bad_request("invalid_event", format!("{field} is out of range")))
+        .map_err(|_| Error::rejected(ErrorCode::InvalidEvent, format!("{field} is out of range")))
 }
 
 pub fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T> {
     serde_json::from_slice(body)
-        .map_err(|e| Error::bad_request("invalid_json", format!("invalid request body: {e}")))
+        .map_err(|e| Error::rejected(ErrorCode::InvalidJson, format!("invalid request body: {e}")))
 }
 
 pub fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>> {

@@ -13,7 +13,8 @@ use super::dto::{parse_json, to_json, CreateEventBody, EventDto, EventPage, Seat
 use super::idempotency::idempotent;
 use super::AppState;
 use crate::domain::{EventStatus, SeatStatus};
-use crate::error::{json_response, Error, Result};
+use crate::error::{Error, ErrorCode, Result};
+use crate::http::error::json_response;
 use crate::store::EventRecord;
 
 const DEFAULT_PAGE: i64 = 20;
@@ -24,15 +25,15 @@ fn int_param(q: &HashMap<String, String>, name: &str, default: i64, max: i64) ->
         None => Ok(default),
         Some(v) => match v.parse::<i64>() {
             Ok(n) if (0..=max).contains(&n) => Ok(n),
-            _ => Err(Error::bad_request(
-                "invalid_query",
+            _ => Err(Error::rejected(
+                ErrorCode::InvalidQuery,
                 format!("{name} must be an integer in 0..={max}"),
             )),
         },
     }
 }
 
-pub async fn create(
+pub(super) async fn create(
     State(st): State<AppState>,
     _admin: Admin,
     headers: HeaderMap,
@@ -54,7 +55,7 @@ pub async fn create(
     .await
 }
 
-pub async fn list(
+pub(super) async fn list(
     State(st): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
@@ -77,7 +78,7 @@ pub async fn list(
     Ok(json_response(StatusCode::OK, to_json(&page)?))
 }
 
-pub async fn get_one(
+pub(super) async fn get_one(
     State(st): State<AppState>,
     headers: HeaderMap,
     Path(event_id): Path<String>,
@@ -101,7 +102,7 @@ async fn event_with_sections(st: &AppState, event: EventRecord) -> Result<Respon
     ))
 }
 
-pub async fn set_status(
+pub(super) async fn set_status(
     State(st): State<AppState>,
     _admin: Admin,
     Path(event_id): Path<String>,
@@ -110,8 +111,8 @@ pub async fn set_status(
     let req: StatusBody = parse_json(&body)?;
     let status: EventStatus = EventStatus::settable_by_admin(&req.status)?;
     if !st.svc.store.set_event_status(&event_id, status).await? {
-        return Err(Error::not_found(
-            "event_not_found",
+        return Err(Error::rejected(
+            ErrorCode::EventNotFound,
             format!("no event {event_id:?}"),
         ));
     }
@@ -119,7 +120,7 @@ pub async fn set_status(
     event_with_sections(&st, event).await
 }
 
-pub async fn seats(
+pub(super) async fn seats(
     State(st): State<AppState>,
     headers: HeaderMap,
     Path(event_id): Path<String>,

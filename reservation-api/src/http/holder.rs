@@ -9,7 +9,7 @@ use ticketon_wire::{AdmissionClaims, TokenError};
 
 use super::auth::bearer;
 use super::AppState;
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::payments::Holder;
 
 impl FromRequestParts<AppState> for Holder {
@@ -17,8 +17,8 @@ impl FromRequestParts<AppState> for Holder {
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Error> {
         let Some(token) = bearer(&parts.headers) else {
-            return Err(Error::unauthorized(
-                "token_missing",
+            return Err(Error::rejected(
+                ErrorCode::TokenMissing,
                 "send the admission token or the access token as Authorization: Bearer <token>",
             ));
         };
@@ -26,8 +26,8 @@ impl FromRequestParts<AppState> for Holder {
             Ok(claims) => {
                 if let Some(status) = st.svc.store.session_status(&claims.eid).await? {
                     if !status.is_active() {
-                        return Err(Error::unauthorized(
-                            "session_ended",
+                        return Err(Error::rejected(
+                            ErrorCode::SessionEnded,
                             format!(
                                 "this admission's session has ended ({}); use the accessToken \
                                  returned with the payment",
@@ -41,8 +41,8 @@ impl FromRequestParts<AppState> for Holder {
                     reservation_id: None,
                 })
             }
-            Err(TokenError::Expired) => Err(Error::unauthorized(
-                "token_expired",
+            Err(TokenError::Expired) => Err(Error::rejected(
+                ErrorCode::TokenExpired,
                 TokenError::Expired.to_string(),
             )),
             Err(TokenError::Invalid) => {

@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use super::AppState;
-use crate::error::{json_response, Error, Result};
+use crate::error::{Error, ErrorCode, Result};
+use crate::http::error::json_response;
 use crate::store::IdemBegin;
 
 const MAX_KEY_LEN: usize = 200;
@@ -28,15 +29,15 @@ fn key_of(headers: &HeaderMap) -> Result<Option<String>> {
     };
     match v.to_str() {
         Ok(k) if !k.is_empty() && k.len() <= MAX_KEY_LEN => Ok(Some(k.to_string())),
-        _ => Err(Error::bad_request(
-            "invalid_idempotency_key",
+        _ => Err(Error::rejected(
+            ErrorCode::InvalidIdempotencyKey,
             format!("Idempotency-Key must be 1..={MAX_KEY_LEN} visible ASCII characters"),
         )),
     }
 }
 
 /// Runs `handler` at most once per (scope, key); see module doc.
-pub async fn idempotent<F, Fut>(
+pub(super) async fn idempotent<F, Fut>(
     state: &AppState,
     scope: &str,
     headers: &HeaderMap,
@@ -65,13 +66,13 @@ where
                 .insert("idempotent-replayed", HeaderValue::from_static("true"));
             resp
         }
-        Ok(IdemBegin::InProgress) => Error::conflict(
-            "idempotency_in_progress",
+        Ok(IdemBegin::InProgress) => Error::rejected(
+            ErrorCode::IdempotencyInProgress,
             "a request with this Idempotency-Key is still being processed",
         )
         .into_response(),
-        Ok(IdemBegin::Mismatch) => Error::Unprocessable {
-            code: "idempotency_key_reused",
+        Ok(IdemBegin::Mismatch) => Error::Rejected {
+            code: ErrorCode::IdempotencyKeyReused,
             message: "this Idempotency-Key was used with a different request body".into(),
         }
         .into_response(),
@@ -79,7 +80,7 @@ where
             let outcome = handler().await;
             let (status, bytes) = match &outcome {
                 Ok((s, b)) => (*s, b.clone()),
-                Err(e) => e.status_and_body(),
+                Err(e) => crate::http::error::status_and_body(e),
             };
             let recorded = if status.is_server_error() {
                 store.idempotency_abandon(scope, &key).await

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod dto;
+pub mod error;
 mod events;
 mod holder;
 mod idempotency;
@@ -21,7 +22,7 @@ use axum::http::{StatusCode, Uri};
 use axum::routing::{get, patch};
 use axum::Router;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::service::Reservations;
 
 #[derive(Clone)]
@@ -30,9 +31,19 @@ pub struct AppState {
     pub admin_key: Arc<str>,
     pub token_secret: Arc<[u8]>,
     /// The bus the outbox goes to (for its counters in /metrics).
-    pub bus: Option<Arc<dyn ticketon_wire::bus::Publisher>>,
-    pub admissions_consumed: Arc<ticketon_wire::bus::ConsumerStats>,
+    pub bus: Option<Arc<dyn ticketon_bus::Publisher>>,
+    pub admissions_consumed: Arc<ticketon_bus::ConsumerStats>,
     pub payments: Arc<crate::payments::Payments>,
+}
+
+// Hand-written so that the admin key and the token secret never reach a
+// log line.
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("svc", &self.svc)
+            .finish_non_exhaustive()
+    }
 }
 
 pub fn router(state: AppState) -> Router {
@@ -52,6 +63,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/api/reservations/{reservation_id}",
             get(reservations::get_one).delete(reservations::release),
         )
+        .route(
+            "/v1/api/reservations/{reservation_id}/status",
+            patch(reservations::set_status),
+        )
         .route("/v1/api/payments", axum::routing::post(payments::pay))
         .route("/v1/api/tickets", get(tickets::list))
         .route("/v1/api/tickets/{ticket_id}", get(tickets::get_one))
@@ -67,12 +82,12 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn not_found(uri: Uri) -> Error {
-    Error::not_found("not_found", format!("no route for {}", uri.path()))
+    Error::rejected(ErrorCode::NotFound, format!("no route for {}", uri.path()))
 }
 
 async fn method_not_allowed() -> axum::response::Response {
     let body =
         ticketon_wire::ErrorBody::new("method_not_allowed", "method not allowed on this path")
             .to_json();
-    crate::error::json_response(StatusCode::METHOD_NOT_ALLOWED, body)
+    crate::http::error::json_response(StatusCode::METHOD_NOT_ALLOWED, body)
 }

@@ -22,7 +22,7 @@ fn counter(out: &mut String, name: &str, help: &str, series: &[(&str, &AtomicU64
     }
 }
 
-pub async fn metrics(State(state): State<AppState>) -> Result<Response> {
+pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response> {
     let mut out = String::with_capacity(2048);
     let backlog = state.svc.store.outbox_backlog().await?;
     let _ = writeln!(

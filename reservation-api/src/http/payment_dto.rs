@@ -25,8 +25,11 @@ pub struct PaymentDto {
     pub currency: &'static str,
     /// `pending`, `done`, `failed` or `cancelled`.
     pub status: &'static str,
-    /// Toss's last known status (`DONE`, `PARTIAL_CANCELED`, ...).
-    pub toss_status: Option<String>,
+    /// The payment provider that holds the charge (`toss`).
+    pub provider: String,
+    /// The provider's last known status in its own spelling (Toss: `DONE`,
+    /// `PARTIAL_CANCELED`, ...).
+    pub provider_status: Option<String>,
     pub approved_at: Option<String>,
     pub created_at: String,
 }
@@ -40,7 +43,8 @@ impl From<&PaymentRecord> for PaymentDto {
             amount: p.amount_krw,
             currency: "KRW",
             status: p.status.as_str(),
-            toss_status: p.toss_status.clone(),
+            provider: p.provider.clone(),
+            provider_status: p.provider_status.clone(),
             approved_at: p.approved_at_ms.map(rfc3339),
             created_at: rfc3339(p.created_at_ms),
         }

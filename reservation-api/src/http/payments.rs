@@ -10,11 +10,12 @@ use axum::response::Response;
 use super::dto::{parse_json, to_json};
 use super::payment_dto::{PaidDto, PayBody, PaymentDto, PendingDto};
 use super::AppState;
-use crate::error::{json_response, Result};
+use crate::error::Result;
+use crate::http::error::json_response;
 use crate::payments::{PayOutcome, PayRequest};
 use crate::service::Buyer;
 
-pub async fn pay(State(st): State<AppState>, buyer: Buyer, body: Bytes) -> Result<Response> {
+pub(super) async fn pay(State(st): State<AppState>, buyer: Buyer, body: Bytes) -> Result<Response> {
     let body: PayBody = parse_json(&body)?;
     let req = PayRequest {
         reservation_id: body.reservation_id,

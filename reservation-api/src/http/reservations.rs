@@ -6,14 +6,16 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use super::dto::{parse_json, to_json, HoldBody, ReservationDto};
+use super::dto::{parse_json, to_json, HoldBody, ReservationDto, StatusBody};
 use super::idempotency::idempotent;
 use super::AppState;
-use crate::error::{json_response, Result};
+use crate::domain::ReservationStatus;
+use crate::error::{ErrorCode, Result};
+use crate::http::error::json_response;
 use crate::payments::Holder;
 use crate::service::Buyer;
 
-pub async fn create(
+pub(super) async fn create(
     State(st): State<AppState>,
     buyer: Buyer,
     headers: HeaderMap,
@@ -30,14 +32,14 @@ pub async fn create(
 
 /// With the admission token (while its session lives) or the accessToken
 /// of this reservation.
-pub async fn get_one(
+pub(super) async fn get_one(
     State(st): State<AppState>,
     holder: Holder,
     Path(id): Path<String>,
 ) -> Result<Response> {
     if !holder.may_see(&holder.user_id, &id) {
-        return Err(crate::error::Error::not_found(
-            "reservation_not_found",
+        return Err(crate::error::Error::rejected(
+            ErrorCode::ReservationNotFound,
             format!("no reservation {id:?} for this user"),
         ));
     }
@@ -48,7 +50,7 @@ pub async fn get_one(
     ))
 }
 
-pub async fn release(
+pub(super) async fn release(
     State(st): State<AppState>,
     buyer: Buyer,
     Path(id): Path<String>,
@@ -58,4 +60,17 @@ pub async fn release(
         StatusCode::OK,
         to_json(&ReservationDto::from(r))?,
     ))
+}
+
+/// `PATCH /{id}/status` with `{"status":"released"}`: the REST spelling of
+/// [`release`], which stays as `DELETE /{id}`.
+pub(super) async fn set_status(
+    State(st): State<AppState>,
+    buyer: Buyer,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
+    let req: StatusBody = parse_json(&body)?;
+    ReservationStatus::settable_by_buyer(&req.status)?;
+    release(State(st), buyer, Path(id)).await
 }

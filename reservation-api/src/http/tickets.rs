@@ -12,10 +12,11 @@ use super::dto::{parse_json, to_json, StatusBody};
 use super::payment_dto::TicketDto;
 use super::AppState;
 use crate::domain::ticket::TicketChange;
-use crate::error::{json_response, Error, Result};
+use crate::error::{Error, ErrorCode, Result};
+use crate::http::error::json_response;
 use crate::payments::{Holder, TicketCancel};
 
-pub async fn get_one(
+pub(super) async fn get_one(
     State(st): State<AppState>,
     holder: Holder,
     Path(id): Path<String>,
@@ -27,7 +28,7 @@ pub async fn get_one(
     ))
 }
 
-pub async fn list(State(st): State<AppState>, holder: Holder) -> Result<Response> {
+pub(super) async fn list(State(st): State<AppState>, holder: Holder) -> Result<Response> {
     let key = st.payments.keys.checkin_key();
     let tickets: Vec<TicketDto> = st
         .payments
@@ -41,7 +42,7 @@ pub async fn list(State(st): State<AppState>, holder: Holder) -> Result<Response
 
 /// `{"status":"cancelled"}` from the holder (200 when refunded, 202 while
 /// the refund waits for Toss); `{"status":"used"}` with the admin key.
-pub async fn set_status(
+pub(super) async fn set_status(
     State(st): State<AppState>,
     caller: TicketCaller,
     Path(id): Path<String>,
@@ -58,8 +59,8 @@ pub async fn set_status(
                 to_json(&TicketDto::new(&t, key))?,
             ))
         }
-        (TicketChange::Use, TicketCaller::Holder(_)) => Err(Error::forbidden(
-            "admin_only",
+        (TicketChange::Use, TicketCaller::Holder(_)) => Err(Error::rejected(
+            ErrorCode::AdminOnly,
             "only a gate (the admin key) marks tickets used",
         )),
         (TicketChange::Cancel, TicketCaller::Holder(holder)) => {
@@ -74,15 +75,15 @@ pub async fn set_status(
                 )),
             }
         }
-        (TicketChange::Cancel, TicketCaller::Admin) => Err(Error::forbidden(
-            "holder_only",
+        (TicketChange::Cancel, TicketCaller::Admin) => Err(Error::rejected(
+            ErrorCode::HolderOnly,
             "a ticket is cancelled by its holder (admission or access token)",
         )),
     }
 }
 
 /// The admin (by key) or a ticket holder (by token).
-pub enum TicketCaller {
+pub(super) enum TicketCaller {
     Admin,
     Holder(Holder),
 }

@@ -16,7 +16,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 
 pub const ACCESS_ISSUER: &str = "ticketon-reservation";
 pub const ACCESS_AUDIENCE: &str = "ticketon-buyer";
@@ -46,6 +46,13 @@ pub struct AccessClaims {
 pub struct BuyerKeys {
     access: Vec<u8>,
     checkin: Vec<u8>,
+}
+
+// Hand-written: the keys sign access tokens and check-in codes.
+impl std::fmt::Debug for BuyerKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuyerKeys").finish_non_exhaustive()
+    }
 }
 
 impl BuyerKeys {
@@ -91,9 +98,9 @@ impl BuyerKeys {
             .map(|d| d.claims)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
-                    Error::unauthorized("token_expired", "the access token has expired")
+                    Error::rejected(ErrorCode::TokenExpired, "the access token has expired")
                 }
-                _ => Error::unauthorized("token_invalid", "the token is not valid here"),
+                _ => Error::rejected(ErrorCode::TokenInvalid, "the token is not valid here"),
             })
     }
 }
@@ -130,8 +137,8 @@ mod tests {
         let old = keys.access_token("u1", "r1", 1_000);
         assert!(matches!(
             keys.verify_access(&old),
-            Err(Error::Unauthorized {
-                code: "token_expired",
+            Err(Error::Rejected {
+                code: ErrorCode::TokenExpired,
                 ..
             })
         ));

@@ -6,7 +6,7 @@ use crate::domain::hold::effective_reservation_status;
 use crate::domain::payment::{validate_payment_key, PaymentState};
 use crate::domain::session::SessionStatus;
 use crate::domain::ReservationStatus;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::service::Buyer;
 use crate::store::{PaymentRecord, ReservationRecord};
 use crate::toss::{ConfirmRequest, PaymentOutcome, TossError};
@@ -22,8 +22,8 @@ pub struct PayRequest {
 }
 
 fn reservation_not_found(id: &str) -> Error {
-    Error::not_found(
-        "reservation_not_found",
+    Error::rejected(
+        ErrorCode::ReservationNotFound,
         format!("no reservation {id:?} for this user"),
     )
 }
@@ -48,8 +48,8 @@ impl Payments {
         // sessions do.
         if let Some(status) = self.store.session_status(&buyer.entry_id).await? {
             if !status.is_active() && status != SessionStatus::Expired {
-                return Err(Error::unauthorized(
-                    "session_ended",
+                return Err(Error::rejected(
+                    ErrorCode::SessionEnded,
                     format!(
                         "this admission's purchase session has ended ({})",
                         status.as_str()
@@ -66,6 +66,7 @@ impl Payments {
             .insert_attempt(
                 &resv.id,
                 &buyer.user_id,
+                self.gateway.provider(),
                 &req.payment_key,
                 req.amount,
                 self.now_ms(),
@@ -84,8 +85,8 @@ impl Payments {
         let now = self.now_ms();
         match effective_reservation_status(resv.status, resv.expires_at_ms, now) {
             ReservationStatus::Held => Ok(()),
-            ReservationStatus::Paid => Err(Error::conflict(
-                "reservation_already_paid",
+            ReservationStatus::Paid => Err(Error::rejected(
+                ErrorCode::ReservationAlreadyPaid,
                 "this reservation is already paid",
             )),
             other => {
@@ -96,8 +97,8 @@ impl Payments {
                 {
                     Ok(())
                 } else {
-                    Err(Error::conflict(
-                        "reservation_not_payable",
+                    Err(Error::rejected(
+                        ErrorCode::ReservationNotPayable,
                         format!(
                             "the reservation is {} and its seats were taken",
                             other.as_str()
@@ -138,7 +139,10 @@ impl Payments {
                 self.store
                     .fail_attempt(&attempt.id, Some("ABORTED"), &code, &message, self.now_ms())
                     .await?;
-                Err(Error::PaymentDeclined { code, message })
+                Err(Error::PaymentDeclined {
+                    provider_code: code,
+                    message,
+                })
             }
             Ok(PaymentOutcome::Unknown(reason)) => {
                 tracing::warn!(order = %attempt.reservation_id, %reason,
@@ -162,15 +166,15 @@ impl Payments {
 }
 
 fn amount_mismatch(expected: i64, got: i64) -> Error {
-    Error::bad_request(
-        "amount_mismatch",
+    Error::rejected(
+        ErrorCode::AmountMismatch,
         format!("amount must be the hold's amount {expected} KRW, got {got}"),
     )
 }
 
 pub(super) fn declined(attempt: &PaymentRecord) -> Error {
     Error::PaymentDeclined {
-        code: attempt
+        provider_code: attempt
             .failure_code
             .clone()
             .unwrap_or_else(|| "payment_failed".into()),
@@ -182,8 +186,8 @@ pub(super) fn declined(attempt: &PaymentRecord) -> Error {
 }
 
 pub(super) fn refunded(done: bool) -> Error {
-    Error::conflict(
-        "payment_refunded",
+    Error::rejected(
+        ErrorCode::PaymentRefunded,
         if done {
             "the payment went through after the seats were lost, and was refunded in full"
         } else {

@@ -40,6 +40,7 @@ pub struct ReconcileSettings {
     pub grace: Duration,
 }
 
+#[derive(Debug)]
 pub struct Payments {
     pub store: SqlStore,
     pub gateway: Arc<dyn PaymentGateway>,
@@ -103,8 +104,8 @@ impl Payments {
     }
 }
 
-/// Toss's spelling of a status, as stored in `toss_status`.
-pub(crate) fn toss_status_str(status: PaymentStatus) -> String {
+/// Toss's spelling of a status, as stored in `provider_status`.
+pub(crate) fn provider_status_str(status: PaymentStatus) -> String {
     serde_json::to_value(status)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))

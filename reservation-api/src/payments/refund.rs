@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::store::RefundTarget;
 use crate::toss::{CancelRequest, IdempotencyKey, Payment, PaymentOutcome, TossError};
 
-use super::{toss_status_str, Payments};
+use super::{provider_status_str, Payments};
 
 fn reason_of(target: &RefundTarget) -> String {
     match &target.refund.ticket_id {
@@ -86,7 +86,7 @@ impl Payments {
     }
 
     async fn finish_refund(&self, target: &RefundTarget, p: &Payment) -> Result<()> {
-        let status = toss_status_str(p.status);
+        let status = provider_status_str(p.status);
         let now = self.now_ms();
         match &target.refund.ticket_id {
             Some(_) => {

@@ -8,7 +8,7 @@ use crate::store::{ChargedInfo, PaymentRecord, RefundTarget, Settled};
 use crate::toss::{ConfirmRequest, Payment, PaymentOutcome, TossError};
 
 use super::confirm::refunded;
-use super::{toss_status_str, unix_ms, PayOutcome, Payments};
+use super::{provider_status_str, unix_ms, PayOutcome, Payments};
 
 /// Toss's record of one attempt.
 struct Finding {
@@ -77,17 +77,23 @@ impl Payments {
                     return Err(refunded(true));
                 }
                 AttemptVerdict::NotCharged { code, message } => {
-                    let toss_status = finding.payment.as_ref().map(|p| toss_status_str(p.status));
+                    let provider_status = finding
+                        .payment
+                        .as_ref()
+                        .map(|p| provider_status_str(p.status));
                     self.store
                         .fail_attempt(
                             &attempt.id,
-                            toss_status.as_deref(),
+                            provider_status.as_deref(),
                             &code,
                             &message,
                             self.now_ms(),
                         )
                         .await?;
-                    return Err(Error::PaymentDeclined { code, message });
+                    return Err(Error::PaymentDeclined {
+                        provider_code: code,
+                        message,
+                    });
                 }
                 AttemptVerdict::Unconfirmed if may_reconfirm => {
                     may_reconfirm = false;
@@ -110,7 +116,10 @@ impl Payments {
                                     self.now_ms(),
                                 )
                                 .await?;
-                            return Err(Error::PaymentDeclined { code, message });
+                            return Err(Error::PaymentDeclined {
+                                provider_code: code,
+                                message,
+                            });
                         }
                         // Unknown again, or Toss unreachable: look once more.
                         Ok(PaymentOutcome::Unknown(_)) | Err(_) => continue,
@@ -130,7 +139,7 @@ impl Payments {
         p: &Payment,
     ) -> Result<PayOutcome> {
         let info = ChargedInfo {
-            toss_status: toss_status_str(p.status),
+            provider_status: provider_status_str(p.status),
             approved_at_ms: p.approved_at.map(unix_ms),
         };
         match self

@@ -2,7 +2,7 @@
 //! cancelling one for a refund of its price.
 
 use crate::domain::payment::RefundState;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::store::{CancelStart, TicketRecord};
 
 use super::Payments;
@@ -39,7 +39,7 @@ pub enum TicketCancel {
 }
 
 fn not_found(id: &str) -> Error {
-    Error::not_found("ticket_not_found", format!("no ticket {id:?}"))
+    Error::rejected(ErrorCode::TicketNotFound, format!("no ticket {id:?}"))
 }
 
 impl Payments {
@@ -85,8 +85,8 @@ impl Payments {
         match outcome {
             RefundState::Done => Ok(TicketCancel::Cancelled(ticket)),
             RefundState::Pending => Ok(TicketCancel::Pending(ticket)),
-            RefundState::Failed => Err(Error::conflict(
-                "refund_declined",
+            RefundState::Failed => Err(Error::rejected(
+                ErrorCode::RefundDeclined,
                 "Toss refused the refund; the ticket stays valid",
             )),
         }

@@ -18,8 +18,8 @@ use crate::store::{Guard, PendingHold, SqlStore};
 
 use super::Acquired;
 
-pub const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(5);
-pub const DEFAULT_DISTRIBUTED_ATTEMPTS: usize = 60;
+pub(super) const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(5);
+pub(super) const DEFAULT_DISTRIBUTED_ATTEMPTS: usize = 60;
 
 #[derive(Debug)]
 pub struct Distributed {

@@ -8,7 +8,7 @@ use crate::domain::{judge_seats, Verdict};
 use crate::error::{Error, Result};
 use crate::store::{Guard, PendingHold, SqlStore};
 
-pub const DEFAULT_OPTIMISTIC_ATTEMPTS: usize = 8;
+pub(super) const DEFAULT_OPTIMISTIC_ATTEMPTS: usize = 8;
 
 #[derive(Debug, Clone)]
 pub struct Optimistic {

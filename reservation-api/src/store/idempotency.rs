@@ -11,7 +11,7 @@ use sqlx::Row;
 use super::SqlStore;
 use crate::error::Result;
 
-pub const STALE_CLAIM_MS: i64 = 60_000;
+pub(super) const STALE_CLAIM_MS: i64 = 60_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdemBegin {

@@ -4,7 +4,7 @@
 //! it can publish one twice (consumers are idempotent), never lose one.
 
 use sqlx::{Any, Row, Transaction};
-use ticketon_wire::bus::BusEvent;
+use ticketon_bus::BusEvent;
 
 use super::SqlStore;
 use crate::error::{Error, Result};

@@ -33,7 +33,11 @@ pub struct PaymentRecord {
     pub payment_key: String,
     pub amount_krw: i64,
     pub status: PaymentState,
-    pub toss_status: Option<String>,
+    /// The payment provider that holds the charge (`toss`).
+    pub provider: String,
+    /// The provider's last known status, in its own spelling (Toss:
+    /// `DONE`, `PARTIAL_CANCELED`, ...).
+    pub provider_status: Option<String>,
     pub failure_code: Option<String>,
     pub failure_message: Option<String>,
     pub approved_at_ms: Option<i64>,
@@ -45,7 +49,7 @@ pub struct PaymentRecord {
 /// What Toss said about a charged attempt, as recorded with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChargedInfo {
-    pub toss_status: String,
+    pub provider_status: String,
     pub approved_at_ms: Option<i64>,
 }
 
@@ -61,7 +65,7 @@ pub enum Settled {
 }
 
 const PAYMENT_COLUMNS: &str = "id, reservation_id, user_id, payment_key, amount_krw, status, \
-     toss_status, failure_code, failure_message, approved_at_ms, settled_at_ms, created_at_ms, \
+     provider, provider_status, failure_code, failure_message, approved_at_ms, settled_at_ms, created_at_ms, \
      updated_at_ms";
 
 fn payment_record(row: &AnyRow) -> Result<PaymentRecord> {
@@ -74,7 +78,8 @@ fn payment_record(row: &AnyRow) -> Result<PaymentRecord> {
         amount_krw: row.try_get("amount_krw")?,
         status: PaymentState::parse(&status)
             .ok_or_else(|| Error::Internal(format!("unknown payment status {status:?}")))?,
-        toss_status: row.try_get("toss_status")?,
+        provider: row.try_get("provider")?,
+        provider_status: row.try_get("provider_status")?,
         failure_code: row.try_get("failure_code")?,
         failure_message: row.try_get("failure_message")?,
         approved_at_ms: row.try_get("approved_at_ms")?,
@@ -137,13 +142,14 @@ impl SqlStore {
         &self,
         reservation_id: &str,
         user_id: &str,
+        provider: &str,
         payment_key: &str,
         amount_krw: i64,
         now_ms: i64,
     ) -> Result<PaymentRecord> {
         let sql = format!(
-            "{} INTO payments (id, reservation_id, user_id, payment_key, amount_krw, status, \
-             created_at_ms, updated_at_ms) VALUES (?,?,?,?,?,'pending',?,?)",
+            "{} INTO payments (id, reservation_id, user_id, provider, payment_key, amount_krw, \
+             status, created_at_ms, updated_at_ms) VALUES (?,?,?,?,?,?,'pending',?,?)",
             self.dialect.insert_ignore()
         );
         retrying(|| async {
@@ -151,6 +157,7 @@ impl SqlStore {
                 .bind(Uuid::now_v7().to_string())
                 .bind(reservation_id)
                 .bind(user_id)
+                .bind(provider)
                 .bind(payment_key)
                 .bind(amount_krw)
                 .bind(now_ms)
@@ -189,18 +196,18 @@ impl SqlStore {
     pub async fn fail_attempt(
         &self,
         id: &str,
-        toss_status: Option<&str>,
+        provider_status: Option<&str>,
         code: &str,
         message: &str,
         now_ms: i64,
     ) -> Result<()> {
         retrying(|| async {
             sqlx::query(
-                "UPDATE payments SET status = 'failed', toss_status = ?, failure_code = ?, \
+                "UPDATE payments SET status = 'failed', provider_status = ?, failure_code = ?, \
                  failure_message = ?, settled_at_ms = ?, updated_at_ms = ? \
                  WHERE id = ? AND status = 'pending'",
             )
-            .bind(toss_status)
+            .bind(provider_status)
             .bind(clip(code, 64))
             .bind(clip(message, 500))
             .bind(now_ms)
@@ -323,10 +330,10 @@ impl SqlStore {
                 let refund = RefundRecord::full(&payment, now_ms);
                 self.insert_refund_in_tx(&mut tx, &refund).await?;
                 sqlx::query(
-                    "UPDATE payments SET status = 'pending', toss_status = ?, approved_at_ms = ?, \
+                    "UPDATE payments SET status = 'pending', provider_status = ?, approved_at_ms = ?, \
                      failure_code = ?, failure_message = ?, updated_at_ms = ? WHERE id = ?",
                 )
-                .bind(&info.toss_status)
+                .bind(&info.provider_status)
                 .bind(info.approved_at_ms)
                 .bind(code)
                 .bind("charged after the seats were lost; refunding in full")
@@ -356,11 +363,11 @@ impl SqlStore {
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query(
-                    "UPDATE payments SET status = 'done', toss_status = ?, approved_at_ms = ?, \
+                    "UPDATE payments SET status = 'done', provider_status = ?, approved_at_ms = ?, \
                      failure_code = NULL, failure_message = NULL, settled_at_ms = ?, \
                      updated_at_ms = ? WHERE id = ?",
                 )
-                .bind(&info.toss_status)
+                .bind(&info.provider_status)
                 .bind(info.approved_at_ms)
                 .bind(now_ms)
                 .bind(now_ms)
@@ -408,12 +415,12 @@ impl SqlStore {
 
     /// Records an attempt Toss reports fully refunded without a refund of
     /// ours (refunded at Toss directly): `cancelled`, no tickets.
-    pub async fn cancel_attempt(&self, id: &str, toss_status: &str, now_ms: i64) -> Result<()> {
+    pub async fn cancel_attempt(&self, id: &str, provider_status: &str, now_ms: i64) -> Result<()> {
         sqlx::query(
-            "UPDATE payments SET status = 'cancelled', toss_status = ?, settled_at_ms = ?, \
+            "UPDATE payments SET status = 'cancelled', provider_status = ?, settled_at_ms = ?, \
              updated_at_ms = ? WHERE id = ? AND status IN ('pending', 'failed')",
         )
-        .bind(toss_status)
+        .bind(provider_status)
         .bind(now_ms)
         .bind(now_ms)
         .bind(id)
@@ -462,7 +469,7 @@ impl SqlStore {
         &self,
         refund_id: &str,
         payment_id: &str,
-        toss_status: &str,
+        provider_status: &str,
         now_ms: i64,
     ) -> Result<()> {
         retrying(|| async {
@@ -476,10 +483,10 @@ impl SqlStore {
             .execute(&mut *tx)
             .await?;
             sqlx::query(
-                "UPDATE payments SET status = 'cancelled', toss_status = ?, settled_at_ms = ?, \
+                "UPDATE payments SET status = 'cancelled', provider_status = ?, settled_at_ms = ?, \
                  updated_at_ms = ? WHERE id = ? AND status IN ('pending', 'failed')",
             )
-            .bind(toss_status)
+            .bind(provider_status)
             .bind(now_ms)
             .bind(now_ms)
             .bind(payment_id)

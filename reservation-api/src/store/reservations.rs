@@ -11,7 +11,7 @@ use super::{is_retryable, placeholders, retry_pause, SessionRef, SqlStore, DB_RE
 use crate::domain::hold::check_releasable;
 use crate::domain::session::SessionEnd;
 use crate::domain::ReservationStatus;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReservationRecord {
@@ -268,8 +268,8 @@ impl SqlStore {
 }
 
 fn not_found(id: &str) -> Error {
-    Error::not_found(
-        "reservation_not_found",
+    Error::rejected(
+        ErrorCode::ReservationNotFound,
         format!("no reservation {id:?} for this user"),
     )
 }

@@ -5,7 +5,7 @@ use ticketon_wire::{AdmissionEvent, SessionEvent, EVENT_SCHEMA_VERSION};
 
 use super::SqlStore;
 use crate::domain::session::{on_admission_event, SessionEnd, SessionStatus, SessionWrite};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 
 /// The admission a purchase session belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,8 +79,8 @@ impl SqlStore {
         .await?;
         match self.session_status(&session.entry_id).await? {
             Some(SessionStatus::Active) => Ok(()),
-            Some(ended) => Err(Error::unauthorized(
-                "session_ended",
+            Some(ended) => Err(Error::rejected(
+                ErrorCode::SessionEnded,
                 format!(
                     "this admission's purchase session has ended ({}); join the queue again",
                     ended.as_str()

@@ -9,7 +9,7 @@ use super::refunds::{RefundRecord, RefundTarget};
 use super::SqlStore;
 use crate::domain::payment::RefundState;
 use crate::domain::ticket::{check_change, TicketChange, TicketStatus};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::store::retrying;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +74,7 @@ pub enum CancelStart {
 }
 
 fn not_found(id: &str) -> Error {
-    Error::not_found("ticket_not_found", format!("no ticket {id:?}"))
+    Error::rejected(ErrorCode::TicketNotFound, format!("no ticket {id:?}"))
 }
 
 impl SqlStore {
@@ -213,7 +213,7 @@ impl SqlStore {
     pub async fn finish_ticket_refund(
         &self,
         refund_id: &str,
-        toss_status: &str,
+        provider_status: &str,
         now_ms: i64,
     ) -> Result<()> {
         retrying(|| async {
@@ -268,8 +268,8 @@ impl SqlStore {
             .bind(&reservation_id)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("UPDATE payments SET toss_status = ?, updated_at_ms = ? WHERE id = ?")
-                .bind(toss_status)
+            sqlx::query("UPDATE payments SET provider_status = ?, updated_at_ms = ? WHERE id = ?")
+                .bind(provider_status)
                 .bind(now_ms)
                 .bind(&payment_id)
                 .execute(&mut *tx)

@@ -15,7 +15,7 @@ pub fn basic_auth_value(secret_key: &str) -> String {
 
 /// Why a request's credentials were refused, named after Toss's codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthFailure {
+pub(super) enum AuthFailure {
     /// Not `Basic <base64 of "key:">` (missing colon, bad base64, other scheme).
     IncorrectFormat,
     /// Well-formed, but not the secret key.
@@ -23,7 +23,7 @@ pub enum AuthFailure {
 }
 
 /// Checks an `Authorization` header against the expected secret key.
-pub fn check_basic_auth(header: Option<&str>, secret_key: &str) -> Result<(), AuthFailure> {
+pub(super) fn check_basic_auth(header: Option<&str>, secret_key: &str) -> Result<(), AuthFailure> {
     let header = header.ok_or(AuthFailure::UnauthorizedKey)?;
     let encoded = header
         .strip_prefix("Basic ")

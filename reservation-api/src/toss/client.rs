@@ -375,6 +375,10 @@ fn log_outcome(op: &str, id: &str, outcome: &PaymentOutcome) {
 }
 
 impl PaymentGateway for TossClient {
+    fn provider(&self) -> &'static str {
+        "toss"
+    }
+
     fn confirm<'a>(
         &'a self,
         req: &'a ConfirmRequest,

@@ -7,7 +7,7 @@
 //! explicit because an HTTP client's default (none) would turn a stuck Toss
 //! into a stuck purchase.
 //!
-//! Environment variables (all optional unless noted):
+//! Settings (flags and variables, all optional unless noted; see [`TossArgs`]):
 //! - `TOSS_API_BASE`: e.g. the Toss API origin; unset = embedded sandbox.
 //! - `TOSS_SECRET_KEY`: required when `TOSS_API_BASE` is set.
 //! - `TOSS_CLIENT_KEY`: the widget key handed to browsers.
@@ -68,15 +68,10 @@ impl TossConfig {
         }
     }
 
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, TossError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Reads configuration through `lookup` (tests pass a map).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, TossError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let api_base = get("TOSS_API_BASE").map(|b| b.trim().trim_end_matches('/').to_string());
+    /// The configuration `args` describe, checked: a real endpoint needs a
+    /// secret key and an http(s) origin.
+    pub fn from_args(args: &TossArgs) -> Result<Self, TossError> {
+        let api_base = non_empty(&args.toss_api_base).map(|b| b.trim_end_matches('/').to_string());
         if let Some(base) = &api_base {
             if !(base.starts_with("http://") || base.starts_with("https://")) {
                 return Err(TossError::Config(format!(
@@ -84,8 +79,8 @@ impl TossConfig {
                 )));
             }
         }
-        let secret_key = match (get("TOSS_SECRET_KEY"), &api_base) {
-            (Some(k), _) => k,
+        let secret_key = match (non_empty(&args.toss_secret_key), &api_base) {
+            (Some(k), _) => k.to_string(),
             (None, None) => SANDBOX_SECRET_KEY.to_string(),
             (None, Some(_)) => {
                 return Err(TossError::Config(
@@ -93,47 +88,86 @@ impl TossConfig {
                 ))
             }
         };
-        let client_key = get("TOSS_CLIENT_KEY").unwrap_or_else(|| SANDBOX_CLIENT_KEY.to_string());
-        let listen_text =
-            get("TICKETON_TOSS_SANDBOX_LISTEN").unwrap_or_else(|| DEFAULT_SANDBOX_LISTEN.into());
-        let sandbox_listen = listen_text.trim().parse().map_err(|e| {
-            TossError::Config(format!(
-                "TICKETON_TOSS_SANDBOX_LISTEN {listen_text:?} is not an address: {e}"
-            ))
-        })?;
-        let millis = |name: &str, default: Duration| -> Result<Duration, TossError> {
-            match get(name) {
-                None => Ok(default),
-                Some(v) => match v.trim().parse::<u64>() {
-                    Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
-                    _ => Err(TossError::Config(format!(
-                        "{name} must be a positive number of milliseconds, got {v:?}"
-                    ))),
-                },
-            }
-        };
         Ok(TossConfig {
             secret_key,
-            client_key,
+            client_key: non_empty(&args.toss_client_key)
+                .unwrap_or(SANDBOX_CLIENT_KEY)
+                .to_string(),
             api_base,
-            sandbox_listen,
-            connect_timeout: millis("TOSS_CONNECT_TIMEOUT_MS", DEFAULT_CONNECT_TIMEOUT)?,
-            request_timeout: millis("TOSS_REQUEST_TIMEOUT_MS", DEFAULT_REQUEST_TIMEOUT)?,
+            sandbox_listen: args.toss_sandbox_listen,
+            connect_timeout: Duration::from_millis(args.toss_connect_timeout_ms),
+            request_timeout: Duration::from_millis(args.toss_request_timeout_ms),
         })
     }
+}
+
+/// The `TOSS_*` settings as flags and variables (part of the
+/// reservation-api's and the one-process runner's command line).
+#[derive(Clone, clap::Args)]
+pub struct TossArgs {
+    /// Toss API origin (e.g. https://api.tosspayments.com); unset: the
+    /// embedded sandbox.
+    #[arg(long, env = "TOSS_API_BASE")]
+    pub toss_api_base: Option<String>,
+    /// Toss secret key; required with TOSS_API_BASE (the sandbox has one of
+    /// its own).
+    #[arg(long, env = "TOSS_SECRET_KEY", hide_env_values = true)]
+    pub toss_secret_key: Option<String>,
+    /// The widget key handed to browsers.
+    #[arg(long, env = "TOSS_CLIENT_KEY")]
+    pub toss_client_key: Option<String>,
+    /// Where the embedded sandbox listens when TOSS_API_BASE is unset.
+    #[arg(long, env = "TICKETON_TOSS_SANDBOX_LISTEN", default_value = DEFAULT_SANDBOX_LISTEN)]
+    pub toss_sandbox_listen: SocketAddr,
+    /// Time to open a connection to Toss, in ms.
+    #[arg(long, env = "TOSS_CONNECT_TIMEOUT_MS", default_value_t = 3_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub toss_connect_timeout_ms: u64,
+    /// Bound on a whole Toss request, answer body included, in ms.
+    #[arg(long, env = "TOSS_REQUEST_TIMEOUT_MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub toss_request_timeout_ms: u64,
+}
+
+// Hand-written so the secret key never reaches a log line.
+impl fmt::Debug for TossArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TossArgs")
+            .field("toss_api_base", &self.toss_api_base)
+            .field("toss_client_key", &self.toss_client_key)
+            .field("toss_sandbox_listen", &self.toss_sandbox_listen)
+            .finish_non_exhaustive()
+    }
+}
+
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    ticketon_runtime::settings::non_empty(value)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use clap::Parser;
 
+    #[derive(Parser)]
+    struct Probe {
+        #[command(flatten)]
+        toss: TossArgs,
+    }
+
+    /// The configuration from flags (`--toss-api-base` for `TOSS_API_BASE`);
+    /// a flag clap refuses is a config error as well.
     fn from(pairs: &[(&str, &str)]) -> Result<TossConfig, TossError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        TossConfig::from_lookup(|k| map.get(k).cloned())
+        let mut argv = vec!["probe".to_string()];
+        for (name, value) in pairs {
+            let flag = name
+                .trim_start_matches("TICKETON_")
+                .to_ascii_lowercase()
+                .replace('_', "-");
+            argv.push(format!("--{flag}={value}"));
+        }
+        let probe = Probe::try_parse_from(argv).map_err(|e| TossError::Config(e.to_string()))?;
+        TossConfig::from_args(&probe.toss)
     }
 
     #[test]

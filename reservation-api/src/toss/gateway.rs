@@ -76,7 +76,10 @@ impl IdempotencyKey {
 /// every doubt (timeout, 5xx, lost connection, "already processed"); the
 /// caller then calls `get_by_order_id` and acts on the status it finds. An
 /// `Err` from them means nothing moved but retrying as-is will not help.
-pub trait PaymentGateway: Send + Sync {
+pub trait PaymentGateway: Send + Sync + std::fmt::Debug {
+    /// The provider's name as recorded with each payment (`toss`).
+    fn provider(&self) -> &'static str;
+
     /// `POST /v1/payments/confirm`, idempotency key
     /// [`IdempotencyKey::confirm`] (derived, so a retry reuses it).
     fn confirm<'a>(

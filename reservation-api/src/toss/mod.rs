@@ -40,7 +40,7 @@ mod startup;
 pub use auth::basic_auth_value;
 pub use client::{TossClient, IDEMPOTENCY_KEY_HEADER, TEST_CODE_HEADER};
 pub use config::{
-    TossConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SANDBOX_LISTEN,
+    TossArgs, TossConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SANDBOX_LISTEN,
     SANDBOX_CLIENT_KEY, SANDBOX_SECRET_KEY,
 };
 pub use error::TossError;

@@ -10,14 +10,14 @@ use reservation_api::clock::{Clock, ManualClock, SystemClock};
 use reservation_api::{App, Config, SeatLockKind, ServerHandle};
 use serde_json::{json, Value};
 use sqlx::Connection;
-use ticketon_wire::test_env::{env_or, service_unavailable};
+use ticketon_runtime::test_env::{env_or, service_unavailable};
 use ticketon_wire::{AdmissionClaims, ADMISSION_ISSUER};
 
-pub const ADMIN_KEY: &str = "test-admin-key";
-pub const SECRET: &str = "test-token-secret";
-pub const QUEUE: &str = "concert-q";
+pub(crate) const ADMIN_KEY: &str = "test-admin-key";
+pub(crate) const SECRET: &str = "test-token-secret";
+pub(crate) const QUEUE: &str = "concert-q";
 
-pub enum TestDb {
+pub(crate) enum TestDb {
     Sqlite {
         url: String,
         path: PathBuf,
@@ -30,7 +30,7 @@ pub enum TestDb {
 }
 
 impl TestDb {
-    pub fn sqlite() -> TestDb {
+    pub(crate) fn sqlite() -> TestDb {
         let path = std::env::temp_dir().join(format!(
             "ticketon-resv-test-{}.db",
             uuid::Uuid::new_v4().simple()
@@ -42,7 +42,7 @@ impl TestDb {
     }
 
     /// None (after reporting) when MariaDB is unreachable.
-    pub async fn mysql() -> Option<TestDb> {
+    pub(crate) async fn mysql() -> Option<TestDb> {
         let admin_url = env_or("TICKETON_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306");
         let admin_url = admin_url.trim_end_matches('/').to_string();
         let mut conn = match sqlx::MySqlConnection::connect(&admin_url).await {
@@ -65,13 +65,13 @@ impl TestDb {
         })
     }
 
-    pub fn url(&self) -> &str {
+    pub(crate) fn url(&self) -> &str {
         match self {
             TestDb::Sqlite { url, .. } | TestDb::MySql { url, .. } => url,
         }
     }
 
-    pub async fn cleanup(self) {
+    pub(crate) async fn cleanup(self) {
         match self {
             TestDb::Sqlite { path, .. } => {
                 for suffix in ["", "-wal", "-shm"] {
@@ -93,7 +93,7 @@ impl TestDb {
 }
 
 /// A Redis URL for the distributed strategy, or None (after reporting).
-pub async fn redis_url() -> Option<String> {
+pub(crate) async fn redis_url() -> Option<String> {
     let url = env_or("TICKETON_TEST_REDIS_URL", "redis://127.0.0.1:6379");
     let reachable = async {
         let client = redis::Client::open(url.as_str())?;
@@ -109,7 +109,7 @@ pub async fn redis_url() -> Option<String> {
     }
 }
 
-pub async fn redis_cleanup(url: &str, prefix: &str) {
+pub(crate) async fn redis_cleanup(url: &str, prefix: &str) {
     if let Ok(client) = redis::Client::open(url) {
         if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
             let keys: Vec<String> = redis::cmd("KEYS")
@@ -124,11 +124,11 @@ pub async fn redis_cleanup(url: &str, prefix: &str) {
     }
 }
 
-pub fn now_s() -> i64 {
+pub(crate) fn now_s() -> i64 {
     SystemClock.now_ms() / 1000
 }
 
-pub fn token_for(user: &str, queue: &str, exp: i64) -> String {
+pub(crate) fn token_for(user: &str, queue: &str, exp: i64) -> String {
     AdmissionClaims {
         sub: user.into(),
         qid: queue.into(),
@@ -141,7 +141,7 @@ pub fn token_for(user: &str, queue: &str, exp: i64) -> String {
 }
 
 /// A token of another admission (entry) of the same user.
-pub fn token_with_entry(user: &str, entry: &str) -> String {
+pub(crate) fn token_with_entry(user: &str, entry: &str) -> String {
     AdmissionClaims {
         sub: user.into(),
         qid: QUEUE.into(),
@@ -153,11 +153,11 @@ pub fn token_with_entry(user: &str, entry: &str) -> String {
     .sign(SECRET.as_bytes())
 }
 
-pub fn token(user: &str) -> String {
+pub(crate) fn token(user: &str) -> String {
     token_for(user, QUEUE, now_s() + 3600)
 }
 
-pub struct TestServer {
+pub(crate) struct TestServer {
     pub handle: ServerHandle,
     pub base: String,
     pub http: reqwest::Client,
@@ -166,7 +166,7 @@ pub struct TestServer {
 }
 
 /// Starts a server. `redis`: Some(url) for the distributed strategy.
-pub async fn start(
+pub(crate) async fn start(
     db_url: &str,
     seat_lock: SeatLockKind,
     redis: Option<String>,
@@ -212,11 +212,11 @@ pub async fn start(
 }
 
 impl TestServer {
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.handle.shutdown().await.expect("shutdown");
         if let Some((url, prefix)) = self.redis {
             redis_cleanup(&url, &prefix).await;
@@ -225,7 +225,7 @@ impl TestServer {
 
     /// Creates an on-sale event: sections A (rows x per_row at 100,000 KRW)
     /// and B (1 row of 4 at 50,000 KRW). Returns (eventId, seats of A, seats of B).
-    pub async fn create_event(
+    pub(crate) async fn create_event(
         &self,
         rows: u32,
         per_row: u32,
@@ -268,7 +268,7 @@ impl TestServer {
         (id, of("A"), of("B"))
     }
 
-    pub async fn hold(&self, token: &str, event_id: &str, seats: &[i64]) -> (u16, Value) {
+    pub(crate) async fn hold(&self, token: &str, event_id: &str, seats: &[i64]) -> (u16, Value) {
         let resp = self
             .http
             .post(self.url("/v1/api/reservations"))
@@ -281,7 +281,7 @@ impl TestServer {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn release(&self, token: &str, reservation_id: &str) -> (u16, Value) {
+    pub(crate) async fn release(&self, token: &str, reservation_id: &str) -> (u16, Value) {
         let resp = self
             .http
             .delete(self.url(&format!("/v1/api/reservations/{reservation_id}")))

@@ -30,9 +30,9 @@ use crate::common::{TestServer, ADMIN_KEY, SECRET};
 
 /// The client gives up after this long; the sandbox's timeout switches stay
 /// silent for longer.
-pub const TOSS_TIMEOUT: Duration = Duration::from_millis(700);
+pub(crate) const TOSS_TIMEOUT: Duration = Duration::from_millis(700);
 
-pub async fn sandbox() -> SandboxHandle {
+pub(crate) async fn sandbox() -> SandboxHandle {
     sandbox::spawn(
         "127.0.0.1:0".parse().unwrap(),
         SandboxConfig {
@@ -44,7 +44,7 @@ pub async fn sandbox() -> SandboxHandle {
     .expect("sandbox")
 }
 
-pub fn client(base: &str) -> TossClient {
+pub(crate) fn client(base: &str) -> TossClient {
     TossClient::new(
         base,
         SANDBOX_SECRET_KEY,
@@ -55,14 +55,15 @@ pub fn client(base: &str) -> TossClient {
 }
 
 /// The real client, plus failures on demand.
-pub struct FaultyGateway {
+#[derive(Debug)]
+pub(crate) struct FaultyGateway {
     pub inner: TossClient,
     next_cancel_code: Mutex<Option<String>>,
     pub crash_after_confirm: AtomicBool,
 }
 
 impl FaultyGateway {
-    pub fn new(inner: TossClient) -> Self {
+    pub(crate) fn new(inner: TossClient) -> Self {
         FaultyGateway {
             inner,
             next_cancel_code: Mutex::new(None),
@@ -71,12 +72,16 @@ impl FaultyGateway {
     }
 
     /// The next cancel carries `TossPayments-Test-Code: code`.
-    pub fn fail_next_cancel(&self, code: &str) {
+    pub(crate) fn fail_next_cancel(&self, code: &str) {
         *self.next_cancel_code.lock() = Some(code.to_string());
     }
 }
 
 impl PaymentGateway for FaultyGateway {
+    fn provider(&self) -> &'static str {
+        self.inner.provider()
+    }
+
     fn confirm<'a>(
         &'a self,
         req: &'a ConfirmRequest,
@@ -127,14 +132,14 @@ impl PaymentGateway for FaultyGateway {
     }
 }
 
-pub struct Rig {
+pub(crate) struct Rig {
     pub s: TestServer,
     pub gw: Arc<FaultyGateway>,
     pub toss_base: String,
 }
 
 /// A server on `db_url` talking to `sandbox` through a [`FaultyGateway`].
-pub async fn rig(db_url: &str, sandbox: &SandboxHandle, manual_clock: bool) -> Rig {
+pub(crate) async fn rig(db_url: &str, sandbox: &SandboxHandle, manual_clock: bool) -> Rig {
     let gw = Arc::new(FaultyGateway::new(client(&sandbox.base_url())));
     let config = Config {
         listen: "127.0.0.1:0".into(),
@@ -174,14 +179,14 @@ pub async fn rig(db_url: &str, sandbox: &SandboxHandle, manual_clock: bool) -> R
 
 impl Rig {
     /// The widget step: a READY Toss payment for the reservation.
-    pub async fn widget(&self, rid: &str, amount: i64, fail: Option<&str>) -> String {
+    pub(crate) async fn widget(&self, rid: &str, amount: i64, fail: Option<&str>) -> String {
         let mode = fail.map(|c| FailMode::parse(c).expect("known test code"));
         create_payment(&self.toss_base, rid, amount, mode)
             .await
             .expect("widget")
     }
 
-    pub async fn pay(&self, token: &str, rid: &str, key: &str, amount: i64) -> (u16, Value) {
+    pub(crate) async fn pay(&self, token: &str, rid: &str, key: &str, amount: i64) -> (u16, Value) {
         let resp = self
             .s
             .http
@@ -195,7 +200,7 @@ impl Rig {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn call(
+    pub(crate) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -216,7 +221,7 @@ impl Rig {
     }
 
     /// Holds `seats` for `user` and returns (reservationId, amount).
-    pub async fn hold(&self, token: &str, event_id: &str, seats: &[i64]) -> (String, i64) {
+    pub(crate) async fn hold(&self, token: &str, event_id: &str, seats: &[i64]) -> (String, i64) {
         let (st, v) = self.s.hold(token, event_id, seats).await;
         assert_eq!(st, 201, "hold: {v}");
         (
@@ -226,7 +231,7 @@ impl Rig {
     }
 
     /// Waits until no payment attempt or refund of `rid` is pending.
-    pub async fn wait_settled(&self, rid: &str) {
+    pub(crate) async fn wait_settled(&self, rid: &str) {
         let store = &self.s.handle.payments().store;
         for _ in 0..300 {
             let attempts = store.payments_of_reservation(rid).await.unwrap();
@@ -254,7 +259,7 @@ impl Rig {
 /// every charged Toss payment has exactly its tickets (less the refunded
 /// ones) or a full refund; no ticket without a `done` payment; no seat
 /// sold twice, and every sold seat has its one live ticket.
-pub async fn check_invariants(rig: &Rig, event_id: &str, reservations: &[String]) {
+pub(crate) async fn check_invariants(rig: &Rig, event_id: &str, reservations: &[String]) {
     let store = &rig.s.handle.payments().store;
     let toss = client(&rig.toss_base);
     let mut live_seats = HashSet::new();

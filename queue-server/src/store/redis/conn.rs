@@ -26,13 +26,13 @@ pub struct RedisTarget {
 }
 
 #[derive(Clone)]
-pub enum RedisConn {
+pub(super) enum RedisConn {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
 }
 
 impl RedisConn {
-    pub async fn connect(target: &RedisTarget) -> redis::RedisResult<Self> {
+    pub(super) async fn connect(target: &RedisTarget) -> redis::RedisResult<Self> {
         let timeout = target.timeout;
         if target.cluster {
             let client = ClusterClient::builder(target.urls.clone())
@@ -111,7 +111,7 @@ impl ConnectionLike for RedisConn {
 /// what batching buys: unlike the shared multiplexed connection, which
 /// writes concurrent commands to one socket together (a batching of its
 /// own), every command here is a round trip of its own.
-pub struct ConnPool {
+pub(super) struct ConnPool {
     client: redis::Client,
     config: redis::AsyncConnectionConfig,
     idle: parking_lot::Mutex<Vec<redis::aio::MultiplexedConnection>>,
@@ -119,7 +119,7 @@ pub struct ConnPool {
 }
 
 impl ConnPool {
-    pub fn new(target: &RedisTarget, size: usize) -> redis::RedisResult<Self> {
+    pub(super) fn new(target: &RedisTarget, size: usize) -> redis::RedisResult<Self> {
         if target.cluster {
             return Err(redis::RedisError::from((
                 redis::ErrorKind::InvalidClientConfig,
@@ -138,7 +138,7 @@ impl ConnPool {
 
     /// Runs `cmd` on a connection nobody else is using (opened on demand;
     /// one that failed is dropped rather than returned).
-    pub async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> redis::RedisResult<T> {
+    pub(super) async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> redis::RedisResult<T> {
         let _slot = self.slots.acquire().await.map_err(|_| {
             redis::RedisError::from((redis::ErrorKind::Io, "the connection pool is closed"))
         })?;

@@ -30,6 +30,7 @@ const MAX_GATHER_TURNS: usize = 8;
 #[error("the batch was abandoned")]
 pub struct Abandoned;
 
+#[derive(Debug)]
 struct State<T, R> {
     pending: Vec<(T, oneshot::Sender<R>)>,
     /// Driver tasks running, each with at most one batch in flight (and
@@ -39,6 +40,7 @@ struct State<T, R> {
 
 /// Coalesces items into batches flushed by `F`, at most `max_in_flight`
 /// batches at a time. `F` returns one result per item, in order.
+#[derive(Debug)]
 pub struct GroupCommit<T, R, F> {
     flush: F,
     max_batch: usize,

@@ -15,7 +15,7 @@ use redis::RedisError;
 use crate::store::StoreError;
 
 /// Whether Redis answered the last call.
-pub struct Health {
+pub(super) struct Health {
     up: AtomicBool,
 }
 
@@ -28,7 +28,7 @@ impl Default for Health {
 }
 
 impl Health {
-    pub fn is_up(&self) -> bool {
+    pub(super) fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
     }
 
@@ -58,7 +58,7 @@ fn unavailable(e: RedisError) -> StoreError {
 }
 
 /// Runs one Redis call under `deadline`, recording the outcome in `health`.
-pub async fn call<T>(
+pub(super) async fn call<T>(
     health: &Health,
     deadline: Duration,
     fut: impl Future<Output = redis::RedisResult<T>>,
@@ -74,6 +74,6 @@ pub async fn call<T>(
     result.map_err(unavailable)
 }
 
-pub fn bad_reply(e: impl std::fmt::Display) -> StoreError {
+pub(super) fn bad_reply(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(format!("unexpected reply from Redis: {e}"))
 }

@@ -29,7 +29,7 @@ use crate::store::StoreError;
 
 /// The largest batch of joins in one `join.lua` call (Lua's `unpack` takes
 /// a few thousand values at most; the script unpacks two per join).
-pub const MAX_JOIN_BATCH: usize = 512;
+pub(super) const MAX_JOIN_BATCH: usize = 512;
 
 /// How joins reach Redis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -47,14 +47,14 @@ pub enum JoinMode {
 
 /// One join's result inside a batch: the queue's epoch and the raw code
 /// (`> 0` new seq, `< 0` existing seq, `0` closed).
-pub type JoinResult = Result<(u64, i64), StoreError>;
+pub(super) type JoinResult = Result<(u64, i64), StoreError>;
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-pub type JoinFlush = Box<dyn Fn(Vec<UserId>) -> BoxFuture<Vec<JoinResult>> + Send + Sync>;
+pub(super) type JoinFlush = Box<dyn Fn(Vec<UserId>) -> BoxFuture<Vec<JoinResult>> + Send + Sync>;
 
 /// Sends one batch of joins to Redis; one result per user, in order.
 /// Through `pool` when given (the `pooled` join mode), else on the shared
 /// connection.
-pub async fn flush_joins(
+pub(super) async fn flush_joins(
     mut conn: RedisConn,
     pool: Option<Arc<ConnPool>>,
     scripts: Arc<Scripts>,

@@ -34,31 +34,31 @@ pub const ACQUIRE_EVERY: Duration = Duration::from_millis(500);
 
 /// The most entries one admission step may admit (bounds the script's run
 /// time and its argument lists).
-pub const MAX_STEP: u64 = 2000;
+pub(super) const MAX_STEP: u64 = 2000;
 
 /// This server's side of one queue's lease.
 #[derive(Default)]
-pub struct Lease {
+pub(super) struct Lease {
     held: Option<Held>,
     next_attempt_ms: u64,
 }
 
-pub struct Held {
+pub(super) struct Held {
     pub fence: u64,
     pub pacer: Pacer,
 }
 
 impl Lease {
-    pub fn held(&mut self) -> Option<&mut Held> {
+    pub(super) fn held(&mut self) -> Option<&mut Held> {
         self.held.as_mut()
     }
 
-    pub fn is_held(&self) -> bool {
+    pub(super) fn is_held(&self) -> bool {
         self.held.is_some()
     }
 
     /// Whether a server that does not hold the lease should try now.
-    pub fn should_try(&mut self, now_ms: u64) -> bool {
+    pub(super) fn should_try(&mut self, now_ms: u64) -> bool {
         if self.held.is_some() || now_ms < self.next_attempt_ms {
             return false;
         }
@@ -66,7 +66,7 @@ impl Lease {
         true
     }
 
-    pub fn acquired(&mut self, fence: u64, rate_per_sec: u32) {
+    pub(super) fn acquired(&mut self, fence: u64, rate_per_sec: u32) {
         match &mut self.held {
             // Renewed by the same server: keep the pacer's history.
             Some(held) if held.fence == fence => {}
@@ -79,7 +79,7 @@ impl Lease {
         }
     }
 
-    pub fn lost(&mut self, now_ms: u64) {
+    pub(super) fn lost(&mut self, now_ms: u64) {
         self.held = None;
         self.next_attempt_ms = now_ms + ACQUIRE_EVERY.as_millis() as u64;
     }

@@ -27,11 +27,11 @@ pub const REFRESH_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Most userIds, batches or departures taken in one refresh, so that a
 /// server joining a long line catches up in steps of bounded cost.
-pub const REFRESH_MAX_ITEMS: u64 = 50_000;
+pub(super) const REFRESH_MAX_ITEMS: u64 = 50_000;
 
 /// The server's own admission step, as `admit.lua` reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AdmitApplied {
+pub(super) struct AdmitApplied {
     pub batch: Batch,
     /// The batch's index in the Redis log (1-based count after appending).
     pub batch_count: u64,
@@ -40,7 +40,7 @@ pub struct AdmitApplied {
     pub active: u64,
 }
 
-pub struct Mirror {
+pub(super) struct Mirror {
     pub epoch: u64,
     pub settings: QueueSettings,
     pub status: QueueStatus,
@@ -68,14 +68,14 @@ pub struct Mirror {
 
 /// Where the next refresh starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cursor {
+pub(super) struct Cursor {
     pub users_known: u64,
     pub batches_seen: u64,
     pub leaves_seen: u64,
 }
 
 impl Cursor {
-    pub const START: Cursor = Cursor {
+    pub(super) const START: Cursor = Cursor {
         users_known: 0,
         batches_seen: 0,
         leaves_seen: 0,
@@ -83,7 +83,7 @@ impl Cursor {
 }
 
 impl Mirror {
-    pub fn new(snapshot: &Snapshot) -> Self {
+    pub(super) fn new(snapshot: &Snapshot) -> Self {
         Mirror {
             epoch: snapshot.epoch,
             settings: snapshot.settings,
@@ -104,7 +104,7 @@ impl Mirror {
         }
     }
 
-    pub fn cursor(&self) -> Cursor {
+    pub(super) fn cursor(&self) -> Cursor {
         Cursor {
             users_known: self.users.len() as u64,
             batches_seen: self.batches_seen,
@@ -115,7 +115,7 @@ impl Mirror {
     /// Applies a snapshot taken from this mirror's cursor. A snapshot of
     /// another incarnation of the queue (deleted and created again) must go
     /// to a fresh mirror instead: see [`Mirror::same_incarnation`].
-    pub fn apply(&mut self, snap: Snapshot, now_ms: u64) {
+    pub(super) fn apply(&mut self, snap: Snapshot, now_ms: u64) {
         self.settings = snap.settings;
         self.status = snap.status;
         self.admitted_total = snap.admitted_total;
@@ -167,7 +167,7 @@ impl Mirror {
         self.refreshed_at = Instant::now();
     }
 
-    pub fn same_incarnation(&self, snap: &Snapshot) -> bool {
+    pub(super) fn same_incarnation(&self, snap: &Snapshot) -> bool {
         self.epoch == snap.epoch
     }
 
@@ -188,7 +188,7 @@ impl Mirror {
     }
 
     /// This server's own join, visible to its polls at once.
-    pub fn record_join(&mut self, seq: Seq, user: &UserId) {
+    pub(super) fn record_join(&mut self, seq: Seq, user: &UserId) {
         self.joined = self.joined.max(seq);
         self.learn_user(seq, user.clone());
     }
@@ -211,7 +211,7 @@ impl Mirror {
 
     /// This server's own admission step. Returns false when the mirror is
     /// not exactly one batch behind (it then waits for the next refresh).
-    pub fn record_admission(&mut self, applied: &AdmitApplied, now_ms: u64) -> bool {
+    pub(super) fn record_admission(&mut self, applied: &AdmitApplied, now_ms: u64) -> bool {
         self.active = applied.active;
         if applied.batch_count != self.batches_seen + 1 || applied.batch.from != self.frontier {
             return false;
@@ -233,7 +233,7 @@ impl Mirror {
 
     /// The frontier moved without admitting anyone (only departed entries
     /// were passed): no batch was logged, so only the frontier changes.
-    pub fn record_skip(&mut self, from: Seq, to: Seq, active: u64) {
+    pub(super) fn record_skip(&mut self, from: Seq, to: Seq, active: u64) {
         self.active = active;
         if from == self.frontier && to > from {
             self.left_ahead = self.left_ahead.saturating_sub(to - from);
@@ -243,7 +243,7 @@ impl Mirror {
 
     /// This server's own leave, visible to its polls at once (the refresh
     /// brings the same departure again; applying it twice changes nothing).
-    pub fn record_leave(&mut self, seq: Seq, outcome: &LeaveOutcome) {
+    pub(super) fn record_leave(&mut self, seq: Seq, outcome: &LeaveOutcome) {
         let newly = self.left.insert(seq);
         match outcome {
             LeaveOutcome::LeftWaiting if newly => self.left_ahead += 1,
@@ -252,12 +252,12 @@ impl Mirror {
         }
     }
 
-    pub fn user(&self, seq: Seq) -> Option<&UserId> {
+    pub(super) fn user(&self, seq: Seq) -> Option<&UserId> {
         let index = seq.checked_sub(1)? as usize;
         self.users.get(index).or_else(|| self.extra_users.get(&seq))
     }
 
-    pub fn counters(&self) -> QueueCounters {
+    pub(super) fn counters(&self) -> QueueCounters {
         QueueCounters {
             waiting: self
                 .joined
@@ -271,15 +271,15 @@ impl Mirror {
     }
 
     /// Whether the userIds of the whole line (as last seen) are here.
-    pub fn caught_up(&self) -> bool {
+    pub(super) fn caught_up(&self) -> bool {
         self.users.len() as u64 >= self.joined
     }
 
-    pub fn age_ms(&self) -> u64 {
+    pub(super) fn age_ms(&self) -> u64 {
         self.refreshed_at.elapsed().as_millis() as u64
     }
 
-    pub fn info(&self) -> QueueInfo {
+    pub(super) fn info(&self) -> QueueInfo {
         QueueInfo {
             epoch: self.epoch,
             settings: self.settings,
@@ -289,7 +289,7 @@ impl Mirror {
         }
     }
 
-    pub fn state(&self, seq: Seq, now_ms: u64) -> EntryState {
+    pub(super) fn state(&self, seq: Seq, now_ms: u64) -> EntryState {
         if self.left.contains(&seq) {
             return EntryState::Left;
         }
@@ -306,7 +306,7 @@ impl Mirror {
         }
     }
 
-    pub fn view(&self, seq: Seq, now_ms: u64) -> Option<EntryView> {
+    pub(super) fn view(&self, seq: Seq, now_ms: u64) -> Option<EntryView> {
         if seq == 0 || seq > self.joined {
             return None;
         }
@@ -327,7 +327,7 @@ impl Mirror {
 
     /// Admitted sessions that ended at the holder's `now_ms`, with their
     /// users, for events (the `admit.lua` reply names their seqs).
-    pub fn users_of(&self, seqs: &[Seq]) -> Vec<(Seq, UserId)> {
+    pub(super) fn users_of(&self, seqs: &[Seq]) -> Vec<(Seq, UserId)> {
         seqs.iter()
             .filter_map(|&seq| Some((seq, self.user(seq)?.clone())))
             .collect()

@@ -94,6 +94,14 @@ impl Drop for RedisStore {
     }
 }
 
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("owner", &self.owner_id())
+            .finish_non_exhaustive()
+    }
+}
+
 struct Inner {
     conn: RedisConn,
     timeout: Duration,

@@ -19,7 +19,7 @@ use super::{now_ms, Inner};
 use crate::model::QueueId;
 use crate::store::StoreError;
 
-pub async fn refresh_loop(inner: Weak<Inner>) {
+pub(super) async fn refresh_loop(inner: Weak<Inner>) {
     let mut interval = tokio::time::interval(REFRESH_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

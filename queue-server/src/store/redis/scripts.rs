@@ -8,7 +8,7 @@
 
 use redis::Script;
 
-pub struct Scripts {
+pub(super) struct Scripts {
     pub put_queue: Script,
     pub set_status: Script,
     pub delete_queue: Script,
@@ -21,7 +21,7 @@ pub struct Scripts {
 }
 
 impl Scripts {
-    pub fn load() -> Self {
+    pub(super) fn load() -> Self {
         Scripts {
             put_queue: Script::new(include_str!("lua/put_queue.lua")),
             set_status: Script::new(include_str!("lua/set_status.lua")),

@@ -11,7 +11,7 @@ use crate::model::{QueueSettings, QueueStatus, Seq};
 /// Entries `from + 1 ..= to` passed the frontier at `at_ms`; those of them
 /// that had not left were admitted until `expires_ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Batch {
+pub(super) struct Batch {
     pub from: Seq,
     pub to: Seq,
     pub at_ms: u64,
@@ -21,7 +21,7 @@ pub struct Batch {
 
 impl Batch {
     /// `from:to:at_ms:expires_ms:admitted`, as `admit.lua` writes it.
-    pub fn parse(raw: &str) -> Option<Batch> {
+    pub(super) fn parse(raw: &str) -> Option<Batch> {
         let mut parts = raw.split(':').map(|p| p.parse::<u64>().ok());
         let batch = Batch {
             from: parts.next()??,
@@ -36,7 +36,7 @@ impl Batch {
 
 /// What `refresh.lua` returned, decoded.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Snapshot {
+pub(super) struct Snapshot {
     pub epoch: u64,
     pub settings: QueueSettings,
     pub status: QueueStatus,
@@ -56,7 +56,7 @@ pub struct Snapshot {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unexpected reply from Redis: {0}")]
-pub struct BadReply(pub String);
+pub(super) struct BadReply(pub String);
 
 fn bad(what: impl std::fmt::Display) -> BadReply {
     BadReply(what.to_string())
@@ -74,7 +74,7 @@ type Parts = (
 
 impl Snapshot {
     /// `Ok(None)`: the queue does not exist (any more).
-    pub fn decode(reply: Value, users_from: u64) -> Result<Option<Snapshot>, BadReply> {
+    pub(super) fn decode(reply: Value, users_from: u64) -> Result<Option<Snapshot>, BadReply> {
         if matches!(&reply, Value::Array(items) if items.is_empty()) {
             return Ok(None);
         }

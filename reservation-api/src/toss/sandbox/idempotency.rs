@@ -13,14 +13,14 @@ use std::collections::HashMap;
 
 /// A complete answer: status and JSON body.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredAnswer {
+pub(super) struct StoredAnswer {
     pub status: u16,
     pub body: Vec<u8>,
 }
 
 impl StoredAnswer {
     /// Whether a retry with the same key should see this answer again.
-    pub fn is_final(&self) -> bool {
+    pub(super) fn is_final(&self) -> bool {
         if self.status >= 500 {
             return false;
         }
@@ -32,13 +32,13 @@ impl StoredAnswer {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Slot {
+pub(super) struct Slot {
     pub scope: String,
     pub key: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Begin {
+pub(super) enum Begin {
     /// First request with this key: run it, then `finish` or `abandon`.
     Fresh,
     /// Seen before: answer this.
@@ -48,12 +48,12 @@ pub enum Begin {
 }
 
 #[derive(Default)]
-pub struct IdempotencyStore {
+pub(super) struct IdempotencyStore {
     slots: HashMap<Slot, Option<StoredAnswer>>,
 }
 
 impl IdempotencyStore {
-    pub fn begin(&mut self, slot: &Slot) -> Begin {
+    pub(super) fn begin(&mut self, slot: &Slot) -> Begin {
         match self.slots.get(slot) {
             Some(Some(answer)) => Begin::Replay(answer.clone()),
             Some(None) => Begin::InFlight,
@@ -66,7 +66,7 @@ impl IdempotencyStore {
 
     /// Records the answer of a fresh request (or forgets the key when the
     /// answer is not final).
-    pub fn finish(&mut self, slot: &Slot, answer: &StoredAnswer) {
+    pub(super) fn finish(&mut self, slot: &Slot, answer: &StoredAnswer) {
         if answer.is_final() {
             self.slots.insert(slot.clone(), Some(answer.clone()));
         } else {
@@ -75,7 +75,7 @@ impl IdempotencyStore {
     }
 
     /// Forgets a fresh request that ended without a final answer.
-    pub fn abandon(&mut self, slot: &Slot) {
+    pub(super) fn abandon(&mut self, slot: &Slot) {
         if let Some(None) = self.slots.get(slot) {
             self.slots.remove(slot);
         }

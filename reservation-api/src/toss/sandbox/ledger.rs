@@ -16,14 +16,14 @@ use crate::toss::model::{Cancel, CancelRequest, ConfirmRequest, Failure, Payment
 
 /// A Toss error answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
+pub(super) struct ApiError {
     pub status: u16,
     pub code: String,
     pub message: String,
 }
 
 impl ApiError {
-    pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
+    pub(super) fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code: code.to_string(),
@@ -31,7 +31,7 @@ impl ApiError {
         }
     }
 
-    pub fn invalid_request(message: impl Into<String>) -> Self {
+    pub(super) fn invalid_request(message: impl Into<String>) -> Self {
         Self::new(400, "INVALID_REQUEST", message)
     }
 }
@@ -52,7 +52,7 @@ struct Entry {
     fail_with: Option<FailMode>,
 }
 
-pub struct Ledger {
+pub(super) struct Ledger {
     payments: HashMap<String, Entry>,
     /// orderId → paymentKeys, oldest first: an order may see several widget
     /// sessions before one is confirmed.
@@ -63,7 +63,7 @@ pub struct Ledger {
 
 impl Ledger {
     /// `session_ttl`: how long a READY payment can still be confirmed.
-    pub fn new(session_ttl: Duration) -> Self {
+    pub(super) fn new(session_ttl: Duration) -> Self {
         Ledger {
             payments: HashMap::new(),
             orders: HashMap::new(),
@@ -73,7 +73,7 @@ impl Ledger {
     }
 
     /// The widget step: a READY payment for `order_id`.
-    pub fn create(
+    pub(super) fn create(
         &mut self,
         payment_key: String,
         order_id: &str,
@@ -123,13 +123,13 @@ impl Ledger {
         Ok(payment)
     }
 
-    pub fn get(&self, payment_key: &str) -> Option<&Payment> {
+    pub(super) fn get(&self, payment_key: &str) -> Option<&Payment> {
         self.payments.get(payment_key).map(|e| &e.payment)
     }
 
     /// The payment of an order: the one that was confirmed if any, else the
     /// latest attempt.
-    pub fn get_by_order(&self, order_id: &str) -> Option<&Payment> {
+    pub(super) fn get_by_order(&self, order_id: &str) -> Option<&Payment> {
         let keys = self.orders.get(order_id)?;
         let mut attempts = keys.iter().filter_map(|k| self.get(k));
         attempts
@@ -139,11 +139,11 @@ impl Ledger {
     }
 
     /// Takes the one-shot `failWith` of a payment.
-    pub fn take_fail_with(&mut self, payment_key: &str) -> Option<FailMode> {
+    pub(super) fn take_fail_with(&mut self, payment_key: &str) -> Option<FailMode> {
         self.payments.get_mut(payment_key)?.fail_with.take()
     }
 
-    pub fn confirm(
+    pub(super) fn confirm(
         &mut self,
         req: &ConfirmRequest,
         now: OffsetDateTime,
@@ -203,7 +203,7 @@ impl Ledger {
     /// Records a refused confirmation the way Toss does: a decline aborts
     /// the payment (with the reason in `failure`), an expired session
     /// expires it. Errors that leave the payment untouched change nothing.
-    pub fn fail_confirm(&mut self, payment_key: &str, error: &InjectedError) {
+    pub(super) fn fail_confirm(&mut self, payment_key: &str, error: &InjectedError) {
         let Some(entry) = self.payments.get_mut(payment_key) else {
             return;
         };
@@ -222,7 +222,7 @@ impl Ledger {
         }
     }
 
-    pub fn cancel(
+    pub(super) fn cancel(
         &mut self,
         payment_key: &str,
         req: &CancelRequest,

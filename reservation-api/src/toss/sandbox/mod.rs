@@ -43,6 +43,16 @@ pub struct SandboxConfig {
     pub session_ttl: Duration,
 }
 
+// Hand-written so the secret key never reaches a log line.
+impl std::fmt::Debug for SandboxConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxConfig")
+            .field("timeout_sleep", &self.timeout_sleep)
+            .field("session_ttl", &self.session_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Default for SandboxConfig {
     fn default() -> Self {
         SandboxConfig {

@@ -105,7 +105,7 @@ const fn e(status: u16, code: &'static str, message: &'static str) -> InjectedEr
 
 /// The error the sandbox answers when it "fails internally", e.g. after a
 /// simulated lost response.
-pub const INTERNAL_ERROR: InjectedError = e(
+pub(super) const INTERNAL_ERROR: InjectedError = e(
     500,
     "FAILED_INTERNAL_SYSTEM_PROCESSING",
     "An internal system error occurred.",

@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use support::scenarios::{self, event, expect_full, keys, Ledger, TestBus};
-use ticketon_wire::bus::memory::InProcessBus;
-use ticketon_wire::bus::{
+use ticketon_bus::memory::InProcessBus;
+use ticketon_bus::{
     publish_json, run_consumer, ApplyError, BusError, ConsumerStats, Publisher, Subscriber,
 };
 
@@ -61,7 +61,7 @@ async fn crash_before_commit_redelivers_and_idempotent_apply_absorbs_it() {
     drop(again);
     let ledger = Ledger::default();
     for i in 0..3 {
-        let r = ticketon_wire::bus::driver::Received {
+        let r = ticketon_bus::driver::Received {
             event: event("crash", &ks[0], i),
             topic: "t.crash".into(),
             partition: 0,
@@ -107,7 +107,7 @@ async fn full_buffer_is_backpressure_not_loss() {
     // The member resumes at offset 3; mark 0..3 as applied as the first member did.
     for i in 0..3 {
         let key = &ks[i as usize % 2];
-        let r = ticketon_wire::bus::driver::Received {
+        let r = ticketon_bus::driver::Received {
             event: event("full", key, i),
             topic: "t.full".into(),
             partition: 0,
@@ -163,7 +163,7 @@ async fn transient_failure_is_retried_in_place_and_garbage_is_skipped() {
     run_consumer(
         sub,
         &stats,
-        |r: ticketon_wire::bus::driver::Received<ticketon_wire::AdmissionEvent>| {
+        |r: ticketon_bus::driver::Received<ticketon_wire::AdmissionEvent>| {
             // Event 1 fails three times (say the database is down), then succeeds.
             let out = match &r.event {
                 ticketon_wire::AdmissionEvent::Admitted { admitted_at: 1, .. }
@@ -199,7 +199,7 @@ async fn transient_failure_is_retried_in_place_and_garbage_is_skipped() {
 fn publish_event_uses_home_topic_and_queue_id_key() {
     let bus = InProcessBus::new(10);
     let e = event("home", "queue-7", 1);
-    ticketon_wire::bus::publish_event(&bus, &e).unwrap();
+    ticketon_bus::publish_event(&bus, &e).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -3,10 +3,10 @@
 //! It lives in the library (not under `tests/`) so that every crate's tests
 //! start brokers the same way.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
 
+#[derive(Debug)]
 pub struct Broker {
     /// `host:port` for bootstrap.servers.
     pub brokers: String,
@@ -36,10 +36,7 @@ fn run(args: &[&str]) -> Result<String, String> {
     }
 }
 
-fn free_port() -> Result<u16, String> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
-    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
-}
+use super::free_port;
 
 impl Broker {
     /// A broker of this test's own: needed by tests that stop or pause it.

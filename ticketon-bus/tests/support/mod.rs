@@ -4,4 +4,4 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
-pub mod scenarios;
+pub(crate) mod scenarios;

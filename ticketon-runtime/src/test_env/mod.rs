@@ -8,6 +8,7 @@ mod kafka_broker;
 pub use kafka_broker::Broker;
 
 use std::fmt::Display;
+use std::net::TcpListener;
 
 /// True when missing services must fail the run instead of skipping.
 pub fn services_required() -> bool {
@@ -31,4 +32,10 @@ pub fn service_unavailable(service: &str, detail: impl Display) {
 /// The value of an environment variable, or a default.
 pub fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+/// A port nothing listens on right now (the OS picks it).
+pub fn free_port() -> Result<u16, String> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
+    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }

@@ -17,7 +17,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 
 use super::KafkaConfig;
-use crate::bus::{BoxFuture, BusError, PublishError, PublishStats, Publisher};
+use crate::{BoxFuture, BusError, PublishError, PublishStats, Publisher};
 
 /// Counts delivery reports; runs on librdkafka's polling thread.
 struct DeliveryCounter {
@@ -52,6 +52,14 @@ pub struct KafkaPublisher {
     producer: Arc<ThreadedProducer<DeliveryCounter>>,
     stats: Arc<PublishStats>,
     capacity: u64,
+}
+
+impl std::fmt::Debug for KafkaPublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaPublisher")
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
 }
 
 impl KafkaPublisher {

@@ -5,24 +5,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ticketon_wire::bus::driver::Received;
-use ticketon_wire::bus::{
+use ticketon_bus::driver::Received;
+use ticketon_bus::{
     publish_json, run_consumer, ApplyError, ConsumerStats, PublishError, PublishStats, Publisher,
     Subscriber,
 };
 use ticketon_wire::{AdmissionEvent, EVENT_SCHEMA_VERSION};
 
 /// How long a scenario waits for records before it gives up: a hang guard, not a speed goal.
-pub const PATIENCE: Duration = Duration::from_secs(120);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(120);
 
 /// What a scenario needs from a bus.
-pub trait TestBus: Sync {
+pub(crate) trait TestBus: Sync {
     fn publisher(&self) -> Arc<dyn Publisher>;
     fn subscribe(&self, group: &str, topics: &[&str]) -> Box<dyn Subscriber>;
 }
 
 /// A unique prefix so runs against a shared broker never see each other's records.
-pub fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -36,7 +36,7 @@ pub fn unique(prefix: &str) -> String {
 }
 
 /// The i-th event of `key`: `admittedAt` carries i so the order can be checked.
-pub fn event(run: &str, key: &str, i: i64) -> AdmissionEvent {
+pub(crate) fn event(run: &str, key: &str, i: i64) -> AdmissionEvent {
     AdmissionEvent::Admitted {
         schema: EVENT_SCHEMA_VERSION,
         queue_id: key.to_string(),
@@ -48,7 +48,7 @@ pub fn event(run: &str, key: &str, i: i64) -> AdmissionEvent {
 }
 
 /// Publishes events `from..to` round-robin over `keys`.
-pub fn publish_range(
+pub(crate) fn publish_range(
     p: &dyn Publisher,
     topic: &str,
     run: &str,
@@ -64,13 +64,13 @@ pub fn publish_range(
     }
 }
 
-pub fn keys(n: usize) -> Vec<String> {
+pub(crate) fn keys(n: usize) -> Vec<String> {
     (0..n).map(|k| format!("queue-{k}")).collect()
 }
 
 /// The handler's state: an idempotent apply keyed by entryId, as a service's would be.
 #[derive(Default)]
-pub struct Ledger {
+pub(crate) struct Ledger {
     state: Mutex<LedgerState>,
 }
 
@@ -83,7 +83,7 @@ struct LedgerState {
 }
 
 impl Ledger {
-    pub fn apply(&self, r: Received<AdmissionEvent>) -> Result<(), ApplyError> {
+    pub(crate) fn apply(&self, r: Received<AdmissionEvent>) -> Result<(), ApplyError> {
         let AdmissionEvent::Admitted {
             entry_id,
             admitted_at,
@@ -104,16 +104,16 @@ impl Ledger {
         Ok(())
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.state.lock().unwrap().applied.len()
     }
 
-    pub fn duplicates(&self) -> u64 {
+    pub(crate) fn duplicates(&self) -> u64 {
         self.state.lock().unwrap().duplicates
     }
 
     /// Asserts every event `0..n` of `run` was applied, in order per key.
-    pub fn assert_complete(&self, run: &str, keys: &[String], n: i64) {
+    pub(crate) fn assert_complete(&self, run: &str, keys: &[String], n: i64) {
         let s = self.state.lock().unwrap();
         let missing: Vec<i64> = (0..n)
             .filter(|i| {
@@ -142,7 +142,7 @@ impl Ledger {
 
 /// Runs one group member until the ledger holds `target` events (or PATIENCE
 /// runs out), then closes it cleanly. Returns the consumer's counters.
-pub async fn consume_until(
+pub(crate) async fn consume_until(
     sub: Box<dyn Subscriber>,
     ledger: &Ledger,
     target: usize,
@@ -169,23 +169,23 @@ pub async fn consume_until(
 }
 
 /// Waits (at most PATIENCE) until the ledger holds `n` events.
-pub async fn wait_for(ledger: &Ledger, n: usize) {
+pub(crate) async fn wait_for(ledger: &Ledger, n: usize) {
     let deadline = Instant::now() + PATIENCE;
     while ledger.len() < n && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
-pub async fn flush(p: &dyn Publisher) {
+pub(crate) async fn flush(p: &dyn Publisher) {
     p.flush(PATIENCE).await.expect("flush");
 }
 
-pub fn counter(c: &AtomicU64) -> u64 {
+pub(crate) fn counter(c: &AtomicU64) -> u64 {
     PublishStats::get(c)
 }
 
 /// N events over several keys, one group: all arrive, in order per key, once.
-pub async fn ordered_per_key(bus: &dyn TestBus, topic: &str) {
+pub(crate) async fn ordered_per_key(bus: &dyn TestBus, topic: &str) {
     let run = unique("order");
     let keys = keys(7);
     let n = 700;
@@ -207,7 +207,7 @@ pub async fn ordered_per_key(bus: &dyn TestBus, topic: &str) {
 
 /// A member stops mid-stream; the next member of the group resumes from the
 /// committed offsets: nothing lost, and after a clean close nothing redelivered.
-pub async fn restart_resumes_from_commits(bus: &dyn TestBus, topic: &str) {
+pub(crate) async fn restart_resumes_from_commits(bus: &dyn TestBus, topic: &str) {
     let run = unique("restart");
     let keys = keys(5);
     let n = 500;
@@ -242,7 +242,7 @@ pub async fn restart_resumes_from_commits(bus: &dyn TestBus, topic: &str) {
 /// `up(stats)` (which may inspect the buffer before recovering), the rest, flush.
 /// With `drain_first` the outage starts only once the first third is applied
 /// (a broker that restarts empty loses what it held; see proto-notes/events.md).
-pub async fn publish_through_outage(
+pub(crate) async fn publish_through_outage(
     bus: &dyn TestBus,
     topic: &str,
     n: i64,
@@ -278,7 +278,7 @@ pub async fn publish_through_outage(
 }
 
 /// A full buffer answers `Full` at once, drops nothing, and frees up as records drain.
-pub fn expect_full(p: &dyn Publisher, topic: &str) -> PublishError {
+pub(crate) fn expect_full(p: &dyn Publisher, topic: &str) -> PublishError {
     let before = counter(&p.stats().rejected_full);
     let err = publish_json(p, topic, "queue-x", &event("full", "queue-x", 0))
         .expect_err("buffer should be full");

@@ -8,11 +8,11 @@ mod support;
 use std::sync::Arc;
 
 use support::scenarios::{self, counter, expect_full, TestBus};
-use ticketon_wire::bus::kafka::{create_topics, KafkaConfig, KafkaPublisher, KafkaSubscriber};
-use ticketon_wire::bus::{Publisher, Subscriber};
+use ticketon_bus::kafka::{create_topics, KafkaConfig, KafkaPublisher, KafkaSubscriber};
+use ticketon_bus::{Publisher, Subscriber};
+use ticketon_runtime::test_env::service_unavailable;
+use ticketon_runtime::test_env::Broker;
 use ticketon_wire::events::TOPIC_ADMISSIONS;
-use ticketon_wire::test_env::service_unavailable;
-use ticketon_wire::test_env::Broker;
 
 struct KafkaBus {
     config: KafkaConfig,

@@ -33,6 +33,12 @@ pub struct InProcessBus {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for InProcessBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InProcessBus").finish_non_exhaustive()
+    }
+}
+
 struct Inner {
     state: Mutex<State>,
     /// Bumped on every append so that idle subscribers wake up.
@@ -168,6 +174,15 @@ impl Publisher for InProcessBus {
     fn flush(&self, _timeout: Duration) -> BoxFuture<'_, Result<(), BusError>> {
         // Appending is delivery: there is nothing in flight.
         Box::pin(async { Ok(()) })
+    }
+}
+
+impl std::fmt::Debug for InProcessSubscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InProcessSubscriber")
+            .field("group", &self.group)
+            .field("cursors", &self.cursors)
+            .finish_non_exhaustive()
     }
 }
 

@@ -35,7 +35,7 @@ pub use driver::{run_consumer, ApplyError};
 pub use error::{BusError, PublishError};
 pub use stats::{ConsumerStats, PublishStats};
 
-use crate::events::{
+use ticketon_wire::events::{
     AdmissionEvent, EntryEvent, SessionEvent, TicketEvent, TOPIC_ADMISSIONS, TOPIC_ENTRIES,
     TOPIC_SESSIONS, TOPIC_TICKETS,
 };
@@ -45,7 +45,7 @@ use crate::events::{
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The producing half of the bus.
-pub trait Publisher: Send + Sync {
+pub trait Publisher: Send + Sync + std::fmt::Debug {
     /// Hands a record to the bus without blocking. `Ok` means accepted into the
     /// buffer (it will be delivered, in order for its key); see [`PublishError`].
     fn publish(&self, topic: &str, key: &str, payload: Vec<u8>) -> Result<(), PublishError>;
@@ -70,7 +70,7 @@ pub struct Delivery {
 }
 
 /// The consuming half of the bus: one member of a consumer group.
-pub trait Subscriber: Send {
+pub trait Subscriber: Send + std::fmt::Debug {
     /// The next record. A record that is never committed is delivered again to
     /// the next subscriber of the same group (at least once).
     fn next(&mut self) -> BoxFuture<'_, Result<Delivery, BusError>>;

@@ -7,7 +7,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::KafkaConfig;
-use crate::bus::BusError;
+use crate::BusError;
 
 /// Creates each `(topic, partitions)`; a topic that already exists is fine.
 pub async fn create_topics(config: &KafkaConfig, topics: &[(&str, i32)]) -> Result<(), BusError> {

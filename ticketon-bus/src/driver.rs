@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use thiserror::Error;
 
 use super::{BusError, ConsumerStats, Delivery, Subscriber};
-use crate::events::EVENT_SCHEMA_VERSION;
+use ticketon_wire::events::EVENT_SCHEMA_VERSION;
 
 /// What a handler reports when it did not apply a record.
 #[derive(Debug, Error)]
@@ -147,7 +147,7 @@ pub fn decode<E: DeserializeOwned>(delivery: &Delivery) -> Result<Received<E>, S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::AdmissionEvent;
+    use ticketon_wire::events::AdmissionEvent;
 
     fn delivery(payload: &str) -> Delivery {
         Delivery {

@@ -16,7 +16,7 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::KafkaConfig;
-use crate::bus::{BoxFuture, BusError, Delivery, Subscriber};
+use crate::{BoxFuture, BusError, Delivery, Subscriber};
 
 /// Logs what a silent consumer would hide: failed commits and rebalances.
 struct GroupLog;
@@ -40,6 +40,14 @@ pub struct KafkaSubscriber {
     consumer: Arc<StreamConsumer<GroupLog>>,
     /// Next offset to commit per (topic, partition): last applied + 1.
     applied: HashMap<(String, i32), i64>,
+}
+
+impl std::fmt::Debug for KafkaSubscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSubscriber")
+            .field("applied", &self.applied)
+            .finish_non_exhaustive()
+    }
 }
 
 impl KafkaSubscriber {

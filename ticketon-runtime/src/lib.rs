@@ -1,0 +1,67 @@
+//! What every Ticketon binary starts with, written once for the
+//! queue-server, the reservation-api and the one-process runner:
+//! - [`settings::Common`]: the settings both services share, one flag and
+//!   one environment variable each;
+//! - [`logging::init`]: text or JSON logs;
+//! - [`secrets`]: the admin key and token secret, generated for
+//!   development when unset;
+//! - [`Shutdown`]: Ctrl-C or SIGTERM, listened for from before the bind;
+//! - [`test_env`]: how tests reach real services (Redis, MariaDB, Kafka).
+
+pub mod logging;
+pub mod secrets;
+pub mod settings;
+pub mod test_env;
+
+pub use logging::LogFormat;
+pub use secrets::{generate_secret, Secrets};
+pub use settings::Common;
+
+/// The request to stop: Ctrl-C, or SIGTERM (what systemd and Docker send).
+///
+/// Install it before the listener is bound: a signal that arrives between
+/// the bind and the install would otherwise kill the process outright
+/// instead of shutting it down gracefully.
+#[derive(Debug)]
+pub struct Shutdown {
+    #[cfg(unix)]
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Shutdown {
+    /// Starts listening for the signals now. Must run inside a tokio runtime.
+    pub fn install() -> Shutdown {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(term), Ok(int)) => Shutdown {
+                    signals: Some((term, int)),
+                },
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the process");
+                    Shutdown { signals: None }
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        Shutdown {}
+    }
+
+    /// Resolves once a stop was asked for (also one asked for since
+    /// [`Shutdown::install`]).
+    pub async fn wait(self) {
+        #[cfg(unix)]
+        if let Some((mut term, mut int)) = self.signals {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
