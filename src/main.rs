@@ -60,14 +60,7 @@ impl Args {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     ticketon_runtime::logging::init(args.common.log_format);
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(workers) = args.queue.workers {
-        runtime.worker_threads(workers.max(1));
-    }
-    let runtime = runtime
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
+    let runtime = args.queue.runtime().context("starting the tokio runtime")?;
     runtime.block_on(run(args))
 }
 

@@ -88,6 +88,15 @@ pub struct QueueArgs {
 }
 
 impl QueueArgs {
+    /// The runtime the server runs on: `--workers` threads, or one per core.
+    pub fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
+        let mut runtime = tokio::runtime::Builder::new_multi_thread();
+        if let Some(workers) = self.workers {
+            runtime.worker_threads(workers.max(1));
+        }
+        runtime.enable_all().build()
+    }
+
     pub fn limits(&self) -> crate::Limits {
         crate::Limits {
             connections: crate::http::ConnectionLimits {

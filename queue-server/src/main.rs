@@ -16,13 +16,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     ticketon_runtime::logging::init(config.common.log_format);
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(workers) = config.queue.workers {
-        runtime.worker_threads(workers.max(1));
-    }
-    let runtime = runtime
-        .enable_all()
-        .build()
+    let runtime = config
+        .queue
+        .runtime()
         .context("starting the tokio runtime")?;
     runtime.block_on(run(config))
 }
