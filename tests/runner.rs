@@ -83,14 +83,9 @@ async fn the_runner_pays_through_the_configured_sandbox_and_key() {
     wait_until_up(&http, &format!("{reservations}/healthz")).await;
 
     // The sandbox listens where it was told, and knows only the configured key.
-    let lookup = |key: &str| {
-        http.get(format!("{sandbox}/v1/payments/orders/no-such-order"))
-            .header("authorization", basic_auth_value(key))
-            .send()
-    };
-    let with_default_key = lookup("test_sk_ticketon_sandbox").await.unwrap();
+    let with_default_key = lookup_order(&http, &sandbox, "test_sk_ticketon_sandbox", "none").await;
     assert_eq!(with_default_key.status(), 401);
-    let with_configured_key = lookup(SECRET_KEY).await.unwrap();
+    let with_configured_key = lookup_order(&http, &sandbox, SECRET_KEY, "none").await;
     assert_eq!(with_configured_key.status(), 404);
 
     let r = http
@@ -180,18 +175,25 @@ async fn the_runner_pays_through_the_configured_sandbox_and_key() {
     assert_eq!(paid["tickets"].as_array().map(Vec::len), Some(1), "{paid}");
 
     // The sandbox's own record, read with the configured key: charged.
-    let record: Value = lookup_order(&http, &sandbox, reservation).await;
+    let record: Value = lookup_order(&http, &sandbox, SECRET_KEY, reservation)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(record["status"], "DONE", "{record}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-async fn lookup_order(http: &reqwest::Client, sandbox: &str, order_id: &str) -> Value {
+/// The sandbox's record of an order, asked with `key`.
+async fn lookup_order(
+    http: &reqwest::Client,
+    sandbox: &str,
+    key: &str,
+    order_id: &str,
+) -> reqwest::Response {
     http.get(format!("{sandbox}/v1/payments/orders/{order_id}"))
-        .header("authorization", basic_auth_value(SECRET_KEY))
+        .header("authorization", basic_auth_value(key))
         .send()
-        .await
-        .unwrap()
-        .json()
         .await
         .unwrap()
 }
