@@ -2,28 +2,37 @@
 //! environment, one warning for generated secrets, secrets never logged, and
 //! a clean exit on SIGTERM.
 
-use std::io::Read;
-use std::net::TcpListener;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use ticketon_runtime::test_env::ChildOutput;
 
-fn wait_until_up(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the server did not start");
-        std::thread::sleep(Duration::from_millis(50));
+/// Starts the binary on port 0 and waits for the address it reports, so that
+/// no other process can take the port between choosing and binding it.
+fn start(command: &mut Command) -> (Child, ChildOutput) {
+    let mut child = command
+        .env("TICKETON_QUEUE_LISTEN", "127.0.0.1:0")
+        .env("TICKETON_LOG_FORMAT", "text")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = ChildOutput::capture(&mut child);
+    let addr = output.listening_addr("queue-server listening", Duration::from_secs(20));
+    if addr.is_none() {
+        let _ = child.kill();
+        let status = child.wait();
+        panic!(
+            "the server did not report its address ({status:?}):\n{}",
+            output.text_after_exit()
+        );
     }
+    (child, output)
 }
 
-fn sigterm_and_wait(child: &mut std::process::Child) -> std::process::ExitStatus {
+/// Sends SIGTERM, waits for the exit, and returns the status with every line
+/// the process wrote.
+fn sigterm_and_wait(child: &mut Child, output: &ChildOutput) -> (std::process::ExitStatus, String) {
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -32,41 +41,27 @@ fn sigterm_and_wait(child: &mut std::process::Child) -> std::process::ExitStatus
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
-            return status;
+            return (status, output.text_after_exit());
         }
-        assert!(Instant::now() < deadline, "no exit within 20 s of SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "no exit within 20 s of SIGTERM:\n{}",
+            output.text()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 #[test]
 fn configured_secrets_are_never_logged_and_sigterm_exits_cleanly() {
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_queue-server"))
-        .env("TICKETON_QUEUE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("TICKETON_ADMIN_KEY", "admin-key-that-must-not-leak")
-        .env("TICKETON_TOKEN_SECRET", "token-secret-that-must-not-leak")
-        .env("RUST_LOG", "debug")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until_up(port);
-    let status = sigterm_and_wait(&mut child);
-    assert!(status.success(), "exit status {status:?}");
-    let mut logs = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
+    let (mut child, output) = start(
+        Command::new(env!("CARGO_BIN_EXE_queue-server"))
+            .env("TICKETON_ADMIN_KEY", "admin-key-that-must-not-leak")
+            .env("TICKETON_TOKEN_SECRET", "token-secret-that-must-not-leak")
+            .env("RUST_LOG", "debug"),
+    );
+    let (status, logs) = sigterm_and_wait(&mut child, &output);
+    assert!(status.success(), "exit status {status:?}:\n{logs}");
     assert!(
         !logs.contains("must-not-leak"),
         "a secret reached the logs:\n{logs}"
@@ -80,33 +75,16 @@ fn configured_secrets_are_never_logged_and_sigterm_exits_cleanly() {
 
 #[test]
 fn unset_secrets_are_generated_with_one_warning() {
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_queue-server"))
-        .env("TICKETON_QUEUE_LISTEN", format!("127.0.0.1:{port}"))
-        .env_remove("TICKETON_ADMIN_KEY")
-        .env_remove("TICKETON_TOKEN_SECRET")
-        .env_remove("TICKETON_KAFKA_BROKERS")
-        .env_remove("TICKETON_REDIS_URL")
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until_up(port);
-    assert!(sigterm_and_wait(&mut child).success());
-    let mut logs = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
+    let (mut child, output) = start(
+        Command::new(env!("CARGO_BIN_EXE_queue-server"))
+            .env_remove("TICKETON_ADMIN_KEY")
+            .env_remove("TICKETON_TOKEN_SECRET")
+            .env_remove("TICKETON_KAFKA_BROKERS")
+            .env_remove("TICKETON_REDIS_URL")
+            .env("RUST_LOG", "info"),
+    );
+    let (status, logs) = sigterm_and_wait(&mut child, &output);
+    assert!(status.success(), "exit status {status:?}:\n{logs}");
     let warnings: Vec<&str> = logs.lines().filter(|l| l.contains("WARN")).collect();
     assert_eq!(warnings.len(), 1, "exactly one warning:\n{logs}");
     assert!(
