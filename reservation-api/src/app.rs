@@ -17,10 +17,10 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::http::{router, AppState};
+use crate::payments::provider::{PaymentProvider, ProviderError};
 use crate::payments::Payments;
 use crate::service::Reservations;
 use crate::toss::sandbox::SandboxHandle;
-use crate::toss::PaymentGateway;
 use ticketon_bus::kafka::{KafkaConfig, KafkaPublisher, KafkaSubscriber};
 use ticketon_bus::{Publisher, Subscriber};
 use ticketon_wire::events::TOPIC_ADMISSIONS;
@@ -37,6 +37,21 @@ pub struct App {
     payments: Arc<Payments>,
     /// The embedded Toss sandbox when `TOSS_API_BASE` is unset.
     toss_sandbox: Option<SandboxHandle>,
+}
+
+/// The payment provider the service charges through, and the embedded
+/// sandbox behind it if one was started. A second provider is one module
+/// beside `toss/` implementing [`PaymentProvider`] and one arm here.
+async fn start_payment_provider(
+    config: &Config,
+) -> Result<(Arc<dyn PaymentProvider>, Option<SandboxHandle>)> {
+    if let Some(provider) = &config.payments.provider {
+        return Ok((provider.clone(), None));
+    }
+    let toss = crate::toss::start(&config.payments.toss)
+        .await
+        .map_err(ProviderError::from)?;
+    Ok((Arc::new(toss.client), toss.sandbox))
 }
 
 /// How the reservation-api is connected to the other services: the bus its
@@ -94,16 +109,10 @@ impl App {
             "reservation-api",
         );
         let svc = Arc::new(Reservations::open(&config, clock).await?);
-        let (gateway, toss_sandbox): (Arc<dyn PaymentGateway>, _) = match &config.payments.gateway {
-            Some(g) => (g.clone(), None),
-            None => {
-                let toss = crate::toss::start(&config.payments.toss).await?;
-                (Arc::new(toss.client), toss.sandbox)
-            }
-        };
+        let (provider, toss_sandbox) = start_payment_provider(&config).await?;
         let payments = Arc::new(Payments::new(
             svc.store.clone(),
-            gateway,
+            provider,
             svc.clock.clone(),
             secrets.token_secret.as_bytes(),
             config.payments.reconcile_settings(),

@@ -9,15 +9,17 @@
 //! `Config`'s `Debug` redacts both so they never reach a log line.
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
 use ticketon_runtime::settings::non_empty;
 use ticketon_runtime::Common;
 
-use crate::payments::config::{DEFAULT_RECONCILE_GRACE_MS, DEFAULT_RECONCILE_INTERVAL_MS};
-use crate::payments::PaymentsConfig;
+use crate::payments::provider::PaymentProvider;
+use crate::payments::ReconcileSettings;
 use crate::seat_lock::SeatLockKind;
-use crate::toss::{TossArgs, TossConfig, TossError};
+use crate::toss::{TossArgs, TossConfig, TossError, DEFAULT_SANDBOX_LISTEN};
 
 /// A SQLite file in the working directory, created on first start.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://ticketon-reservations.db";
@@ -172,6 +174,62 @@ impl ReservationArgs {
                 ..PaymentsConfig::default()
             },
         })
+    }
+}
+
+pub const DEFAULT_RECONCILE_INTERVAL_MS: u64 = 2_000;
+pub const DEFAULT_RECONCILE_GRACE_MS: u64 = 5_000;
+
+#[derive(Clone)]
+/// How payments are set up: the payment provider (Toss, or the embedded
+/// sandbox) and the reconciler's pace.
+pub struct PaymentsConfig {
+    /// `TOSS_*` variables (see `toss::TossConfig`); the default is the
+    /// embedded sandbox on 127.0.0.1:8090.
+    pub toss: TossConfig,
+    /// Used instead of the provider built from `toss` when set (tests drive
+    /// the flow through a provider that injects failures); no sandbox is
+    /// started.
+    pub provider: Option<Arc<dyn PaymentProvider>>,
+    /// `TICKETON_PAYMENT_RECONCILE_INTERVAL_MS`.
+    pub reconcile_interval_ms: u64,
+    /// `TICKETON_PAYMENT_RECONCILE_GRACE_MS`: age of a pending row before
+    /// the reconciler takes it over.
+    pub reconcile_grace_ms: u64,
+}
+
+impl Default for PaymentsConfig {
+    fn default() -> Self {
+        PaymentsConfig {
+            toss: TossConfig::sandbox(
+                DEFAULT_SANDBOX_LISTEN
+                    .parse()
+                    .expect("the default sandbox address parses"),
+            ),
+            provider: None,
+            reconcile_interval_ms: DEFAULT_RECONCILE_INTERVAL_MS,
+            reconcile_grace_ms: DEFAULT_RECONCILE_GRACE_MS,
+        }
+    }
+}
+
+impl PaymentsConfig {
+    pub fn reconcile_settings(&self) -> ReconcileSettings {
+        ReconcileSettings {
+            interval: Duration::from_millis(self.reconcile_interval_ms.max(20)),
+            grace: Duration::from_millis(self.reconcile_grace_ms),
+        }
+    }
+}
+
+impl fmt::Debug for PaymentsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PaymentsConfig")
+            .field("toss", &self.toss)
+            .field("provider", &self.provider.as_ref().map(|p| p.name()))
+            .field("reconcile_interval_ms", &self.reconcile_interval_ms)
+            .field("reconcile_grace_ms", &self.reconcile_grace_ms)
+            .finish()
     }
 }
 

@@ -167,8 +167,8 @@ impl From<DomainError> for Error {
     }
 }
 
-impl From<crate::toss::TossError> for Error {
-    fn from(e: crate::toss::TossError) -> Self {
+impl From<crate::payments::provider::ProviderError> for Error {
+    fn from(e: crate::payments::provider::ProviderError) -> Self {
         Error::PaymentProvider(e.to_string())
     }
 }

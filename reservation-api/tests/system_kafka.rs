@@ -30,8 +30,8 @@ use ticketon_wire::events::{TOPIC_ADMISSIONS, TOPIC_SESSIONS};
 const FANS: usize = 6;
 
 /// The Toss sandbox on a port of its own, so tests can run side by side.
-fn sandbox_on_any_port() -> reservation_api::payments::PaymentsConfig {
-    reservation_api::payments::PaymentsConfig {
+fn sandbox_on_any_port() -> reservation_api::config::PaymentsConfig {
+    reservation_api::config::PaymentsConfig {
         toss: reservation_api::toss::TossConfig::sandbox("127.0.0.1:0".parse().unwrap()),
         ..Default::default()
     }

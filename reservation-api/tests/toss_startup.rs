@@ -5,8 +5,8 @@
 use clap::Parser;
 use reservation_api::toss::sandbox::{self, create_payment, SandboxConfig};
 use reservation_api::toss::{
-    start, ConfirmRequest, PaymentGateway, PaymentOutcome, PaymentStatus, TossArgs, TossClient,
-    TossConfig, TossError,
+    start, ConfirmRequest, PaymentOutcome, PaymentStatus, TossArgs, TossClient, TossConfig,
+    TossError,
 };
 
 #[derive(Parser)]
@@ -29,7 +29,7 @@ fn config(pairs: &[(&str, &str)]) -> TossConfig {
     TossConfig::from_args(&Probe::parse_from(argv).toss).unwrap()
 }
 
-async fn pay_once(gateway: &dyn PaymentGateway, base: &str, order_id: &str) {
+async fn pay_once(client: &TossClient, base: &str, order_id: &str) {
     let key = create_payment(base, order_id, 30_000, None).await.unwrap();
     let req = ConfirmRequest {
         payment_key: key,
@@ -37,10 +37,10 @@ async fn pay_once(gateway: &dyn PaymentGateway, base: &str, order_id: &str) {
         amount: 30_000,
     };
     assert!(matches!(
-        gateway.confirm(&req).await.unwrap(),
+        client.confirm_payment(&req).await.unwrap(),
         PaymentOutcome::Done(_)
     ));
-    let p = gateway.get_by_order_id(order_id).await.unwrap().unwrap();
+    let p = client.payment_by_order(order_id).await.unwrap().unwrap();
     assert_eq!(p.status, PaymentStatus::Done);
 }
 

@@ -1,17 +1,84 @@
-//! The rules of a payment attempt, as plain functions: what Toss's answer
-//! about an attempt means for Ticketon, and whether a charged attempt may
-//! still become tickets.
+//! The rules of a payment attempt, as plain functions: what the payment
+//! provider's record of an attempt means for Ticketon, and whether a charged
+//! attempt may still become tickets.
 //!
 //! These decide money, so they are kept free of IO and tested row by row.
-//! The one rule from `toss`: an unknown outcome is never a failure. Here
-//! that means an attempt is `failed` only when Toss *said* it was not
-//! charged, and `done` only when Toss said it was and the seats were still
-//! the buyer's in the same transaction that sells them.
+//! The one rule of every provider: an unknown outcome is never a failure.
+//! Here that means an attempt is `failed` only when the provider *said* it
+//! was not charged, and `done` only when it said it was and the seats were
+//! still the buyer's in the same transaction that sells them.
+//!
+//! [`Charge`] is a provider's record in Ticketon's words; each provider
+//! adapter (`toss/`) translates its own into it.
 
 use crate::domain::hold::seat_is_free;
 use crate::domain::SeatStatus;
 use crate::error::{DomainError, ErrorCode};
-use crate::toss::{Payment, PaymentStatus};
+
+/// Where a charge stands at the payment provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChargeStatus {
+    /// Created by the checkout step, not yet confirmed: no money moved.
+    Ready,
+    /// The provider is still working on it (or waits for a deposit).
+    InProgress,
+    /// Confirmed: the buyer was charged.
+    Charged,
+    /// Charged, then partly refunded: some of the charge still stands.
+    PartlyRefunded,
+    /// Charged, then fully refunded.
+    Refunded,
+    /// Confirmation failed (for example the card was declined): no money
+    /// moved.
+    Aborted,
+    /// The checkout session ran out before confirmation: no money moved.
+    Expired,
+    /// A status this version does not know; treated as "look again later".
+    Other,
+}
+
+impl ChargeStatus {
+    /// True when the buyer holds a charge (possibly partly refunded): the
+    /// question the reconciliation after an unknown outcome asks.
+    pub fn is_charged(self) -> bool {
+        matches!(self, ChargeStatus::Charged | ChargeStatus::PartlyRefunded)
+    }
+}
+
+/// Why the provider did not charge, as it recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeFailure {
+    pub code: String,
+    pub message: String,
+}
+
+/// One refund of a charge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeRefund {
+    pub amount_krw: i64,
+    /// The reason Ticketon sent with the refund: how a refund whose answer
+    /// was lost is recognised afterwards.
+    pub reason: String,
+}
+
+/// A payment provider's record of one charge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Charge {
+    /// The provider's key of the charge (Toss's paymentKey).
+    pub payment_key: String,
+    /// Ticketon's reservationId.
+    pub order_id: String,
+    pub status: ChargeStatus,
+    /// The provider's own spelling of the status, stored as
+    /// `provider_status` for operators.
+    pub provider_status: String,
+    pub amount_krw: i64,
+    /// Unix ms of the approval; `None` before it.
+    pub approved_at_ms: Option<i64>,
+    /// Oldest first.
+    pub refunds: Vec<ChargeRefund>,
+    pub failure: Option<ChargeFailure>,
+}
 
 /// A payment attempt's state in Ticketon's records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,59 +119,59 @@ macro_rules! spelled {
 spelled!(PaymentState, Pending => "pending", Done => "done", Failed => "failed", Cancelled => "cancelled");
 spelled!(RefundState, Pending => "pending", Done => "done", Failed => "failed");
 
-/// What Toss's record of one attempt means.
+/// What the provider's record of one attempt means.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptVerdict {
     /// The buyer holds a charge for this attempt: settle it (tickets, or a
     /// refund when the seats are gone).
     Charged,
-    /// Charged and already fully refunded at Toss.
+    /// Charged and already fully refunded at the provider.
     Refunded,
-    /// Toss will not charge this attempt.
+    /// The provider will not charge this attempt.
     NotCharged { code: String, message: String },
-    /// Toss has it READY: our confirm did not take effect (yet). Sending
-    /// the same confirm again (same idempotency key) is safe.
+    /// The provider has it ready: our confirm did not take effect (yet).
+    /// Sending the same confirm again is safe (providers deduplicate it).
     Unconfirmed,
     /// A status Ticketon does not know: wait and look again.
     Unclear,
 }
 
-/// Judges Toss's record of *this* attempt (looked up by orderId, or by
-/// paymentKey when the order's record is another attempt).
+/// Judges the provider's record of *this* attempt (looked up by orderId,
+/// or by paymentKey when the order's record is another attempt).
 /// `other_attempt_charged`: the order was approved under another
-/// paymentKey, so Toss will refuse to confirm this one.
-pub fn judge_attempt(found: Option<&Payment>, other_attempt_charged: bool) -> AttemptVerdict {
-    let Some(p) = found else {
+/// paymentKey, so the provider will refuse to confirm this one.
+pub fn judge_attempt(found: Option<&Charge>, other_attempt_charged: bool) -> AttemptVerdict {
+    let Some(charge) = found else {
         return AttemptVerdict::NotCharged {
-            code: "toss_payment_not_found".into(),
-            message: "Toss knows no payment for this paymentKey".into(),
+            code: "payment_not_found".into(),
+            message: "the payment provider knows no payment for this paymentKey".into(),
         };
     };
-    match p.status {
-        PaymentStatus::Done | PaymentStatus::PartialCanceled => AttemptVerdict::Charged,
-        PaymentStatus::Canceled => AttemptVerdict::Refunded,
-        PaymentStatus::Aborted | PaymentStatus::Expired => {
-            let (code, message) = match &p.failure {
+    match charge.status {
+        ChargeStatus::Charged | ChargeStatus::PartlyRefunded => AttemptVerdict::Charged,
+        ChargeStatus::Refunded => AttemptVerdict::Refunded,
+        ChargeStatus::Aborted | ChargeStatus::Expired => {
+            let (code, message) = match &charge.failure {
                 Some(f) => (f.code.clone(), f.message.clone()),
                 None => (
-                    format!("toss_{:?}", p.status).to_ascii_lowercase(),
-                    "Toss did not charge this payment".into(),
+                    match charge.status {
+                        ChargeStatus::Expired => "payment_expired",
+                        _ => "payment_aborted",
+                    }
+                    .into(),
+                    "the payment provider did not charge this payment".into(),
                 ),
             };
             AttemptVerdict::NotCharged { code, message }
         }
-        PaymentStatus::Ready | PaymentStatus::InProgress | PaymentStatus::WaitingForDeposit
-            if other_attempt_charged =>
-        {
+        ChargeStatus::Ready | ChargeStatus::InProgress if other_attempt_charged => {
             AttemptVerdict::NotCharged {
                 code: "order_paid_by_other_attempt".into(),
                 message: "this order was paid with another paymentKey".into(),
             }
         }
-        PaymentStatus::Ready => AttemptVerdict::Unconfirmed,
-        PaymentStatus::InProgress | PaymentStatus::WaitingForDeposit | PaymentStatus::Other => {
-            AttemptVerdict::Unclear
-        }
+        ChargeStatus::Ready => AttemptVerdict::Unconfirmed,
+        ChargeStatus::InProgress | ChargeStatus::Other => AttemptVerdict::Unclear,
     }
 }
 
@@ -156,8 +223,8 @@ pub fn charged_action(
     }
 }
 
-/// The paymentKey as the widget hands it over: Toss's keys are visible
-/// ASCII, at most 200 characters.
+/// The paymentKey as the checkout widget hands it over: visible ASCII, at
+/// most 200 characters (Toss's limit, the strictest of the providers).
 pub fn validate_payment_key(key: &str) -> Result<(), DomainError> {
     if key.is_empty() || key.len() > 200 || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(DomainError::new(
@@ -171,55 +238,50 @@ pub fn validate_payment_key(key: &str) -> Result<(), DomainError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::toss::Failure;
-    use time::OffsetDateTime;
 
-    fn payment(status: PaymentStatus) -> Payment {
-        Payment {
+    fn payment(status: ChargeStatus) -> Charge {
+        Charge {
             payment_key: "pk".into(),
             order_id: "order-1".into(),
             status,
-            total_amount: 1000,
-            balance_amount: 1000,
-            currency: None,
-            method: None,
-            requested_at: OffsetDateTime::UNIX_EPOCH,
-            approved_at: None,
-            cancels: None,
+            provider_status: format!("{status:?}"),
+            amount_krw: 1000,
+            approved_at_ms: None,
+            refunds: Vec::new(),
             failure: None,
         }
     }
 
     #[test]
-    fn only_toss_saying_so_makes_an_attempt_charged_or_not() {
+    fn only_the_provider_saying_so_makes_an_attempt_charged_or_not() {
         use AttemptVerdict::*;
         assert_eq!(
-            judge_attempt(Some(&payment(PaymentStatus::Done)), false),
+            judge_attempt(Some(&payment(ChargeStatus::Charged)), false),
             Charged
         );
         assert_eq!(
-            judge_attempt(Some(&payment(PaymentStatus::PartialCanceled)), false),
+            judge_attempt(Some(&payment(ChargeStatus::PartlyRefunded)), false),
             Charged
         );
         assert_eq!(
-            judge_attempt(Some(&payment(PaymentStatus::Canceled)), false),
+            judge_attempt(Some(&payment(ChargeStatus::Refunded)), false),
             Refunded
         );
         assert_eq!(
-            judge_attempt(Some(&payment(PaymentStatus::Ready)), false),
+            judge_attempt(Some(&payment(ChargeStatus::Ready)), false),
             Unconfirmed
         );
         assert_eq!(
-            judge_attempt(Some(&payment(PaymentStatus::Other)), false),
+            judge_attempt(Some(&payment(ChargeStatus::Other)), false),
             Unclear
         );
         assert!(matches!(judge_attempt(None, false), NotCharged { .. }));
         assert!(matches!(
-            judge_attempt(Some(&payment(PaymentStatus::Ready)), true),
+            judge_attempt(Some(&payment(ChargeStatus::Ready)), true),
             NotCharged { .. }
         ));
-        let mut aborted = payment(PaymentStatus::Aborted);
-        aborted.failure = Some(Failure {
+        let mut aborted = payment(ChargeStatus::Aborted);
+        aborted.failure = Some(ChargeFailure {
             code: "REJECT_CARD_PAYMENT".into(),
             message: "no".into(),
         });
@@ -231,8 +293,8 @@ mod tests {
             }
         );
         assert!(matches!(
-            judge_attempt(Some(&payment(PaymentStatus::Expired)), false),
-            NotCharged { code, .. } if code == "toss_expired"
+            judge_attempt(Some(&payment(ChargeStatus::Expired)), false),
+            NotCharged { code, .. } if code == "payment_expired"
         ));
     }
 

@@ -1,7 +1,8 @@
-//! `POST /v1/api/payments`: check, record the attempt, confirm with Toss,
-//! settle. An unknown outcome is settled from Toss's records, never taken
+//! `POST /v1/api/payments`: check, record the attempt, confirm with the provider,
+//! settle. An unknown outcome is settled from the provider's records, never taken
 //! for a failure.
 
+use super::provider::{ChargeRequest, Outcome, ProviderError};
 use crate::domain::hold::effective_reservation_status;
 use crate::domain::payment::{validate_payment_key, PaymentState};
 use crate::domain::session::SessionStatus;
@@ -9,7 +10,6 @@ use crate::domain::ReservationStatus;
 use crate::error::{Error, ErrorCode, Result};
 use crate::service::Buyer;
 use crate::store::{PaymentRecord, ReservationRecord};
-use crate::toss::{ConfirmRequest, PaymentOutcome, TossError};
 
 use super::{PayOutcome, Payments};
 
@@ -66,7 +66,7 @@ impl Payments {
             .insert_attempt(
                 &resv.id,
                 &buyer.user_id,
-                self.gateway.provider(),
+                self.provider.name(),
                 &req.payment_key,
                 req.amount,
                 self.now_ms(),
@@ -126,33 +126,43 @@ impl Payments {
         }
     }
 
-    /// Asks Toss to confirm, and settles whatever it answers.
+    /// Asks the provider to confirm, and settles whatever it answers.
     pub(super) async fn confirm(&self, attempt: PaymentRecord) -> Result<PayOutcome> {
-        let req = ConfirmRequest {
+        let req = ChargeRequest {
             payment_key: attempt.payment_key.clone(),
             order_id: attempt.reservation_id.clone(),
-            amount: attempt.amount_krw,
+            amount_krw: attempt.amount_krw,
         };
-        match self.gateway.confirm(&req).await {
-            Ok(PaymentOutcome::Done(p)) => self.settle_charge(&attempt, &p).await,
-            Ok(PaymentOutcome::Declined { code, message }) => {
+        match self.provider.confirm(&req).await {
+            Ok(Outcome::Done(charge)) => self.settle_charge(&attempt, &charge).await,
+            Ok(Outcome::Declined {
+                code,
+                message,
+                provider_status,
+            }) => {
                 self.store
-                    .fail_attempt(&attempt.id, Some("ABORTED"), &code, &message, self.now_ms())
+                    .fail_attempt(
+                        &attempt.id,
+                        provider_status.as_deref(),
+                        &code,
+                        &message,
+                        self.now_ms(),
+                    )
                     .await?;
                 Err(Error::PaymentDeclined {
                     provider_code: code,
                     message,
                 })
             }
-            Ok(PaymentOutcome::Unknown(reason)) => {
+            Ok(Outcome::Unknown(reason)) => {
                 tracing::warn!(order = %attempt.reservation_id, %reason,
                     "confirm outcome unknown; looking the payment up");
                 self.resolve(attempt, true).await
             }
-            Err(e @ (TossError::Rejected { .. } | TossError::InvalidInput(_))) => {
+            Err(e @ (ProviderError::Rejected { .. } | ProviderError::InvalidInput(_))) => {
                 // Definitive: nothing was charged, and retrying will not help.
                 let (code, message) = match &e {
-                    TossError::Rejected { code, message, .. } => (code.clone(), message.clone()),
+                    ProviderError::Rejected { code, message } => (code.clone(), message.clone()),
                     other => ("invalid_request".to_string(), other.to_string()),
                 };
                 self.store

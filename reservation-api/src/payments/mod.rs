@@ -1,18 +1,19 @@
-//! The payment use cases: confirm a Toss payment and issue tickets, settle
-//! every unknown outcome from Toss's own records, refund what cannot become
-//! tickets, and cancel single tickets. Described in
+//! The payment use cases: confirm a payment and issue tickets, settle
+//! every unknown outcome from the provider's own records, refund what
+//! cannot become tickets, and cancel single tickets. They drive a
+//! [`provider::PaymentProvider`] (the port) and know no provider. Described in
 //! `proto-notes/reservation-api.md` ("Payments and tickets").
 //!
 //! Money and tickets must agree whatever fails in between, so every step
-//! that talks to Toss is bracketed by database writes: a `pending` row
+//! that talks to the provider is bracketed by database writes: a `pending` row
 //! (attempt or refund) is committed *before* the call, and the effect of the
 //! answer is committed *after* it in one transaction. A crash or an unknown
 //! answer in between leaves the `pending` row, which [`reconciler`] settles
-//! from Toss's records within a bounded time.
+//! from the provider's records within a bounded time.
 
 pub mod access_token;
-pub mod config;
 mod confirm;
+pub mod provider;
 pub mod reconciler;
 mod refund;
 mod settle;
@@ -23,10 +24,9 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::store::{PaymentRecord, SqlStore, TicketRecord};
-use crate::toss::{PaymentGateway, PaymentStatus};
+use provider::PaymentProvider;
 
 pub use access_token::BuyerKeys;
-pub use config::PaymentsConfig;
 pub use confirm::PayRequest;
 pub use tickets::{Holder, TicketCancel};
 
@@ -43,7 +43,7 @@ pub struct ReconcileSettings {
 #[derive(Debug)]
 pub struct Payments {
     pub store: SqlStore,
-    pub gateway: Arc<dyn PaymentGateway>,
+    pub provider: Arc<dyn PaymentProvider>,
     pub clock: Arc<dyn Clock>,
     pub keys: BuyerKeys,
     pub reconcile: ReconcileSettings,
@@ -62,7 +62,7 @@ pub struct Receipt {
 pub enum PayOutcome {
     /// Charged and ticketed.
     Paid(Receipt),
-    /// Toss's answer is not known yet; the reconciler will settle the
+    /// The provider's answer is not known yet; the reconciler will settle the
     /// attempt and a retry of the same request will report it.
     Pending(PaymentRecord),
 }
@@ -70,14 +70,14 @@ pub enum PayOutcome {
 impl Payments {
     pub fn new(
         store: SqlStore,
-        gateway: Arc<dyn PaymentGateway>,
+        provider: Arc<dyn PaymentProvider>,
         clock: Arc<dyn Clock>,
         token_secret: &[u8],
         reconcile: ReconcileSettings,
     ) -> Self {
         Payments {
             store,
-            gateway,
+            provider,
             clock,
             keys: BuyerKeys::from_token_secret(token_secret),
             reconcile,
@@ -102,17 +102,4 @@ impl Payments {
             access_token,
         })
     }
-}
-
-/// Toss's spelling of a status, as stored in `provider_status`.
-pub(crate) fn provider_status_str(status: PaymentStatus) -> String {
-    serde_json::to_value(status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_else(|| "OTHER".into())
-}
-
-/// Toss's time as Unix ms.
-pub(crate) fn unix_ms(t: time::OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }

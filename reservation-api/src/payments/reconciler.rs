@@ -1,12 +1,12 @@
 //! The reconciler: settles every payment attempt and refund left `pending`
-//! (a crash between the Toss call and the commit, an unknown outcome, Toss
-//! unreachable) from Toss's records.
+//! (a crash between the provider call and the commit, an unknown outcome, the provider
+//! unreachable) from the provider's records.
 //!
 //! Bound: a pending row is taken over once it is `grace` old (default 5 s:
 //! the request that wrote it has had its chance) and every `interval`
-//! (default 2 s) after that, so with Toss answering it is settled within
-//! grace + interval + one Toss round trip (about 7 s by default, 30 s at the
-//! outside with Toss's request timeout). A row whose Toss answer is still
+//! (default 2 s) after that, so with the provider answering it is settled within
+//! grace + interval + one provider round trip (about 7 s by default, 30 s at the
+//! outside with Toss's request timeout). A row whose provider answer is still
 //! unknown is looked at again one grace period later; it is never guessed.
 
 use std::sync::Arc;

@@ -1,16 +1,16 @@
-//! Making a refund Ticketon decided on: a Toss cancel with the refund's own
+//! Making a refund Ticketon decided on: a provider refund with the refund's own
 //! idempotency key, then its effect in one transaction. An unknown answer
 //! is checked against the payment's list of cancels (each carries the
 //! refund id in its reason); if this refund is not there yet, it stays
-//! `pending` and the reconciler sends the same cancel again, which Toss
+//! `pending` and the reconciler sends the same cancel again, which the provider
 //! answers from its idempotency record instead of refunding twice.
 
+use super::provider::{Charge, Outcome, ProviderError, RefundRequest};
 use crate::domain::payment::RefundState;
 use crate::error::Result;
 use crate::store::RefundTarget;
-use crate::toss::{CancelRequest, IdempotencyKey, Payment, PaymentOutcome, TossError};
 
-use super::{provider_status_str, Payments};
+use super::Payments;
 
 fn reason_of(target: &RefundTarget) -> String {
     match &target.refund.ticket_id {
@@ -26,35 +26,37 @@ fn reason_of(target: &RefundTarget) -> String {
 }
 
 impl Payments {
-    /// Drives one pending refund as far as Toss lets it go now.
+    /// Drives one pending refund as far as the provider lets it go now.
     pub(super) async fn drive_refund(&self, target: &RefundTarget) -> Result<RefundState> {
         if target.refund.status != RefundState::Pending {
             return Ok(target.refund.status);
         }
         let reason = reason_of(target);
-        let req = CancelRequest {
-            cancel_reason: reason.clone(),
-            cancel_amount: target
+        let req = RefundRequest {
+            payment_key: target.payment_key.clone(),
+            order_id: target.reservation_id.clone(),
+            refund_id: target.refund.id.clone(),
+            reason: reason.clone(),
+            amount_krw: target
                 .refund
                 .ticket_id
                 .as_ref()
                 .map(|_| target.refund.amount_krw),
         };
-        let key = IdempotencyKey::cancel(&target.reservation_id, &target.refund.id);
-        match self.gateway.cancel(&target.payment_key, &req, &key).await {
-            Ok(PaymentOutcome::Done(p)) => {
-                self.finish_refund(target, &p).await?;
+        match self.provider.refund(&req).await {
+            Ok(Outcome::Done(charge)) => {
+                self.finish_refund(target, &charge).await?;
                 Ok(RefundState::Done)
             }
-            Ok(PaymentOutcome::Declined { code, message }) => {
+            Ok(Outcome::Declined { code, message, .. }) => {
                 self.refund_refused(target, &code, &message).await?;
                 Ok(RefundState::Failed)
             }
-            Err(TossError::Rejected { code, message, .. }) => {
+            Err(ProviderError::Rejected { code, message }) => {
                 self.refund_refused(target, &code, &message).await?;
                 Ok(RefundState::Failed)
             }
-            Ok(PaymentOutcome::Unknown(why)) => {
+            Ok(Outcome::Unknown(why)) => {
                 tracing::warn!(refund = %target.refund.id, reason = %why,
                     "refund outcome unknown; looking the payment up");
                 self.check_refund(target, &reason).await
@@ -71,9 +73,9 @@ impl Payments {
     }
 
     async fn check_refund(&self, target: &RefundTarget, reason: &str) -> Result<RefundState> {
-        match self.gateway.get_by_payment_key(&target.payment_key).await {
-            Ok(Some(p)) if p.cancels().iter().any(|c| c.cancel_reason == reason) => {
-                self.finish_refund(target, &p).await?;
+        match self.provider.charge_by_key(&target.payment_key).await {
+            Ok(Some(charge)) if charge.refunds.iter().any(|r| r.reason == reason) => {
+                self.finish_refund(target, &charge).await?;
                 Ok(RefundState::Done)
             }
             Ok(_) | Err(_) => {
@@ -85,18 +87,18 @@ impl Payments {
         }
     }
 
-    async fn finish_refund(&self, target: &RefundTarget, p: &Payment) -> Result<()> {
-        let status = provider_status_str(p.status);
+    async fn finish_refund(&self, target: &RefundTarget, charge: &Charge) -> Result<()> {
+        let status = charge.provider_status.as_str();
         let now = self.now_ms();
         match &target.refund.ticket_id {
             Some(_) => {
                 self.store
-                    .finish_ticket_refund(&target.refund.id, &status, now)
+                    .finish_ticket_refund(&target.refund.id, status, now)
                     .await
             }
             None => {
                 self.store
-                    .finish_full_refund(&target.refund.id, &target.refund.payment_id, &status, now)
+                    .finish_full_refund(&target.refund.id, &target.refund.payment_id, status, now)
                     .await
             }
         }
@@ -104,10 +106,10 @@ impl Payments {
 
     async fn refund_refused(&self, target: &RefundTarget, code: &str, message: &str) -> Result<()> {
         if target.refund.ticket_id.is_none() {
-            // The buyer was charged for seats they cannot have and Toss will
+            // The buyer was charged for seats they cannot have and the provider will
             // not refund: only a person can resolve this.
             tracing::error!(refund = %target.refund.id, payment = %target.refund.payment_id,
-                %code, %message, "Toss refused a full refund; needs manual action");
+                %code, %message, "the payment provider refused a full refund; needs manual action");
         }
         self.store
             .fail_refund(&target.refund.id, code, message, self.now_ms())

@@ -1,18 +1,18 @@
-//! Settling an attempt from Toss's records: after an unknown outcome, on a
-//! retried request, and in the reconciler. Toss is asked what happened to
+//! Settling an attempt from the provider's records: after an unknown outcome, on a
+//! retried request, and in the reconciler. The provider is asked what happened to
 //! *this* attempt; only its answer moves the attempt out of `pending`.
 
+use super::provider::{Charge, ChargeRequest, ChargeStatus, Outcome, ProviderError};
 use crate::domain::payment::{judge_attempt, AttemptVerdict, RefundState};
 use crate::error::{Error, Result};
 use crate::store::{ChargedInfo, PaymentRecord, RefundTarget, Settled};
-use crate::toss::{ConfirmRequest, Payment, PaymentOutcome, TossError};
 
 use super::confirm::refunded;
-use super::{provider_status_str, unix_ms, PayOutcome, Payments};
+use super::{PayOutcome, Payments};
 
-/// Toss's record of one attempt.
+/// The provider's record of one attempt.
 struct Finding {
-    payment: Option<Payment>,
+    charge: Option<Charge>,
     /// The order was charged under another paymentKey.
     other_charged: bool,
 }
@@ -20,33 +20,29 @@ struct Finding {
 impl Payments {
     /// Looks the attempt up by orderId (the reconciliation lookup); when
     /// the order's record is another attempt, by its own paymentKey.
-    async fn look_up(&self, attempt: &PaymentRecord) -> Result<Finding, TossError> {
+    async fn look_up(&self, attempt: &PaymentRecord) -> Result<Finding, ProviderError> {
         let by_order = self
-            .gateway
-            .get_by_order_id(&attempt.reservation_id)
+            .provider
+            .charge_of_order(&attempt.reservation_id)
             .await?;
         match by_order {
-            Some(p) if p.payment_key == attempt.payment_key => Ok(Finding {
-                payment: Some(p),
+            Some(c) if c.payment_key == attempt.payment_key => Ok(Finding {
+                charge: Some(c),
                 other_charged: false,
             }),
             Some(other) => Ok(Finding {
-                other_charged: other.status.is_charged()
-                    || other.status == crate::toss::PaymentStatus::Canceled,
-                payment: self
-                    .gateway
-                    .get_by_payment_key(&attempt.payment_key)
-                    .await?,
+                other_charged: other.status.is_charged() || other.status == ChargeStatus::Refunded,
+                charge: self.provider.charge_by_key(&attempt.payment_key).await?,
             }),
             None => Ok(Finding {
-                payment: None,
+                charge: None,
                 other_charged: false,
             }),
         }
     }
 
-    /// Settles a pending attempt from Toss's records. `may_reconfirm`:
-    /// when Toss has it READY (our confirm never took effect), send the same
+    /// Settles a pending attempt from the provider's records. `may_reconfirm`:
+    /// when the provider has it ready (our confirm never took effect), send the same
     /// confirm once more (same idempotency key, so it cannot charge twice).
     pub(super) async fn resolve(
         &self,
@@ -63,32 +59,28 @@ impl Payments {
                     return Ok(PayOutcome::Pending(attempt));
                 }
             };
-            match judge_attempt(finding.payment.as_ref(), finding.other_charged) {
+            match judge_attempt(finding.charge.as_ref(), finding.other_charged) {
                 AttemptVerdict::Charged => {
-                    let Some(p) = finding.payment else {
+                    let Some(charge) = finding.charge else {
                         return Ok(PayOutcome::Pending(attempt));
                     };
-                    return self.settle_charge(&attempt, &p).await;
+                    return self.settle_charge(&attempt, &charge).await;
                 }
                 AttemptVerdict::Refunded => {
+                    let provider_status = finding
+                        .charge
+                        .as_ref()
+                        .map_or("", |c| c.provider_status.as_str());
                     self.store
-                        .cancel_attempt(&attempt.id, "CANCELED", self.now_ms())
+                        .cancel_attempt(&attempt.id, provider_status, self.now_ms())
                         .await?;
                     return Err(refunded(true));
                 }
                 AttemptVerdict::NotCharged { code, message } => {
-                    let provider_status = finding
-                        .payment
-                        .as_ref()
-                        .map(|p| provider_status_str(p.status));
+                    let provider_status =
+                        finding.charge.as_ref().map(|c| c.provider_status.as_str());
                     self.store
-                        .fail_attempt(
-                            &attempt.id,
-                            provider_status.as_deref(),
-                            &code,
-                            &message,
-                            self.now_ms(),
-                        )
+                        .fail_attempt(&attempt.id, provider_status, &code, &message, self.now_ms())
                         .await?;
                     return Err(Error::PaymentDeclined {
                         provider_code: code,
@@ -97,20 +89,24 @@ impl Payments {
                 }
                 AttemptVerdict::Unconfirmed if may_reconfirm => {
                     may_reconfirm = false;
-                    let req = ConfirmRequest {
+                    let req = ChargeRequest {
                         payment_key: attempt.payment_key.clone(),
                         order_id: attempt.reservation_id.clone(),
-                        amount: attempt.amount_krw,
+                        amount_krw: attempt.amount_krw,
                     };
-                    match self.gateway.confirm(&req).await {
-                        Ok(PaymentOutcome::Done(p)) => {
-                            return self.settle_charge(&attempt, &p).await
+                    match self.provider.confirm(&req).await {
+                        Ok(Outcome::Done(charge)) => {
+                            return self.settle_charge(&attempt, &charge).await
                         }
-                        Ok(PaymentOutcome::Declined { code, message }) => {
+                        Ok(Outcome::Declined {
+                            code,
+                            message,
+                            provider_status,
+                        }) => {
                             self.store
                                 .fail_attempt(
                                     &attempt.id,
-                                    Some("ABORTED"),
+                                    provider_status.as_deref(),
                                     &code,
                                     &message,
                                     self.now_ms(),
@@ -121,8 +117,8 @@ impl Payments {
                                 message,
                             });
                         }
-                        // Unknown again, or Toss unreachable: look once more.
-                        Ok(PaymentOutcome::Unknown(_)) | Err(_) => continue,
+                        // Unknown again, or the provider unreachable: look once more.
+                        Ok(Outcome::Unknown(_)) | Err(_) => continue,
                     }
                 }
                 AttemptVerdict::Unconfirmed | AttemptVerdict::Unclear => {
@@ -132,15 +128,15 @@ impl Payments {
         }
     }
 
-    /// Settles an attempt Toss charged: tickets, or a full refund.
+    /// Settles an attempt the provider charged: tickets, or a full refund.
     pub(super) async fn settle_charge(
         &self,
         attempt: &PaymentRecord,
-        p: &Payment,
+        charge: &Charge,
     ) -> Result<PayOutcome> {
         let info = ChargedInfo {
-            provider_status: provider_status_str(p.status),
-            approved_at_ms: p.approved_at.map(unix_ms),
+            provider_status: charge.provider_status.clone(),
+            approved_at_ms: charge.approved_at_ms,
         };
         match self
             .store

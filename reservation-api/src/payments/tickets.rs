@@ -33,7 +33,7 @@ impl Holder {
 pub enum TicketCancel {
     /// Refunded and cancelled.
     Cancelled(TicketRecord),
-    /// Toss's answer about the refund is not known yet; the reconciler
+    /// The provider's answer about the refund is not known yet; the reconciler
     /// will finish it.
     Pending(TicketRecord),
 }
@@ -68,7 +68,7 @@ impl Payments {
         self.store.use_ticket(id, self.now_ms()).await
     }
 
-    /// The buyer gives a ticket back: Toss refunds its price (a partial
+    /// The buyer gives a ticket back: the provider refunds its price (a partial
     /// cancel when the order had several tickets), then the ticket is
     /// cancelled and its seat freed, in one transaction.
     pub async fn cancel_ticket(&self, holder: &Holder, id: &str) -> Result<TicketCancel> {
@@ -87,7 +87,7 @@ impl Payments {
             RefundState::Pending => Ok(TicketCancel::Pending(ticket)),
             RefundState::Failed => Err(Error::rejected(
                 ErrorCode::RefundDeclined,
-                "Toss refused the refund; the ticket stays valid",
+                "the payment provider refused the refund; the ticket stays valid",
             )),
         }
     }

@@ -15,7 +15,7 @@ use reqwest::{StatusCode, Url};
 use super::auth::basic_auth_value;
 use super::config::TossConfig;
 use super::error::TossError;
-use super::gateway::{BoxFuture, IdempotencyKey, PaymentGateway};
+use super::idempotency::IdempotencyKey;
 use super::model::{CancelRequest, ConfirmRequest, Payment, PaymentStatus, TossErrorBody};
 use super::outcome::{classify_error, ErrorClass, PaymentOutcome, UnknownReason};
 
@@ -371,41 +371,5 @@ fn log_outcome(op: &str, id: &str, outcome: &PaymentOutcome) {
         PaymentOutcome::Unknown(reason) => {
             tracing::warn!(op, id, %reason, "toss outcome unknown: reconcile by orderId")
         }
-    }
-}
-
-impl PaymentGateway for TossClient {
-    fn provider(&self) -> &'static str {
-        "toss"
-    }
-
-    fn confirm<'a>(
-        &'a self,
-        req: &'a ConfirmRequest,
-    ) -> BoxFuture<'a, Result<PaymentOutcome, TossError>> {
-        Box::pin(self.confirm_payment(req))
-    }
-
-    fn get_by_payment_key<'a>(
-        &'a self,
-        payment_key: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Payment>, TossError>> {
-        Box::pin(self.payment_by_key(payment_key))
-    }
-
-    fn get_by_order_id<'a>(
-        &'a self,
-        order_id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Payment>, TossError>> {
-        Box::pin(self.payment_by_order(order_id))
-    }
-
-    fn cancel<'a>(
-        &'a self,
-        payment_key: &'a str,
-        req: &'a CancelRequest,
-        idempotency_key: &'a IdempotencyKey,
-    ) -> BoxFuture<'a, Result<PaymentOutcome, TossError>> {
-        Box::pin(self.cancel_payment(payment_key, req, idempotency_key))
     }
 }

@@ -1,18 +1,17 @@
-//! Toss Payments: the v1 API client the payment flow charges and refunds
-//! through, and a sandbox that speaks the same API on a loopback port.
+//! Toss Payments, one adapter of the payment port
+//! ([`crate::payments::provider::PaymentProvider`]): the v1 API client, and
+//! a sandbox that speaks the same API on a loopback port.
 //!
 //! # The one rule: an unknown outcome is not a failure
 //!
 //! A confirm or cancel that times out, meets a 5xx, loses its connection or
 //! is told `ALREADY_PROCESSED_PAYMENT` may well have moved the money. So
-//! [`PaymentGateway::confirm`] and [`PaymentGateway::cancel`] answer
-//! [`PaymentOutcome::Unknown`] for all of these, and the caller must then
-//! look the payment up by orderId ([`PaymentGateway::get_by_order_id`];
+//! [`TossClient::confirm_payment`] and [`TossClient::cancel_payment`]
+//! answer [`PaymentOutcome::Unknown`] for all of these, and the caller must
+//! then look the payment up by orderId ([`TossClient::payment_by_order`];
 //! the orderId is Ticketon's reservationId) and act on the status found:
 //! DONE means paid, READY/ABORTED/EXPIRED means not paid. Only
 //! [`PaymentOutcome::Declined`] is a definitive "no money moved".
-//! Releasing seats or telling the buyer "payment failed" on `Unknown` would
-//! sell a seat twice or charge for a seat the buyer never gets.
 //!
 //! Retrying a confirm is safe: its `Idempotency-Key` is derived from the
 //! orderId and paymentKey, so Toss answers a retry with the first answer.
@@ -20,9 +19,10 @@
 //!
 //! # Layout
 //! - `model`: Toss's JSON shapes; `outcome`: the status/code → outcome table
-//!   (pure); `gateway`: the trait and idempotency keys; `client`: reqwest;
-//!   `auth`: Basic auth; `config`: env; `startup`: client or sandbox+client;
-//!   `sandbox`: the stand-in server.
+//!   (pure); `idempotency`: the `Idempotency-Key`s; `client`: reqwest;
+//!   `provider`: the port's types to and from Toss's; `auth`: Basic auth;
+//!   `config`: settings; `startup`: client or sandbox+client; `sandbox`: the
+//!   stand-in server.
 //!
 //! The contract, the code table and the sandbox's switches are described
 //! in `proto-notes/toss.md`.
@@ -31,9 +31,10 @@ mod auth;
 mod client;
 mod config;
 mod error;
-mod gateway;
+mod idempotency;
 mod model;
 mod outcome;
+mod provider;
 pub mod sandbox;
 mod startup;
 
@@ -44,9 +45,10 @@ pub use config::{
     SANDBOX_CLIENT_KEY, SANDBOX_SECRET_KEY,
 };
 pub use error::TossError;
-pub use gateway::{BoxFuture, IdempotencyKey, PaymentGateway, MAX_IDEMPOTENCY_KEY_LEN};
+pub use idempotency::{IdempotencyKey, MAX_IDEMPOTENCY_KEY_LEN};
 pub use model::{
     Cancel, CancelRequest, ConfirmRequest, Failure, Payment, PaymentStatus, TossErrorBody,
 };
 pub use outcome::{classify_error, ErrorClass, PaymentOutcome, UnknownReason};
+pub use provider::{charge_of, PROVIDER_NAME};
 pub use startup::{start, TossRuntime};

@@ -184,7 +184,7 @@ pub(crate) async fn start(
         redis_prefix: prefix.clone(),
         sweep_interval_ms: 50,
         // Each server gets its own embedded Toss sandbox on a free port.
-        payments: reservation_api::payments::PaymentsConfig {
+        payments: reservation_api::config::PaymentsConfig {
             toss: reservation_api::toss::TossConfig::sandbox(([127, 0, 0, 1], 0).into()),
             ..Default::default()
         },

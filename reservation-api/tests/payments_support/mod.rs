@@ -12,17 +12,17 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use reservation_api::clock::{Clock, ManualClock, SystemClock};
+use reservation_api::config::PaymentsConfig;
 use reservation_api::domain::payment::PaymentState;
 use reservation_api::domain::ticket::TicketStatus;
 use reservation_api::domain::ReservationStatus;
-use reservation_api::payments::PaymentsConfig;
+use reservation_api::payments::provider::{
+    BoxFuture, Charge, ChargeRequest, Outcome, PaymentProvider, ProviderError, RefundRequest,
+};
 use reservation_api::toss::sandbox::{
     self, create_payment, FailMode, SandboxConfig, SandboxHandle,
 };
-use reservation_api::toss::{
-    BoxFuture, CancelRequest, ConfirmRequest, IdempotencyKey, Payment, PaymentGateway,
-    PaymentOutcome, PaymentStatus, TossClient, TossError, SANDBOX_SECRET_KEY,
-};
+use reservation_api::toss::{PaymentStatus, TossClient, SANDBOX_SECRET_KEY};
 use reservation_api::{App, Config};
 use serde_json::{json, Value};
 
@@ -54,40 +54,40 @@ pub(crate) fn client(base: &str) -> TossClient {
     .unwrap()
 }
 
-/// The real client, plus failures on demand.
+/// The real Toss provider, plus failures on demand.
 #[derive(Debug)]
-pub(crate) struct FaultyGateway {
+pub(crate) struct FaultyProvider {
     pub inner: TossClient,
     next_cancel_code: Mutex<Option<String>>,
     pub crash_after_confirm: AtomicBool,
 }
 
-impl FaultyGateway {
+impl FaultyProvider {
     pub(crate) fn new(inner: TossClient) -> Self {
-        FaultyGateway {
+        FaultyProvider {
             inner,
             next_cancel_code: Mutex::new(None),
             crash_after_confirm: AtomicBool::new(false),
         }
     }
 
-    /// The next cancel carries `TossPayments-Test-Code: code`.
+    /// The next refund carries `TossPayments-Test-Code: code`.
     pub(crate) fn fail_next_cancel(&self, code: &str) {
         *self.next_cancel_code.lock() = Some(code.to_string());
     }
 }
 
-impl PaymentGateway for FaultyGateway {
-    fn provider(&self) -> &'static str {
-        self.inner.provider()
+impl PaymentProvider for FaultyProvider {
+    fn name(&self) -> &'static str {
+        self.inner.name()
     }
 
     fn confirm<'a>(
         &'a self,
-        req: &'a ConfirmRequest,
-    ) -> BoxFuture<'a, Result<PaymentOutcome, TossError>> {
+        req: &'a ChargeRequest,
+    ) -> BoxFuture<'a, Result<Outcome, ProviderError>> {
         Box::pin(async move {
-            let outcome = PaymentGateway::confirm(&self.inner, req).await;
+            let outcome = PaymentProvider::confirm(&self.inner, req).await;
             if self.crash_after_confirm.load(Ordering::SeqCst) {
                 // The process dies here: Toss has answered, nothing after
                 // the pending row was committed.
@@ -97,50 +97,46 @@ impl PaymentGateway for FaultyGateway {
         })
     }
 
-    fn get_by_payment_key<'a>(
+    fn refund<'a>(
         &'a self,
-        payment_key: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Payment>, TossError>> {
-        PaymentGateway::get_by_payment_key(&self.inner, payment_key)
-    }
-
-    fn get_by_order_id<'a>(
-        &'a self,
-        order_id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Payment>, TossError>> {
-        PaymentGateway::get_by_order_id(&self.inner, order_id)
-    }
-
-    fn cancel<'a>(
-        &'a self,
-        payment_key: &'a str,
-        req: &'a CancelRequest,
-        idempotency_key: &'a IdempotencyKey,
-    ) -> BoxFuture<'a, Result<PaymentOutcome, TossError>> {
+        req: &'a RefundRequest,
+    ) -> BoxFuture<'a, Result<Outcome, ProviderError>> {
         let code = self.next_cancel_code.lock().take();
         Box::pin(async move {
             match code {
                 Some(code) => {
                     let c = self.inner.with_test_code(&code)?;
-                    PaymentGateway::cancel(&c, payment_key, req, idempotency_key).await
+                    PaymentProvider::refund(&c, req).await
                 }
-                None => {
-                    PaymentGateway::cancel(&self.inner, payment_key, req, idempotency_key).await
-                }
+                None => PaymentProvider::refund(&self.inner, req).await,
             }
         })
+    }
+
+    fn charge_by_key<'a>(
+        &'a self,
+        payment_key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Charge>, ProviderError>> {
+        self.inner.charge_by_key(payment_key)
+    }
+
+    fn charge_of_order<'a>(
+        &'a self,
+        order_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Charge>, ProviderError>> {
+        self.inner.charge_of_order(order_id)
     }
 }
 
 pub(crate) struct Rig {
     pub s: TestServer,
-    pub gw: Arc<FaultyGateway>,
+    pub gw: Arc<FaultyProvider>,
     pub toss_base: String,
 }
 
-/// A server on `db_url` talking to `sandbox` through a [`FaultyGateway`].
+/// A server on `db_url` talking to `sandbox` through a [`FaultyProvider`].
 pub(crate) async fn rig(db_url: &str, sandbox: &SandboxHandle, manual_clock: bool) -> Rig {
-    let gw = Arc::new(FaultyGateway::new(client(&sandbox.base_url())));
+    let gw = Arc::new(FaultyProvider::new(client(&sandbox.base_url())));
     let config = Config {
         listen: "127.0.0.1:0".into(),
         database_url: db_url.into(),
@@ -148,7 +144,7 @@ pub(crate) async fn rig(db_url: &str, sandbox: &SandboxHandle, manual_clock: boo
         token_secret: Some(SECRET.into()),
         sweep_interval_ms: 50,
         payments: PaymentsConfig {
-            gateway: Some(gw.clone()),
+            provider: Some(gw.clone()),
             reconcile_interval_ms: 100,
             reconcile_grace_ms: 1_500,
             ..PaymentsConfig::default()

@@ -31,7 +31,7 @@ use super::ledger::{ApiError, Ledger};
 use super::test_code::{FailMode, INTERNAL_ERROR};
 use crate::toss::auth::{check_basic_auth, AuthFailure};
 use crate::toss::client::{IDEMPOTENCY_KEY_HEADER, TEST_CODE_HEADER};
-use crate::toss::gateway::MAX_IDEMPOTENCY_KEY_LEN;
+use crate::toss::idempotency::MAX_IDEMPOTENCY_KEY_LEN;
 use crate::toss::model::{CancelRequest, ConfirmRequest, Payment, TossErrorBody};
 
 pub(super) struct App {

@@ -1,20 +1,7 @@
-//! The seam between the payment flow and Toss: a small trait, so the flow
-//! can be driven by the HTTP client in production and by any other
-//! implementation in tests, and the idempotency keys the flow sends.
-//!
-//! The methods return boxed futures rather than `async fn` so the trait
-//! stays object-safe (`Arc<dyn PaymentGateway>` in the service state)
-//! without pulling in a macro crate.
-
-use std::future::Future;
-use std::pin::Pin;
+//! Toss's `Idempotency-Key`: how a retried confirm or cancel gets the first
+//! answer back instead of a second charge or refund.
 
 use super::error::TossError;
-use super::model::{CancelRequest, ConfirmRequest, Payment};
-use super::outcome::PaymentOutcome;
-
-/// A `Send` boxed future, the return type of every gateway method.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Toss's limit on the `Idempotency-Key` header.
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 300;
@@ -68,47 +55,6 @@ impl IdempotencyKey {
             )))
         }
     }
-}
-
-/// The four Toss operations the payment flow needs.
-///
-/// Contract: `confirm` and `cancel` answer `Ok(PaymentOutcome::Unknown)` for
-/// every doubt (timeout, 5xx, lost connection, "already processed"); the
-/// caller then calls `get_by_order_id` and acts on the status it finds. An
-/// `Err` from them means nothing moved but retrying as-is will not help.
-pub trait PaymentGateway: Send + Sync + std::fmt::Debug {
-    /// The provider's name as recorded with each payment (`toss`).
-    fn provider(&self) -> &'static str;
-
-    /// `POST /v1/payments/confirm`, idempotency key
-    /// [`IdempotencyKey::confirm`] (derived, so a retry reuses it).
-    fn confirm<'a>(
-        &'a self,
-        req: &'a ConfirmRequest,
-    ) -> BoxFuture<'a, Result<PaymentOutcome, TossError>>;
-
-    /// `GET /v1/payments/{paymentKey}`; `Ok(None)` when Toss knows no such
-    /// payment.
-    fn get_by_payment_key<'a>(
-        &'a self,
-        payment_key: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Payment>, TossError>>;
-
-    /// `GET /v1/payments/orders/{orderId}`: the reconciliation lookup after
-    /// an unknown outcome. `Ok(None)` when no payment exists for the order.
-    fn get_by_order_id<'a>(
-        &'a self,
-        order_id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Payment>, TossError>>;
-
-    /// `POST /v1/payments/{paymentKey}/cancel` with the given key (see
-    /// [`IdempotencyKey::cancel`]).
-    fn cancel<'a>(
-        &'a self,
-        payment_key: &'a str,
-        req: &'a CancelRequest,
-        idempotency_key: &'a IdempotencyKey,
-    ) -> BoxFuture<'a, Result<PaymentOutcome, TossError>>;
 }
 
 #[cfg(test)]
