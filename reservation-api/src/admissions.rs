@@ -10,8 +10,8 @@ use ticketon_bus::{run_consumer, ApplyError, ConsumerStats, Subscriber};
 use ticketon_wire::AdmissionEvent;
 use tokio::sync::watch;
 
-use crate::error::Error;
 use crate::service::Reservations;
+use crate::store::StoreError;
 
 /// All reservation-api instances share this consumer group: each admission
 /// event is applied by one of them, into the shared database.
@@ -37,7 +37,7 @@ pub async fn run(
                     .await
                     .map_err(|e| match e {
                         // The database is down or busy: apply it again later.
-                        Error::Storage(_) => ApplyError::Retry(e.to_string()),
+                        StoreError::Database(_) => ApplyError::Retry(e.to_string()),
                         other => ApplyError::Reject(other.to_string()),
                     })
             }

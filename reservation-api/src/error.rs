@@ -158,6 +158,18 @@ impl Error {
     }
 }
 
+impl From<crate::store::StoreError> for Error {
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match e {
+            StoreError::Database(e) => Error::Storage(e),
+            StoreError::Migration(e) => Error::Migration(e),
+            StoreError::Inconsistent(message) => Error::Internal(message),
+            StoreError::Refused(refusal) => refusal.into(),
+        }
+    }
+}
+
 impl From<DomainError> for Error {
     fn from(e: DomainError) -> Self {
         Error::Rejected {

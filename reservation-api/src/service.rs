@@ -9,13 +9,18 @@ use uuid::Uuid;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::hold::{effective_reservation_status, hold_expires_at};
+use crate::domain::session::SessionStatus;
+use crate::domain::SeatStatus;
 use crate::domain::{EventStatus, NewEvent, ReservationStatus, SeatSelection};
 use crate::error::{Error, ErrorCode, Result};
 use crate::seat_lock::{
     Distributed, Locks, MemoryLocks, Optimistic, Pessimistic, RedisLocks, SeatLock, SeatLockKind,
     SeatLocker,
 };
-use crate::store::{EventRecord, PendingHold, ReservationRecord, SessionRef, SqlStore};
+use crate::store::{
+    EventRecord, IdemBegin, PendingHold, ReservationRecord, SeatView, SectionSummary, SessionRef,
+    SqlStore,
+};
 
 /// Who is buying, as stated by a verified admission token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +86,7 @@ impl Reservations {
     pub async fn create_event(&self, event: NewEvent) -> Result<EventRecord> {
         event.validate()?;
         let id = Uuid::now_v7().to_string();
-        self.store.insert_event(&id, &event, self.now_ms()).await
+        Ok(self.store.insert_event(&id, &event, self.now_ms()).await?)
     }
 
     /// An event as buyers may see it: drafts are not found unless `admin`.
@@ -160,6 +165,96 @@ impl Reservations {
     }
 
     pub async fn release(&self, user_id: &str, id: &str) -> Result<ReservationRecord> {
-        self.store.release(id, user_id, self.now_ms()).await
+        Ok(self.store.release(id, user_id, self.now_ms()).await?)
+    }
+
+    /// A page of events, newest first; drafts only for `admin`.
+    pub async fn list_events(
+        &self,
+        limit: i64,
+        offset: i64,
+        admin: bool,
+    ) -> Result<Vec<EventRecord>> {
+        Ok(self.store.list_events(limit, offset, admin).await?)
+    }
+
+    /// Available seats and price range per section, now.
+    pub async fn sections(&self, event_id: &str) -> Result<Vec<SectionSummary>> {
+        Ok(self
+            .store
+            .section_summaries(event_id, self.now_ms())
+            .await?)
+    }
+
+    /// The seat map of one event (optionally one section, one status).
+    pub async fn seats(
+        &self,
+        event_id: &str,
+        section: Option<&str>,
+        status: Option<SeatStatus>,
+    ) -> Result<Vec<SeatView>> {
+        Ok(self
+            .store
+            .list_seats(event_id, section, status, self.now_ms())
+            .await?)
+    }
+
+    /// An operator moves an event on (`onsale`, `closed`, ...).
+    pub async fn set_event_status(
+        &self,
+        event_id: &str,
+        status: EventStatus,
+    ) -> Result<EventRecord> {
+        if !self.store.set_event_status(event_id, status).await? {
+            return Err(Error::rejected(
+                ErrorCode::EventNotFound,
+                format!("no event {event_id:?}"),
+            ));
+        }
+        self.visible_event(event_id, true).await
+    }
+
+    /// Where the purchase session of an admission stands, if the
+    /// reservation-api has heard of it.
+    pub async fn session_status(&self, entry_id: &str) -> Result<Option<SessionStatus>> {
+        Ok(self.store.session_status(entry_id).await?)
+    }
+
+    /// Events committed to the outbox and not yet published.
+    pub async fn outbox_backlog(&self) -> Result<i64> {
+        Ok(self.store.outbox_backlog().await?)
+    }
+
+    /// Starts an idempotent request: new, a replay of a finished one, still
+    /// running, or the key reused with another body.
+    pub async fn idempotency_begin(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<IdemBegin> {
+        Ok(self
+            .store
+            .idempotency_begin(scope, key, fingerprint, self.now_ms())
+            .await?)
+    }
+
+    /// Records the answer a replay of the request will get.
+    pub async fn idempotency_complete(
+        &self,
+        scope: &str,
+        key: &str,
+        status: u16,
+        body: &[u8],
+    ) -> Result<()> {
+        Ok(self
+            .store
+            .idempotency_complete(scope, key, status, body)
+            .await?)
+    }
+
+    /// Forgets the key after a server error, so that a retry runs again.
+    pub async fn idempotency_abandon(&self, scope: &str, key: &str) -> Result<()> {
+        Ok(self.store.idempotency_abandon(scope, key).await?)
     }
 }

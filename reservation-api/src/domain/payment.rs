@@ -194,6 +194,21 @@ pub fn seat_still_payable(seat: &SeatClaim, reservation_id: &str, now_ms: i64) -
     }
 }
 
+/// Whether a reservation of `expected` seats could still be paid for:
+/// every seat found and each still payable.
+pub fn seats_still_payable(
+    claims: &[SeatClaim],
+    expected: usize,
+    reservation_id: &str,
+    now_ms: i64,
+) -> bool {
+    expected > 0
+        && claims.len() == expected
+        && claims
+            .iter()
+            .all(|c| seat_still_payable(c, reservation_id, now_ms))
+}
+
 /// What to do with a charged attempt, decided inside the transaction that
 /// would sell the seats.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -42,11 +42,7 @@ pub(super) async fn create(
     idempotent(&st, "admin", &headers, &body, || async {
         let new_event = parse_json::<CreateEventBody>(&body)?.into_new_event()?;
         let event = st.svc.create_event(new_event).await?;
-        let sections = st
-            .svc
-            .store
-            .section_summaries(&event.id, st.svc.now_ms())
-            .await?;
+        let sections = st.svc.sections(&event.id).await?;
         Ok((
             StatusCode::CREATED,
             to_json(&EventDto::new(event, Some(sections)))?,
@@ -63,7 +59,7 @@ pub(super) async fn list(
     let limit = int_param(&q, "limit", DEFAULT_PAGE, MAX_PAGE)?.max(1);
     let offset = int_param(&q, "offset", 0, i64::MAX)?;
     let admin = is_admin(&headers, &st.admin_key);
-    let events = st.svc.store.list_events(limit + 1, offset, admin).await?;
+    let events = st.svc.list_events(limit + 1, offset, admin).await?;
     let has_more = events.len() as i64 > limit;
     let page = EventPage {
         events: events
@@ -91,11 +87,7 @@ pub(super) async fn get_one(
 /// An event with its available seats per section, as `GET /events/{id}`
 /// and the status change both answer.
 async fn event_with_sections(st: &AppState, event: EventRecord) -> Result<Response> {
-    let sections = st
-        .svc
-        .store
-        .section_summaries(&event.id, st.svc.now_ms())
-        .await?;
+    let sections = st.svc.sections(&event.id).await?;
     Ok(json_response(
         StatusCode::OK,
         to_json(&EventDto::new(event, Some(sections)))?,
@@ -110,13 +102,7 @@ pub(super) async fn set_status(
 ) -> Result<Response> {
     let req: StatusBody = parse_json(&body)?;
     let status: EventStatus = EventStatus::settable_by_admin(&req.status)?;
-    if !st.svc.store.set_event_status(&event_id, status).await? {
-        return Err(Error::rejected(
-            ErrorCode::EventNotFound,
-            format!("no event {event_id:?}"),
-        ));
-    }
-    let event = st.svc.visible_event(&event_id, true).await?;
+    let event = st.svc.set_event_status(&event_id, status).await?;
     event_with_sections(&st, event).await
 }
 
@@ -133,11 +119,7 @@ pub(super) async fn seats(
         .get("section")
         .map(String::as_str)
         .filter(|s| !s.is_empty());
-    let seats = st
-        .svc
-        .store
-        .list_seats(&event.id, section, status, st.svc.now_ms())
-        .await?;
+    let seats = st.svc.seats(&event.id, section, status).await?;
     let dto: Vec<SeatDto> = seats.into_iter().map(SeatDto::from).collect();
     Ok(json_response(StatusCode::OK, to_json(&dto)?))
 }

@@ -24,7 +24,7 @@ impl FromRequestParts<AppState> for Holder {
         };
         match AdmissionClaims::verify(token, &st.token_secret) {
             Ok(claims) => {
-                if let Some(status) = st.svc.store.session_status(&claims.eid).await? {
+                if let Some(status) = st.svc.session_status(&claims.eid).await? {
                     if !status.is_active() {
                         return Err(Error::rejected(
                             ErrorCode::SessionEnded,

@@ -53,11 +53,8 @@ where
         Ok(None) => return respond(handler().await),
         Err(e) => return e.into_response(),
     };
-    let store = &state.svc.store;
-    let begin = store
-        .idempotency_begin(scope, &key, &fingerprint(body), state.svc.now_ms())
-        .await;
-    match begin {
+    let svc = &state.svc;
+    match svc.idempotency_begin(scope, &key, &fingerprint(body)).await {
         Err(e) => e.into_response(),
         Ok(IdemBegin::Replay { status, body }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -83,10 +80,9 @@ where
                 Err(e) => crate::http::error::status_and_body(e),
             };
             let recorded = if status.is_server_error() {
-                store.idempotency_abandon(scope, &key).await
+                svc.idempotency_abandon(scope, &key).await
             } else {
-                store
-                    .idempotency_complete(scope, &key, status.as_u16(), &bytes)
+                svc.idempotency_complete(scope, &key, status.as_u16(), &bytes)
                     .await
             };
             if let Err(e) = recorded {

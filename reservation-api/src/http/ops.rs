@@ -24,7 +24,7 @@ fn counter(out: &mut String, name: &str, help: &str, series: &[(&str, &AtomicU64
 
 pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response> {
     let mut out = String::with_capacity(2048);
-    let backlog = state.svc.store.outbox_backlog().await?;
+    let backlog = state.svc.outbox_backlog().await?;
     let _ = writeln!(
         out,
         "# HELP ticketon_reservation_outbox_unpublished Events committed but not yet published.\n\

@@ -4,7 +4,7 @@
 
 use super::provider::{ChargeRequest, Outcome, ProviderError};
 use crate::domain::hold::effective_reservation_status;
-use crate::domain::payment::{validate_payment_key, PaymentState};
+use crate::domain::payment::{seats_still_payable, validate_payment_key, PaymentState};
 use crate::domain::session::SessionStatus;
 use crate::domain::ReservationStatus;
 use crate::error::{Error, ErrorCode, Result};
@@ -90,11 +90,8 @@ impl Payments {
                 "this reservation is already paid",
             )),
             other => {
-                if self
-                    .store
-                    .seats_still_payable(&resv.id, &resv.seat_ids, now)
-                    .await?
-                {
+                let claims = self.store.seat_claims(&resv.seat_ids).await?;
+                if seats_still_payable(&claims, resv.seat_ids.len(), &resv.id, now) {
                     Ok(())
                 } else {
                     Err(Error::rejected(

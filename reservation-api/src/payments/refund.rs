@@ -91,16 +91,14 @@ impl Payments {
         let status = charge.provider_status.as_str();
         let now = self.now_ms();
         match &target.refund.ticket_id {
-            Some(_) => {
-                self.store
-                    .finish_ticket_refund(&target.refund.id, status, now)
-                    .await
-            }
-            None => {
-                self.store
-                    .finish_full_refund(&target.refund.id, &target.refund.payment_id, status, now)
-                    .await
-            }
+            Some(_) => Ok(self
+                .store
+                .finish_ticket_refund(&target.refund.id, status, now)
+                .await?),
+            None => Ok(self
+                .store
+                .finish_full_refund(&target.refund.id, &target.refund.payment_id, status, now)
+                .await?),
         }
     }
 
@@ -111,8 +109,9 @@ impl Payments {
             tracing::error!(refund = %target.refund.id, payment = %target.refund.payment_id,
                 %code, %message, "the payment provider refused a full refund; needs manual action");
         }
-        self.store
+        Ok(self
+            .store
             .fail_refund(&target.refund.id, code, message, self.now_ms())
-            .await
+            .await?)
     }
 }

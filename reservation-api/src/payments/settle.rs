@@ -3,14 +3,28 @@
 //! *this* attempt; only its answer moves the attempt out of `pending`.
 
 use super::provider::{Charge, ChargeRequest, ChargeStatus, Outcome, ProviderError};
-use crate::domain::payment::{judge_attempt, AttemptVerdict, RefundState};
+use crate::domain::payment::{
+    charged_action, judge_attempt, seat_still_payable, AttemptVerdict, ChargedAction, PaymentState,
+    RefundState,
+};
 use crate::error::{Error, Result};
-use crate::store::{ChargedInfo, PaymentRecord, RefundTarget, Settled};
+use crate::store::{self, ChargedInfo, PaymentRecord, RefundRecord, RefundTarget, StoreError};
 
 use super::confirm::refunded;
 use super::{PayOutcome, Payments};
 
 /// The provider's record of one attempt.
+/// What settling a charged attempt did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Settled {
+    /// The seats were sold and the tickets issued (now, or before).
+    Issued,
+    /// The buyer cannot have the seats: this full refund is to be made.
+    Refund(RefundRecord),
+    /// The attempt was already refunded.
+    Cancelled,
+}
+
 struct Finding {
     charge: Option<Charge>,
     /// The order was charged under another paymentKey.
@@ -138,11 +152,8 @@ impl Payments {
             provider_status: charge.provider_status.clone(),
             approved_at_ms: charge.approved_at_ms,
         };
-        match self
-            .store
-            .settle_charged(&attempt.id, &info, self.now_ms())
-            .await?
-        {
+        let now = self.now_ms();
+        match store::retrying(|| self.settle_charged_once(&attempt.id, &info, now)).await? {
             Settled::Issued => {
                 let payment = self
                     .store
@@ -163,6 +174,59 @@ impl Payments {
                 Err(refunded(state == RefundState::Done))
             }
             Settled::Cancelled => Err(refunded(true)),
+        }
+    }
+}
+
+impl Payments {
+    /// In one transaction, either sells the seats, issues one ticket per
+    /// seat, marks the reservation `paid`, ends the purchase session and
+    /// enqueues the events; or, when the seats are no longer the buyer's,
+    /// records the full refund to make. Retried whole on a deadlock.
+    async fn settle_charged_once(
+        &self,
+        payment_id: &str,
+        info: &ChargedInfo,
+        now_ms: i64,
+    ) -> store::Result<Settled> {
+        let mut tx = self.store.begin_settlement().await?;
+        let Some(payment) = tx.lock_payment(payment_id).await? else {
+            return Err(StoreError::Inconsistent(format!("no payment {payment_id}")));
+        };
+        match payment.status {
+            PaymentState::Done => return Ok(Settled::Issued),
+            PaymentState::Cancelled => return Ok(Settled::Cancelled),
+            // `failed` is accepted too: should the provider ever report a
+            // charge for an attempt recorded as failed, the money must still
+            // be matched.
+            PaymentState::Pending | PaymentState::Failed => {}
+        }
+        if let Some(refund) = tx.full_refund(payment_id).await? {
+            return Ok(Settled::Refund(refund));
+        }
+        let rid = payment.reservation_id.as_str();
+        let Some((order, seat_ids)) = tx.lock_order(rid).await? else {
+            return Err(StoreError::Inconsistent(format!(
+                "payment {payment_id} has no reservation"
+            )));
+        };
+        let paid_by_other = tx.paid_by_other(rid, payment_id).await?;
+        let seats = tx.lock_seats(&seat_ids).await?;
+        let all_payable = seats
+            .iter()
+            .all(|s| seat_still_payable(&s.claim, rid, now_ms));
+        match charged_action(paid_by_other, seats.len(), seat_ids.len(), all_payable) {
+            ChargedAction::Refund { code } => {
+                let refund = RefundRecord::full(&payment, now_ms);
+                tx.record_refund(&refund, info, code, now_ms).await?;
+                tx.commit().await?;
+                Ok(Settled::Refund(refund))
+            }
+            ChargedAction::IssueTickets => {
+                tx.sell(&order, payment_id, &seats, info, now_ms).await?;
+                tx.commit().await?;
+                Ok(Settled::Issued)
+            }
         }
     }
 }

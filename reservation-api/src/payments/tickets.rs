@@ -59,13 +59,13 @@ impl Payments {
                 .into_iter()
                 .filter(|t| t.user_id == holder.user_id)
                 .collect()),
-            None => self.store.tickets_of_user(&holder.user_id).await,
+            None => Ok(self.store.tickets_of_user(&holder.user_id).await?),
         }
     }
 
     /// Admin: a gate admits the ticket. Once only.
     pub async fn use_ticket(&self, id: &str) -> Result<TicketRecord> {
-        self.store.use_ticket(id, self.now_ms()).await
+        Ok(self.store.use_ticket(id, self.now_ms()).await?)
     }
 
     /// The buyer gives a ticket back: the provider refunds its price (a partial

@@ -6,9 +6,9 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{stored_seat_status, SqlStore};
+use super::{Result, StoreError};
 use crate::domain::hold::effective_seat_status;
 use crate::domain::{EventStatus, NewEvent, SeatStatus};
-use crate::error::{Error, Result};
 
 /// Rows per multi-row INSERT when writing a seat map: 6 binds each stays far
 /// below SQLite's and MySQL's placeholder limits.
@@ -55,7 +55,8 @@ fn event_record(row: &AnyRow) -> Result<EventRecord> {
     let status: String = row.try_get("status")?;
     let small = |col: &str| -> Result<u32> {
         let v: i64 = row.try_get(col)?;
-        u32::try_from(v).map_err(|_| Error::Internal(format!("{col} out of range in the database")))
+        u32::try_from(v)
+            .map_err(|_| StoreError::Inconsistent(format!("{col} out of range in the database")))
     };
     Ok(EventRecord {
         id: row.try_get("id")?,
@@ -66,7 +67,7 @@ fn event_record(row: &AnyRow) -> Result<EventRecord> {
         hold_ttl_sec: small("hold_ttl_sec")?,
         max_seats_per_order: small("max_seats_per_order")?,
         status: EventStatus::parse(&status)
-            .map_err(|_| Error::Internal(format!("unknown event status {status:?}")))?,
+            .map_err(|_| StoreError::Inconsistent(format!("unknown event status {status:?}")))?,
         created_at_ms: row.try_get("created_at_ms")?,
     })
 }

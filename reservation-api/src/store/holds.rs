@@ -13,9 +13,9 @@
 
 use sqlx::{Any, Transaction};
 
+use super::Result;
 use super::{is_retryable, placeholders, retry_pause, seat_state, SqlStore, DB_RETRIES};
 use crate::domain::{judge_seats, SeatSelection, Verdict};
-use crate::error::Result;
 
 /// A hold about to be written.
 #[derive(Debug, Clone)]

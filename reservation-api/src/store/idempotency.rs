@@ -8,8 +8,8 @@
 
 use sqlx::Row;
 
+use super::Result;
 use super::SqlStore;
-use crate::error::Result;
 
 pub(super) const STALE_CLAIM_MS: i64 = 60_000;
 

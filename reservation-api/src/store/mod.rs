@@ -17,6 +17,7 @@
 //!   read inside it therefore sees the state no one else can change before
 //!   commit, which is the guarantee `FOR UPDATE` gives on MySQL.
 
+mod error;
 mod events;
 mod holds;
 mod idempotency;
@@ -25,16 +26,19 @@ mod payments;
 mod refunds;
 mod reservations;
 mod sessions;
+mod settlement;
 mod tickets;
 
+pub use error::{Result, StoreError};
 pub use events::{EventRecord, SeatView, SectionSummary};
 pub use holds::{Guard, PendingHold};
 pub use idempotency::IdemBegin;
 pub use outbox::OutboxRecord;
-pub use payments::{ChargedInfo, PaymentRecord, Settled};
+pub use payments::{ChargedInfo, PaymentRecord};
 pub use refunds::{RefundRecord, RefundTarget};
 pub use reservations::ReservationRecord;
 pub use sessions::SessionRef;
+pub use settlement::{Order, OrderSeat, Settlement};
 pub use tickets::{CancelStart, TicketRecord};
 
 use std::time::Duration;
@@ -43,7 +47,6 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
 use crate::domain::{SeatState, SeatStatus};
-use crate::error::{Error, Result};
 
 static MYSQL_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/mysql");
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -61,7 +64,7 @@ impl Dialect {
         } else if url.starts_with("sqlite:") {
             Ok(Dialect::Sqlite)
         } else {
-            Err(Error::Internal(
+            Err(StoreError::Inconsistent(
                 "the database URL must start with mysql:// or sqlite:".into(),
             ))
         }
@@ -220,13 +223,13 @@ pub(crate) fn seat_state(row: &AnyRow) -> Result<SeatState> {
 
 fn stored_seat_status(s: String) -> Result<SeatStatus> {
     SeatStatus::parse(&s)
-        .map_err(|_| Error::Internal(format!("unknown seat status {s:?} in the database")))
+        .map_err(|_| StoreError::Inconsistent(format!("unknown seat status {s:?} in the database")))
 }
 
 /// True for failures that a retry of the whole transaction resolves:
 /// InnoDB deadlocks and lock-wait timeouts, SQLite busy/locked.
-pub(crate) fn is_retryable(e: &Error) -> bool {
-    let Error::Storage(sqlx::Error::Database(db)) = e else {
+pub(crate) fn is_retryable(e: &StoreError) -> bool {
+    let StoreError::Database(sqlx::Error::Database(db)) = e else {
         return false;
     };
     if let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
@@ -242,7 +245,7 @@ pub(crate) fn is_retryable(e: &Error) -> bool {
 pub(crate) const DB_RETRIES: usize = 5;
 
 /// Runs `op` again (with backoff) while it fails with a retryable error.
-pub(crate) async fn retrying<T, F, Fut>(mut op: F) -> Result<T>
+pub async fn retrying<T, F, Fut>(mut op: F) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T>>,

@@ -7,7 +7,7 @@ use sqlx::{Any, Row, Transaction};
 use ticketon_bus::BusEvent;
 
 use super::SqlStore;
-use crate::error::{Error, Result};
+use super::{Result, StoreError};
 
 /// One event waiting in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +27,7 @@ impl SqlStore {
         now_ms: i64,
     ) -> Result<()> {
         let payload = serde_json::to_vec(event)
-            .map_err(|e| Error::Internal(format!("event could not be encoded: {e}")))?;
+            .map_err(|e| StoreError::Inconsistent(format!("event could not be encoded: {e}")))?;
         sqlx::query(
             "INSERT INTO outbox (topic, msg_key, payload, created_at_ms) VALUES (?, ?, ?, ?)",
         )

@@ -12,8 +12,8 @@ use sqlx::{Any, Row, Transaction};
 
 use super::payments::PaymentRecord;
 use super::SqlStore;
+use super::{Result, StoreError};
 use crate::domain::payment::RefundState;
-use crate::error::{Error, Result};
 use crate::store::retrying;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,8 +64,9 @@ fn refund_target(row: &AnyRow) -> Result<RefundTarget> {
             payment_id: row.try_get("payment_id")?,
             ticket_id: row.try_get("ticket_id")?,
             amount_krw: row.try_get("amount_krw")?,
-            status: RefundState::parse(&status)
-                .ok_or_else(|| Error::Internal(format!("unknown refund status {status:?}")))?,
+            status: RefundState::parse(&status).ok_or_else(|| {
+                StoreError::Inconsistent(format!("unknown refund status {status:?}"))
+            })?,
             failure_code: row.try_get("failure_code")?,
             created_at_ms: row.try_get("created_at_ms")?,
         },

@@ -8,10 +8,11 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::{is_retryable, placeholders, retry_pause, SessionRef, SqlStore, DB_RETRIES};
+use super::{Result, StoreError};
 use crate::domain::hold::check_releasable;
 use crate::domain::session::SessionEnd;
 use crate::domain::ReservationStatus;
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::ErrorCode;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReservationRecord {
@@ -51,8 +52,9 @@ fn reservation_record(row: &AnyRow, seat_ids: Vec<i64>) -> Result<ReservationRec
         user_id: row.try_get("user_id")?,
         queue_id: row.try_get("queue_id")?,
         entry_id: row.try_get("entry_id")?,
-        status: ReservationStatus::parse(&status)
-            .map_err(|_| Error::Internal(format!("unknown reservation status {status:?}")))?,
+        status: ReservationStatus::parse(&status).map_err(|_| {
+            StoreError::Inconsistent(format!("unknown reservation status {status:?}"))
+        })?,
         amount_krw: row.try_get("amount_krw")?,
         created_at_ms: row.try_get("created_at_ms")?,
         expires_at_ms: row.try_get("expires_at_ms")?,
@@ -267,8 +269,8 @@ impl SqlStore {
     }
 }
 
-fn not_found(id: &str) -> Error {
-    Error::rejected(
+fn not_found(id: &str) -> StoreError {
+    StoreError::refused(
         ErrorCode::ReservationNotFound,
         format!("no reservation {id:?} for this user"),
     )

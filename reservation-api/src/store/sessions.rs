@@ -4,8 +4,9 @@ use sqlx::{Any, Row, Transaction};
 use ticketon_wire::{AdmissionEvent, SessionEvent, EVENT_SCHEMA_VERSION};
 
 use super::SqlStore;
+use super::{Result, StoreError};
 use crate::domain::session::{on_admission_event, SessionEnd, SessionStatus, SessionWrite};
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::ErrorCode;
 
 /// The admission a purchase session belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,8 +17,9 @@ pub struct SessionRef {
 }
 
 fn stored_status(s: &str) -> Result<SessionStatus> {
-    SessionStatus::parse(s)
-        .ok_or_else(|| Error::Internal(format!("unknown session status {s:?} in the database")))
+    SessionStatus::parse(s).ok_or_else(|| {
+        StoreError::Inconsistent(format!("unknown session status {s:?} in the database"))
+    })
 }
 
 impl SqlStore {
@@ -79,14 +81,14 @@ impl SqlStore {
         .await?;
         match self.session_status(&session.entry_id).await? {
             Some(SessionStatus::Active) => Ok(()),
-            Some(ended) => Err(Error::rejected(
+            Some(ended) => Err(StoreError::refused(
                 ErrorCode::SessionEnded,
                 format!(
                     "this admission's purchase session has ended ({}); join the queue again",
                     ended.as_str()
                 ),
             )),
-            None => Err(Error::Internal("the session row vanished".into())),
+            None => Err(StoreError::Inconsistent("the session row vanished".into())),
         }
     }
 

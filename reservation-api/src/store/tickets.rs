@@ -7,9 +7,10 @@ use ticketon_wire::{TicketEvent, EVENT_SCHEMA_VERSION};
 
 use super::refunds::{RefundRecord, RefundTarget};
 use super::SqlStore;
+use super::{Result, StoreError};
 use crate::domain::payment::RefundState;
 use crate::domain::ticket::{check_change, TicketChange, TicketStatus};
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::ErrorCode;
 use crate::store::retrying;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +57,7 @@ fn ticket_record(row: &AnyRow) -> Result<TicketRecord> {
         queue_id: row.try_get("queue_id")?,
         price_krw: row.try_get("price_krw")?,
         status: TicketStatus::parse(&status)
-            .ok_or_else(|| Error::Internal(format!("unknown ticket status {status:?}")))?,
+            .ok_or_else(|| StoreError::Inconsistent(format!("unknown ticket status {status:?}")))?,
         issued_at_ms: row.try_get("issued_at_ms")?,
         used_at_ms: row.try_get("used_at_ms")?,
         cancelled_at_ms: row.try_get("cancelled_at_ms")?,
@@ -73,8 +74,8 @@ pub enum CancelStart {
     Refund(RefundTarget),
 }
 
-fn not_found(id: &str) -> Error {
-    Error::rejected(ErrorCode::TicketNotFound, format!("no ticket {id:?}"))
+fn not_found(id: &str) -> StoreError {
+    StoreError::refused(ErrorCode::TicketNotFound, format!("no ticket {id:?}"))
 }
 
 impl SqlStore {
@@ -124,7 +125,7 @@ impl SqlStore {
             };
             let status: String = row.try_get("status")?;
             let status = TicketStatus::parse(&status)
-                .ok_or_else(|| Error::Internal(format!("unknown ticket status {status:?}")))?;
+                .ok_or_else(|| StoreError::Inconsistent(format!("unknown ticket status {status:?}")))?;
             let pending = sqlx::query(
                 "SELECT id FROM refunds WHERE ticket_id = ? AND status = 'pending'",
             )
@@ -164,8 +165,9 @@ impl SqlStore {
                 return Err(not_found(ticket_id));
             };
             let status: String = row.try_get("status")?;
-            let status = TicketStatus::parse(&status)
-                .ok_or_else(|| Error::Internal(format!("unknown ticket status {status:?}")))?;
+            let status = TicketStatus::parse(&status).ok_or_else(|| {
+                StoreError::Inconsistent(format!("unknown ticket status {status:?}"))
+            })?;
             check_change(status, TicketChange::Cancel, false)?;
             if status == TicketStatus::Cancelled {
                 return Ok(None);
@@ -203,7 +205,7 @@ impl SqlStore {
                 .get_refund(&id)
                 .await?
                 .map(CancelStart::Refund)
-                .ok_or_else(|| Error::Internal("the refund vanished".into())),
+                .ok_or_else(|| StoreError::Inconsistent("the refund vanished".into())),
         }
     }
 
@@ -225,7 +227,7 @@ impl SqlStore {
                 .fetch_optional(&mut *tx)
                 .await?
             else {
-                return Err(Error::Internal(format!("no refund {refund_id}")));
+                return Err(StoreError::Inconsistent(format!("no refund {refund_id}")));
             };
             if r.try_get::<String, _>("status")? != RefundState::Pending.as_str() {
                 return Ok(());
@@ -233,7 +235,7 @@ impl SqlStore {
             let ticket_id: Option<String> = r.try_get("ticket_id")?;
             let payment_id: String = r.try_get("payment_id")?;
             let ticket_id =
-                ticket_id.ok_or_else(|| Error::Internal("not a ticket refund".into()))?;
+                ticket_id.ok_or_else(|| StoreError::Inconsistent("not a ticket refund".into()))?;
             let sql = format!(
                 "SELECT reservation_id, event_id, seat_id, user_id, queue_id, price_krw \
                  FROM tickets WHERE id = ?{fu}"
