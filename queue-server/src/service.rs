@@ -14,14 +14,13 @@ use bytes::Bytes;
 
 use ticketon_bus::ApplyError;
 use ticketon_wire::{
-    AdmissionClaims, AdmissionEvent, EntryEvent, SessionEvent, ADMISSION_ISSUER,
-    EVENT_SCHEMA_VERSION,
+    AdmissionClaims, AdmissionEvent, EntryEvent, EntryStatus, QueueState, SessionEvent,
+    ADMISSION_ISSUER, EVENT_SCHEMA_VERSION,
 };
 
 use crate::entry_id::EntryIdCodec;
 use crate::error::QueueError;
 use crate::events::EventOutbox;
-use crate::http::body::EntryStatusBody;
 use crate::metrics::Metrics;
 use crate::model::{
     poll_after_ms, EntryState, LeaveOutcome, PollHintPolicy, QueueId, QueueSettings, QueueStatus,
@@ -56,12 +55,21 @@ impl<S> std::fmt::Debug for QueueService<S> {
     }
 }
 
+/// A poll's answer.
+#[derive(Debug)]
+pub struct Polled {
+    pub status: EntryStatus,
+    /// Set while the store is cut off from its backend: the age, in ms, of
+    /// the state the answer comes from.
+    pub stale_ms: Option<u64>,
+}
+
 #[derive(Debug)]
 pub struct Joined {
     pub created: bool,
     pub entry_id: String,
     pub user: UserId,
-    pub status: EntryStatusBody,
+    pub status: EntryStatus,
 }
 
 impl<S: QueueStore> QueueService<S> {
@@ -203,9 +211,25 @@ impl<S: QueueStore> QueueService<S> {
     }
 
     /// Answers a poll from memory: one HMAC check and one read lock.
-    pub fn poll(&self, queue_id: &str, entry_id: &str) -> Result<EntryStatusBody, QueueError> {
+    pub fn poll(&self, queue_id: &str, entry_id: &str) -> Result<Polled, QueueError> {
         let (seq, view) = self.find_entry(queue_id, entry_id)?;
-        Ok(self.answer(queue_id, entry_id, seq, &view))
+        let status = self.answer(queue_id, entry_id, seq, &view);
+        let stale_ms = match self.store.healthy() {
+            true => None,
+            false => self.store.queue_info(queue_id).map(|info| info.view_age_ms),
+        };
+        Ok(Polled { status, stale_ms })
+    }
+
+    /// Whether the store reaches its backend. A Redis store that lost Redis
+    /// keeps answering polls from its last known state, but takes no joins.
+    pub fn store_healthy(&self) -> bool {
+        self.store.healthy()
+    }
+
+    /// Every queue with its counters, for `/metrics`.
+    pub fn queues(&self) -> Vec<(QueueId, QueueInfo)> {
+        self.store.queues()
     }
 
     pub async fn leave(&self, queue_id: &str, entry_id: &str) -> Result<LeaveOutcome, QueueError> {
@@ -310,7 +334,7 @@ impl<S: QueueStore> QueueService<S> {
         let body = self.answer(queue_id, entry_id, seq, view);
         let json = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
         match body {
-            EntryStatusBody::Waiting { position, .. } => {
+            EntryStatus::Waiting { position, .. } => {
                 StatusMessage::waiting(json, position, view.eta_ms)
             }
             _ => StatusMessage::terminal(json),
@@ -333,15 +357,9 @@ impl<S: QueueStore> QueueService<S> {
         Ok((id.seq, view))
     }
 
-    fn answer(
-        &self,
-        queue_id: &str,
-        entry_id: &str,
-        seq: Seq,
-        view: &EntryView,
-    ) -> EntryStatusBody {
+    fn answer(&self, queue_id: &str, entry_id: &str, seq: Seq, view: &EntryView) -> EntryStatus {
         match view.state {
-            EntryState::Waiting => EntryStatusBody::Waiting {
+            EntryState::Waiting => EntryStatus::Waiting {
                 position: view.position,
                 eta_seconds: view.eta_ms.div_ceil(1000),
                 poll_after_ms: poll_after_ms(
@@ -349,12 +367,12 @@ impl<S: QueueStore> QueueService<S> {
                     view.eta_ms,
                     seq ^ view.position << 32,
                 ),
-                queue_status: view.queue_status.as_str(),
+                queue_status: queue_state(view.queue_status),
             },
             EntryState::Admitted {
                 admitted_at_ms,
                 expires_at_ms,
-            } => EntryStatusBody::Admitted {
+            } => EntryStatus::Admitted {
                 admission_token: self.admission_token(
                     queue_id,
                     entry_id,
@@ -364,8 +382,8 @@ impl<S: QueueStore> QueueService<S> {
                 ),
                 expires_at: rfc3339(expires_at_ms),
             },
-            EntryState::Left => EntryStatusBody::Left,
-            EntryState::Expired => EntryStatusBody::Expired,
+            EntryState::Left => EntryStatus::Left,
+            EntryState::Expired => EntryStatus::Expired,
         }
     }
 
@@ -472,6 +490,14 @@ impl<S: QueueStore> EntryMessages for QueueService<S> {
 
     fn message_sent(&self) {
         self.watchers.count_message();
+    }
+}
+
+fn queue_state(status: QueueStatus) -> QueueState {
+    match status {
+        QueueStatus::Open => QueueState::Open,
+        QueueStatus::Paused => QueueState::Paused,
+        QueueStatus::Closed => QueueState::Closed,
     }
 }
 

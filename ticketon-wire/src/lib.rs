@@ -6,10 +6,12 @@
 //! It does no IO and needs no runtime: the event bus that carries these
 //! events is `ticketon-bus`.
 
+pub mod entry_status;
 pub mod error_body;
 pub mod events;
 pub mod token;
 
+pub use entry_status::{EntryStatus, QueueState};
 pub use error_body::{ErrorBody, ErrorDetail};
 pub use events::{AdmissionEvent, EntryEvent, SessionEvent, TicketEvent, EVENT_SCHEMA_VERSION};
 pub use token::{AdmissionClaims, TokenError, ADMISSION_ISSUER};

@@ -57,28 +57,6 @@ impl<'a> QueueBody<'a> {
     }
 }
 
-/// The state of an entry as a poll (and a join) reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "status", rename_all = "lowercase")]
-pub enum EntryStatusBody {
-    #[serde(rename_all = "camelCase")]
-    Waiting {
-        position: u64,
-        eta_seconds: u64,
-        poll_after_ms: u64,
-        /// `open`, `paused` or `closed`: lets a client say "the sale is paused".
-        queue_status: &'static str,
-    },
-    #[serde(rename_all = "camelCase")]
-    Admitted {
-        admission_token: String,
-        /// RFC 3339, UTC.
-        expires_at: String,
-    },
-    Expired,
-    Left,
-}
-
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JoinResponseBody<'a> {
@@ -86,7 +64,7 @@ pub struct JoinResponseBody<'a> {
     pub queue_id: &'a str,
     pub user_id: &'a str,
     #[serde(flatten)]
-    pub entry: EntryStatusBody,
+    pub entry: ticketon_wire::EntryStatus,
 }
 
 pub fn queue_status_word(status: QueueStatus) -> &'static str {

@@ -214,18 +214,12 @@ fn poll<S: QueueStore>(
     queue_id: &str,
     entry_id: &str,
 ) -> Result<HttpResponse, QueueError> {
-    let status = app.service.poll(queue_id, entry_id)?;
-    let mut response = response::json(StatusCode::OK, &status);
-    // A store that lost its backend answers from its last known state; say
-    // so, and how old that state is.
-    let store = app.service.store();
-    if !store.healthy() {
-        if let Some(info) = store.queue_info(queue_id) {
-            response.headers_mut().insert(
-                STALE_HEADER,
-                hyper::header::HeaderValue::from(info.view_age_ms),
-            );
-        }
+    let polled = app.service.poll(queue_id, entry_id)?;
+    let mut response = response::json(StatusCode::OK, &polled.status);
+    if let Some(age_ms) = polled.stale_ms {
+        response
+            .headers_mut()
+            .insert(STALE_HEADER, hyper::header::HeaderValue::from(age_ms));
     }
     Ok(response)
 }
@@ -249,7 +243,7 @@ pub(super) fn healthz<S: QueueStore>(app: &App<S>) -> HttpResponse {
         status: &'static str,
         store: &'static str,
     }
-    if app.service.store().healthy() {
+    if app.service.store_healthy() {
         response::json(
             StatusCode::OK,
             &Health {
@@ -269,10 +263,9 @@ pub(super) fn healthz<S: QueueStore>(app: &App<S>) -> HttpResponse {
 }
 
 pub(super) fn metrics<S: QueueStore>(app: &App<S>) -> HttpResponse {
-    let store = app.service.store();
     let text = app.service.metrics().render(
-        &store.queues(),
-        store.healthy(),
+        &app.service.queues(),
+        app.service.store_healthy(),
         app.service.events(),
         app.service.watchers().stats(),
     );
