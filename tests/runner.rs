@@ -74,11 +74,7 @@ async fn the_runner_pays_through_the_configured_sandbox_and_key() {
             .spawn()
             .expect("starting the ticketon runner"),
     );
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let http = ticketon_runtime::test_env::http_client();
     wait_until_up(&http, &format!("{queue}/healthz")).await;
     wait_until_up(&http, &format!("{reservations}/healthz")).await;
 

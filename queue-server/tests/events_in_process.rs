@@ -86,7 +86,7 @@ async fn finished_sessions_let_the_next_fan_in_and_active_never_exceeds_max() {
         .unwrap();
     let server = start(&bus).await;
     let base = format!("http://{}", server.addr);
-    let client = reqwest::Client::new();
+    let client = ticketon_runtime::test_env::http_client();
     put_queue(&client, &base, 1000, 2).await;
     let mut entries = Vec::new();
     for i in 0..6 {
@@ -149,7 +149,7 @@ async fn a_full_bus_pauses_admission_and_loses_nothing() {
         .unwrap();
     let server = start(&bus).await;
     let base = format!("http://{}", server.addr);
-    let client = reqwest::Client::new();
+    let client = ticketon_runtime::test_env::http_client();
     // 100/s: a tick admits two or three, so the bus fills after a few ticks.
     put_queue(&client, &base, 100, 100).await;
     let mut entries = Vec::new();

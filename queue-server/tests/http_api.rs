@@ -30,7 +30,7 @@ fn settings() -> ServerSettings {
 async fn harness() -> Harness<queue_server::store::memory::MemoryStore> {
     Harness {
         server: queue_server::start_memory(settings()).await.unwrap(),
-        client: reqwest::Client::new(),
+        client: ticketon_runtime::test_env::http_client(),
     }
 }
 
@@ -626,7 +626,7 @@ impl QueueStore for DownStore {
 async fn an_unavailable_store_answers_503_with_retry_after() {
     let h = Harness {
         server: queue_server::start(settings(), DownStore).await.unwrap(),
-        client: reqwest::Client::new(),
+        client: ticketon_runtime::test_env::http_client(),
     };
     let resp = h
         .client

@@ -164,7 +164,7 @@ async fn bad_stream_requests_get_json_errors_and_no_stream() {
     api.put_queue("bad", 1, 1).await;
     let real = api.join("bad", "fan").await;
     let forged = format!("{}x", &real[..real.len() - 1]);
-    let client = reqwest::Client::new();
+    let client = ticketon_runtime::test_env::streaming_http_client();
     let url = |entry: &str| format!("http://{}{}", server.addr, entry_path("bad", entry));
 
     let sse = client
@@ -253,7 +253,7 @@ async fn streams_over_the_per_ip_cap_get_429() {
     let mut second = Ws::open(server.addr, &path).await;
     first.next_status().await;
     second.next_status().await;
-    let refused = reqwest::Client::new()
+    let refused = ticketon_runtime::test_env::streaming_http_client()
         .get(format!("http://{}{path}", server.addr))
         .header("accept", "text/event-stream")
         .send()
@@ -265,7 +265,7 @@ async fn streams_over_the_per_ip_cap_get_429() {
     // The closed stream frees its place once the server notices.
     let mut reopened = None;
     for _ in 0..100 {
-        let resp = reqwest::Client::new()
+        let resp = ticketon_runtime::test_env::streaming_http_client()
             .get(format!("http://{}{path}", server.addr))
             .header("accept", "text/event-stream")
             .send()

@@ -81,12 +81,9 @@ async fn kill_9_loses_no_acknowledged_join_or_admission() {
         return;
     };
     let url = target.urls[0].clone();
-    let port = free_port();
+    let port = free_node_port();
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
+    let client = ticketon_runtime::test_env::http_client();
     let queue = "crash";
 
     let mut process = Process::start(port, &url, &prefix);

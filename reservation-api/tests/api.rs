@@ -2,10 +2,8 @@
 //! documented status of every endpoint, idempotent retries, release and
 //! expiry as seen by clients.
 
-mod common;
-
-use common::*;
 use reservation_api::SeatLockKind;
+use reservation_api_testkit::*;
 use serde_json::{json, Value};
 
 async fn code(resp: reqwest::Response) -> (u16, String) {

@@ -8,16 +8,14 @@
 //! * every 409 names only requested seats, each of which some winner held
 //!   during that request.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use common::*;
 use rand::Rng;
 use reservation_api::domain::ReservationStatus;
 use reservation_api::SeatLockKind;
+use reservation_api_testkit::*;
 use tokio::sync::Mutex;
 
 const TASKS: usize = 64;

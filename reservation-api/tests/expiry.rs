@@ -2,11 +2,9 @@
 //! blocking its seats at once (before any sweep), and the sweeper later
 //! marks it `expired` without touching the seats' new holder.
 
-mod common;
-
-use common::*;
 use reservation_api::domain::ReservationStatus;
 use reservation_api::{Buyer, Error, SeatLockKind};
+use reservation_api_testkit::*;
 
 fn buyer(user: &str) -> Buyer {
     Buyer {

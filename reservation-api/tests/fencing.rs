@@ -2,12 +2,10 @@
 //! holding an older token than the last one written is refused, and a lock
 //! service that lost its counter is caught up instead of blocking sales.
 
-mod common;
-
-use common::*;
 use reservation_api::domain::SeatSelection;
 use reservation_api::store::{Guard, PendingHold};
 use reservation_api::{Buyer, SeatLockKind};
+use reservation_api_testkit::*;
 
 async fn fencing(db_url: &str, redis: Option<String>) {
     let s = start(db_url, SeatLockKind::Distributed, redis.clone(), false).await;

@@ -2,13 +2,11 @@
 //! schema before payments named their provider (migration 0004) reads back
 //! as a Toss payment with its status, on SQLite and on MariaDB.
 
-mod common;
-
 use std::borrow::Cow;
 use std::str::FromStr;
 
-use common::TestDb;
 use reservation_api::store::SqlStore;
+use reservation_api_testkit::TestDb;
 use sqlx::migrate::Migrator;
 
 /// The migrations as they were before `0004_payment_provider`.

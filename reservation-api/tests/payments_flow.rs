@@ -5,18 +5,15 @@
 //! commit followed by a restart. After each step the global invariants are
 //! checked against the sandbox's records and the database.
 
-mod common;
-mod payments_support;
-
 use std::sync::atomic::Ordering;
 
-use common::*;
-use payments_support::*;
 use reqwest::Method;
 use reservation_api::domain::payment::PaymentState;
 use reservation_api::domain::ticket::verify_checkin;
 use reservation_api::payments::BuyerKeys;
 use reservation_api::toss::PaymentStatus;
+use reservation_api_testkit::payments::*;
+use reservation_api_testkit::*;
 use serde_json::{json, Value};
 
 /// (test code given to the widget, does the payment end in tickets).
@@ -89,7 +86,7 @@ async fn confirm_failures(db_url: &str) {
     let (rid, amount) = rig.hold(&tok, &event_id, &[a[15]]).await;
     all.push(rid.clone());
     let key = rig.widget(&rid, amount, None).await;
-    let direct = reqwest::Client::new()
+    let direct = ticketon_runtime::test_env::http_client()
         .post(format!("{}/v1/payments/confirm", rig.toss_base))
         .header(
             "Authorization",

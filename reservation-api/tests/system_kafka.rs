@@ -7,13 +7,10 @@
 //! Midway the broker is frozen for a while: nothing is lost, nothing is
 //! applied twice.
 
-mod common;
-
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
 use queue_server::events::EventLink as QueueEvents;
 use queue_server::store::memory::MemoryStore;
 use queue_server::{RunningServer, ServerSettings};
@@ -22,6 +19,7 @@ use reservation_api::clock::SystemClock;
 use reservation_api::domain::session::SessionStatus;
 use reservation_api::toss::sandbox::create_payment;
 use reservation_api::{App, Config};
+use reservation_api_testkit::*;
 use serde_json::{json, Value};
 use ticketon_bus::kafka::{KafkaConfig, KafkaPublisher, KafkaSubscriber};
 use ticketon_runtime::test_env::{service_unavailable, Broker};
@@ -317,7 +315,7 @@ async fn start_reservations(
     TestServer {
         base: format!("http://{}", handle.local_addr()),
         handle,
-        http: reqwest::Client::new(),
+        http: ticketon_runtime::test_env::http_client(),
         clock: None,
         redis: None,
     }
@@ -369,7 +367,7 @@ async fn a_restarted_reservation_api_resumes_from_its_commits() {
     let kafka = KafkaConfig::new(broker.brokers.clone());
     let group = format!("ra-{}", uuid::Uuid::new_v4().simple());
     let queue = start_queue(&kafka, &format!("{group}-qs")).await;
-    let http = reqwest::Client::new();
+    let http = ticketon_runtime::test_env::http_client();
     let q = |path: &str| format!("http://{}/v1/api/queues/{QUEUE}{path}", queue.addr);
     http.put(q(""))
         .bearer_auth(ADMIN_KEY)

@@ -462,7 +462,7 @@ async fn a_payment_confirmed_by_someone_else_is_unknown_already_processed() {
     let key = new_payment(&sb, &order_id, None).await;
     // Another confirm with another idempotency key (say, a second instance
     // of the service) got there first.
-    let raw = reqwest::Client::builder().no_proxy().build().unwrap();
+    let raw = ticketon_runtime::test_env::http_client();
     let first = raw
         .post(format!("{}/v1/payments/confirm", sb.base_url()))
         .header(

@@ -18,7 +18,7 @@ async fn sandbox() -> SandboxHandle {
 }
 
 fn http() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
+    ticketon_runtime::test_env::http_client()
 }
 
 async fn body(r: reqwest::Response) -> (u16, Value) {

@@ -44,7 +44,7 @@ impl Api {
     pub(crate) fn new(addr: SocketAddr) -> Self {
         Api {
             base: format!("http://{addr}"),
-            client: reqwest::Client::new(),
+            client: ticketon_runtime::test_env::streaming_http_client(),
         }
     }
 
@@ -144,7 +144,7 @@ pub(crate) struct Sse {
 
 impl Sse {
     pub(crate) async fn open(addr: SocketAddr, path: &str) -> Sse {
-        let response = reqwest::Client::new()
+        let response = ticketon_runtime::test_env::streaming_http_client()
             .get(format!("http://{addr}{path}"))
             .header("accept", "text/event-stream")
             .send()
@@ -284,7 +284,7 @@ impl Nginx {
         assert!(locations.contains("proxy_read_timeout 75s;"));
         let locations = locations.replace("proxy_read_timeout 75s;", &timeout);
         std::fs::write(dir.0.join("locations.conf"), locations).unwrap();
-        let port = free_port();
+        let port = ticketon_runtime::test_env::free_port().expect("a free port");
         let user = if running_as_root() { "user root;" } else { "" };
         let config = format!(
             "{user}
@@ -352,14 +352,6 @@ fn running_as_root() -> bool {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A directory removed when dropped.

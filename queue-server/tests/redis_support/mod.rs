@@ -113,7 +113,7 @@ impl Drop for PrefixGuard {
 
 /// A loopback port nobody listens on (and, for Cluster nodes, its bus port
 /// `port + 10000` too).
-pub(crate) fn free_port() -> u16 {
+pub(crate) fn free_node_port() -> u16 {
     loop {
         let port = 20_000 + rand::random::<u16>() % 30_000;
         let free = |p: u16| TcpListener::bind(("127.0.0.1", p)).is_ok();
@@ -152,7 +152,7 @@ impl RedisProcess {
     /// Starts a server with the AOF fsynced on every write, so that a kill
     /// and a restart keep the data (as a production Redis would be set up).
     pub(crate) fn start(extra: &[&str]) -> std::io::Result<Self> {
-        let port = free_port();
+        let port = free_node_port();
         let dir = std::env::temp_dir().join(format!(
             "ticketon-redis-{}-{port}-{:08x}",
             std::process::id(),
@@ -312,10 +312,7 @@ pub(crate) async fn server(options: RedisOptions) -> Server {
     .expect("start a queue-server");
     Server {
         running,
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .unwrap(),
+        client: ticketon_runtime::test_env::http_client(),
     }
 }
 

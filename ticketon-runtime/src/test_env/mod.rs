@@ -34,6 +34,35 @@ pub fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
 }
 
+/// The HTTP client every test uses: never through a proxy from the
+/// environment (a CI machine's `HTTP_PROXY` must not capture loopback
+/// calls), a bounded connect, and a 30 s bound on every request, so that a
+/// server that hangs fails the test instead of hanging it.
+#[cfg(feature = "test-support")]
+pub fn http_client() -> reqwest::Client {
+    client_builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .expect("the test HTTP client builds")
+}
+
+/// [`http_client`] without the per-request bound, for push streams that a
+/// test keeps open while it reads them (it bounds its own waits).
+#[cfg(feature = "test-support")]
+pub fn streaming_http_client() -> reqwest::Client {
+    client_builder()
+        .build()
+        .expect("the test HTTP client builds")
+}
+
+#[cfg(feature = "test-support")]
+fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .no_proxy()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .pool_max_idle_per_host(128)
+}
+
 /// A port nothing listens on right now (the OS picks it).
 pub fn free_port() -> Result<u16, String> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;

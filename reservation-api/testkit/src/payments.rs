@@ -1,9 +1,8 @@
-//! Harness of the payment tests: a Toss sandbox owned by the test (so it
-//! outlives a restart of the service), a gateway that can inject a failure
+//! The payment rig: a Toss sandbox owned by the test (so it
+//! outlives a restart of the service), a provider that can inject a failure
 //! into the next cancel or "crash" right after a confirm, a server wired to
 //! it, and the global money/ticket invariants checked against the
 //! sandbox's records and the database.
-#![allow(dead_code)]
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,14 +24,16 @@ use reservation_api::toss::sandbox::{
 use reservation_api::toss::{PaymentStatus, TossClient, SANDBOX_SECRET_KEY};
 use reservation_api::{App, Config};
 use serde_json::{json, Value};
+use ticketon_runtime::test_env::http_client;
 
-use crate::common::{TestServer, ADMIN_KEY, SECRET};
+use crate::server::TestServer;
+use crate::tokens::{ADMIN_KEY, SECRET};
 
 /// The client gives up after this long; the sandbox's timeout switches stay
 /// silent for longer.
-pub(crate) const TOSS_TIMEOUT: Duration = Duration::from_millis(700);
+pub const TOSS_TIMEOUT: Duration = Duration::from_millis(700);
 
-pub(crate) async fn sandbox() -> SandboxHandle {
+pub async fn sandbox() -> SandboxHandle {
     sandbox::spawn(
         "127.0.0.1:0".parse().unwrap(),
         SandboxConfig {
@@ -44,7 +45,7 @@ pub(crate) async fn sandbox() -> SandboxHandle {
     .expect("sandbox")
 }
 
-pub(crate) fn client(base: &str) -> TossClient {
+pub fn client(base: &str) -> TossClient {
     TossClient::new(
         base,
         SANDBOX_SECRET_KEY,
@@ -56,14 +57,14 @@ pub(crate) fn client(base: &str) -> TossClient {
 
 /// The real Toss provider, plus failures on demand.
 #[derive(Debug)]
-pub(crate) struct FaultyProvider {
+pub struct FaultyProvider {
     pub inner: TossClient,
     next_cancel_code: Mutex<Option<String>>,
     pub crash_after_confirm: AtomicBool,
 }
 
 impl FaultyProvider {
-    pub(crate) fn new(inner: TossClient) -> Self {
+    pub fn new(inner: TossClient) -> Self {
         FaultyProvider {
             inner,
             next_cancel_code: Mutex::new(None),
@@ -72,7 +73,7 @@ impl FaultyProvider {
     }
 
     /// The next refund carries `TossPayments-Test-Code: code`.
-    pub(crate) fn fail_next_cancel(&self, code: &str) {
+    pub fn fail_next_cancel(&self, code: &str) {
         *self.next_cancel_code.lock() = Some(code.to_string());
     }
 }
@@ -128,14 +129,15 @@ impl PaymentProvider for FaultyProvider {
     }
 }
 
-pub(crate) struct Rig {
+#[derive(Debug)]
+pub struct Rig {
     pub s: TestServer,
     pub gw: Arc<FaultyProvider>,
     pub toss_base: String,
 }
 
 /// A server on `db_url` talking to `sandbox` through a [`FaultyProvider`].
-pub(crate) async fn rig(db_url: &str, sandbox: &SandboxHandle, manual_clock: bool) -> Rig {
+pub async fn rig(db_url: &str, sandbox: &SandboxHandle, manual_clock: bool) -> Rig {
     let gw = Arc::new(FaultyProvider::new(client(&sandbox.base_url())));
     let config = Config {
         listen: "127.0.0.1:0".into(),
@@ -164,7 +166,7 @@ pub(crate) async fn rig(db_url: &str, sandbox: &SandboxHandle, manual_clock: boo
         s: TestServer {
             base: format!("http://{}", handle.local_addr()),
             handle,
-            http: reqwest::Client::new(),
+            http: http_client(),
             clock: manual,
             redis: None,
         },
@@ -175,14 +177,14 @@ pub(crate) async fn rig(db_url: &str, sandbox: &SandboxHandle, manual_clock: boo
 
 impl Rig {
     /// The widget step: a READY Toss payment for the reservation.
-    pub(crate) async fn widget(&self, rid: &str, amount: i64, fail: Option<&str>) -> String {
+    pub async fn widget(&self, rid: &str, amount: i64, fail: Option<&str>) -> String {
         let mode = fail.map(|c| FailMode::parse(c).expect("known test code"));
         create_payment(&self.toss_base, rid, amount, mode)
             .await
             .expect("widget")
     }
 
-    pub(crate) async fn pay(&self, token: &str, rid: &str, key: &str, amount: i64) -> (u16, Value) {
+    pub async fn pay(&self, token: &str, rid: &str, key: &str, amount: i64) -> (u16, Value) {
         let resp = self
             .s
             .http
@@ -196,7 +198,7 @@ impl Rig {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
-    pub(crate) async fn call(
+    pub async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -217,7 +219,7 @@ impl Rig {
     }
 
     /// Holds `seats` for `user` and returns (reservationId, amount).
-    pub(crate) async fn hold(&self, token: &str, event_id: &str, seats: &[i64]) -> (String, i64) {
+    pub async fn hold(&self, token: &str, event_id: &str, seats: &[i64]) -> (String, i64) {
         let (st, v) = self.s.hold(token, event_id, seats).await;
         assert_eq!(st, 201, "hold: {v}");
         (
@@ -227,7 +229,7 @@ impl Rig {
     }
 
     /// Waits until no payment attempt or refund of `rid` is pending.
-    pub(crate) async fn wait_settled(&self, rid: &str) {
+    pub async fn wait_settled(&self, rid: &str) {
         let store = &self.s.handle.payments().store;
         for _ in 0..300 {
             let attempts = store.payments_of_reservation(rid).await.unwrap();
@@ -255,7 +257,7 @@ impl Rig {
 /// every charged Toss payment has exactly its tickets (less the refunded
 /// ones) or a full refund; no ticket without a `done` payment; no seat
 /// sold twice, and every sold seat has its one live ticket.
-pub(crate) async fn check_invariants(rig: &Rig, event_id: &str, reservations: &[String]) {
+pub async fn check_invariants(rig: &Rig, event_id: &str, reservations: &[String]) {
     let store = &rig.s.handle.payments().store;
     let toss = client(&rig.toss_base);
     let mut live_seats = HashSet::new();
