@@ -2,40 +2,20 @@
 //! two services document: here a non-default Toss sandbox address and secret
 //! key, and a fan goes from the queue to a ticket through them.
 
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reservation_api::toss::basic_auth_value;
 use reservation_api::toss::sandbox::create_payment;
 use serde_json::{json, Value};
+use support::{wait_until_up, Runner};
 use ticketon_runtime::test_env::free_port;
 
 const ADMIN_KEY: &str = "runner-admin-key";
 const QUEUE: &str = "runner-sale";
 const SECRET_KEY: &str = "test_sk_runner_not_the_default";
-
-/// The runner as a child process, killed when the test ends.
-struct Runner(Child);
-
-impl Drop for Runner {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn wait_until_up(http: &reqwest::Client, url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = http.get(url).send().await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "{url} did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_runner_pays_through_the_configured_sandbox_and_key() {

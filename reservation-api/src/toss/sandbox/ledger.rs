@@ -61,7 +61,40 @@ pub(super) struct Ledger {
     transactions: u64,
 }
 
+/// What the sandbox holds in total: the figures a sale's money check
+/// compares with the tickets sold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct LedgerTotals {
+    /// Payments created (every status).
+    pub payments: u64,
+    /// Payments ever confirmed (DONE, then maybe refunded).
+    pub captured_payments: u64,
+    /// What those confirmations charged, in KRW.
+    pub captured_krw: i64,
+    /// Everything refunded since, in KRW.
+    pub refunded_krw: i64,
+}
+
 impl Ledger {
+    /// The totals over every payment.
+    pub(super) fn totals(&self) -> LedgerTotals {
+        let mut totals = LedgerTotals::default();
+        for entry in self.payments.values() {
+            let p = &entry.payment;
+            totals.payments += 1;
+            if matches!(
+                p.status,
+                PaymentStatus::Done | PaymentStatus::PartialCanceled | PaymentStatus::Canceled
+            ) {
+                totals.captured_payments += 1;
+                totals.captured_krw += p.total_amount;
+                totals.refunded_krw += p.cancels().iter().map(|c| c.cancel_amount).sum::<i64>();
+            }
+        }
+        totals
+    }
+
     /// `session_ttl`: how long a READY payment can still be confirmed.
     pub(super) fn new(session_ttl: Duration) -> Self {
         Ledger {
@@ -339,6 +372,23 @@ mod tests {
             cancel_reason: "buyer asked".into(),
             cancel_amount: amount,
         }
+    }
+
+    #[test]
+    fn totals_count_what_was_captured_and_refunded() {
+        let mut l = ledger_with(30_000);
+        l.confirm(&confirm_req(30_000), T0).unwrap();
+        l.cancel("pk1", &cancel_req(Some(10_000)), T0).unwrap();
+        l.create("pk2".into(), "order-2", 5_000, None, T0).unwrap();
+        assert_eq!(
+            l.totals(),
+            LedgerTotals {
+                payments: 2,
+                captured_payments: 1,
+                captured_krw: 30_000,
+                refunded_krw: 10_000,
+            }
+        );
     }
 
     #[test]

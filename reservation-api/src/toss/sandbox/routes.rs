@@ -52,6 +52,7 @@ pub(super) fn router(app: Arc<App>) -> Router {
         .route("/v1/payments/{payment_key}", get(by_key))
         .route("/v1/payments/{payment_key}/cancel", post(cancel))
         .route("/v1/sandbox/payments", post(create))
+        .route("/v1/sandbox/ledger", get(ledger_totals))
         .fallback(|| async {
             fail(ApiError::new(
                 404,
@@ -392,6 +393,17 @@ async fn by_key(
         Ok(key) => read(&app, &headers, |l| found(l.get(&key))).await,
         Err(e) => fail(e),
     }
+}
+
+/// `GET /v1/sandbox/ledger` (secret key): the totals a sale's money check
+/// compares with the tickets sold.
+async fn ledger_totals(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    read(&app, &headers, |l| StoredAnswer {
+        status: 200,
+        // Serializing four integers cannot fail.
+        body: serde_json::to_vec(&l.totals()).unwrap_or_default(),
+    })
+    .await
 }
 
 async fn by_order(

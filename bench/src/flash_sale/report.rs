@@ -1,0 +1,154 @@
+//! `report.md`: the scenario, the checks, and the figures.
+
+use std::fmt::Write;
+
+use super::checks::quantile;
+use super::sale::{Check, Outcome};
+use super::scenario::Scenario;
+
+pub(crate) fn checks_table(checks: &[Check]) -> String {
+    let mut out = String::from("| check | result | violations | detail |\n|---|---|---:|---|\n");
+    for c in checks {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            c.name,
+            if c.passed() { "pass" } else { "FAIL" },
+            c.violations,
+            c.detail
+        );
+    }
+    out
+}
+
+pub(crate) fn markdown(s: &Scenario, o: &Outcome) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Flash sale report\n");
+    let _ = writeln!(
+        out,
+        "{} fans for {} seats in {} sections; admission {}/s, maxActive {} (Little's law from a \
+         {:.0} s checkout, +50 %), session TTL {} s, hold TTL {} s. Arrivals: {:.0} % within {:.0} s, \
+         the rest over {:.0} s. Shares: push {:.0} %, leave {:.0} %, second tab {:.0} %, declined \
+         {:.0} %, abandoned checkout {:.0} %; think time × {}. Seed {}. The sale took {:.1} s.\n",
+        s.fans,
+        o.total_seats,
+        s.sections,
+        s.admission_rate_per_sec,
+        o.max_active,
+        s.checkout_secs,
+        s.session_ttl_sec,
+        s.hold_ttl_sec,
+        s.spike_share * 100.0,
+        s.spike_secs,
+        s.tail_secs,
+        s.push_share * 100.0,
+        s.leave_share * 100.0,
+        s.second_tab_share * 100.0,
+        s.decline_share * 100.0,
+        s.abandon_share * 100.0,
+        s.think_scale,
+        s.seed,
+        o.duration_s,
+    );
+    let _ = writeln!(out, "## Checks\n\n{}", checks_table(&o.checks));
+
+    let _ = writeln!(out, "## Joins during the spike\n");
+    let l = &o.join_latency_ms;
+    let _ = writeln!(
+        out,
+        "| joins | joins/s | p50 ms | p99 ms | p99.9 ms |\n|---:|---:|---:|---:|---:|\n| {} | {:.0} | {:.1} | {:.1} | {:.1} |\n",
+        o.spike_joins,
+        o.spike_joins as f64 / o.spike_secs.max(0.001),
+        quantile(l, 0.5),
+        quantile(l, 0.99),
+        quantile(l, 0.999),
+    );
+    let _ = writeln!(
+        out,
+        "Latency is from the fan's intended arrival to the answer, so time a join waited in \
+         the client counts too (no coordinated omission).\n"
+    );
+
+    let _ = writeln!(out, "## Errors by request, status and code\n");
+    if o.errors.is_empty() {
+        let _ = writeln!(out, "None.\n");
+    } else {
+        let _ = writeln!(out, "| request: status code | count |\n|---|---:|");
+        for (k, n) in &o.errors {
+            let _ = writeln!(out, "| {k} | {n} |");
+        }
+        let _ = writeln!(
+            out,
+            "\n409 `seat_unavailable` on a hold is the seat fight a sale is, not a fault.\n"
+        );
+    }
+
+    let _ = writeln!(out, "## ETA accuracy\n");
+    let _ = writeln!(
+        out,
+        "| predicted | fans | mean absolute error % | p90 % |\n|---|---:|---:|---:|\n| at join | {} | {:.1} | {:.1} |\n| at half of the wait | {} | {:.1} | {:.1} |\n",
+        o.eta_at_join.2,
+        o.eta_at_join.0,
+        o.eta_at_join.1,
+        o.eta_at_half.2,
+        o.eta_at_half.0,
+        o.eta_at_half.1,
+    );
+    let _ = writeln!(
+        out,
+        "Against the actual wait of each admitted fan (its admission time on the server minus its \
+         join), for waits of 5 s or more (the ETA is in whole seconds).\n"
+    );
+
+    let _ = writeln!(out, "## Admission and checkout\n");
+    let t = &o.admission_to_ticket_ms;
+    let tickets = o.ends.get("tickets").copied().unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "| figure | value |\n|---|---:|\n| first admission | {} |\n| admissions seen | {} |\n| admission rate achieved | {:.1}/s of {}/s |\n| admission → tickets p50 / p99 | {:.1} s / {:.1} s |\n| checkout conversion (tickets / admitted) | {:.1} % |\n| sell-out | {} |\n",
+        o.first_admission_s
+            .map_or("none".to_string(), |s| format!("{s:.2} s")),
+        o.admitted,
+        o.admission_rate_achieved,
+        s.admission_rate_per_sec,
+        quantile(t, 0.5) / 1000.0,
+        quantile(t, 0.99) / 1000.0,
+        if o.admitted > 0 {
+            tickets as f64 / o.admitted as f64 * 100.0
+        } else {
+            0.0
+        },
+        o.sell_out_s
+            .map_or("not sold out".to_string(), |s| format!("{s:.1} s")),
+    );
+
+    let _ = writeln!(out, "## How fans ended\n\n| end | fans |\n|---|---:|");
+    for (end, n) in &o.ends {
+        let _ = writeln!(out, "| {end} | {n} |");
+    }
+    out.push('\n');
+
+    if !o.cpu.is_empty() {
+        let _ = writeln!(
+            out,
+            "## CPU of the system under test\n\n| process | cores (mean over the sale) |\n|---|---:|"
+        );
+        for (name, cores) in &o.cpu {
+            let _ = writeln!(out, "| {name} | {cores:.2} |");
+        }
+        out.push('\n');
+    }
+
+    let _ = writeln!(
+        out,
+        "## Over time (one line per 5 s)\n\n| s | waiting | active | seats sold |\n|---:|---:|---:|---:|"
+    );
+    let mut next = 0.0;
+    for (t, waiting, active, sold) in &o.samples {
+        if *t >= next {
+            let _ = writeln!(out, "| {t:.0} | {waiting} | {active} | {sold} |");
+            next = t + 5.0;
+        }
+    }
+    out
+}
