@@ -31,17 +31,28 @@ pub(crate) enum Auth<'a> {
     TossSecret(&'a str),
 }
 
-/// An answer: the status, and the body as JSON (`Null` when it is not).
+/// An answer: the status and the body, parsed when asked (a seat map is
+/// large, and most callers read one field).
 #[derive(Debug, Clone)]
 pub(crate) struct Reply {
     pub(crate) status: u16,
-    pub(crate) json: Value,
+    pub(crate) body: Bytes,
 }
 
 impl Reply {
+    /// The body as JSON (`Null` when it is not).
+    pub(crate) fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// The body as `T`, for large answers read into a compact type.
+    pub(crate) fn parse<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
+        serde_json::from_slice(&self.body).ok()
+    }
+
     /// The `error.code` of a Ticketon error body, or the status.
     pub(crate) fn error_code(&self) -> String {
-        self.json["error"]["code"]
+        self.json()["error"]["code"]
             .as_str()
             .map(str::to_string)
             .unwrap_or_else(|| format!("http_{}", self.status))
@@ -91,8 +102,10 @@ impl Http {
                 .await
                 .map_err(|e| e.to_string())?
                 .to_bytes();
-            let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            Ok(Reply { status, json })
+            Ok(Reply {
+                status,
+                body: bytes,
+            })
         };
         tokio::time::timeout(REQUEST_TIMEOUT, call)
             .await

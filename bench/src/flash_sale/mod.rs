@@ -60,7 +60,9 @@ pub struct Args {
     pub fans: usize,
     #[arg(long, default_value_t = 50_000)]
     pub seats: u32,
-    #[arg(long, default_value_t = 5)]
+    /// Priced sections; a fan reads one section's map at a time (2,000 seats
+    /// each at the defaults, about what a stadium block holds).
+    #[arg(long, default_value_t = 25)]
     pub sections: u32,
     #[arg(long, default_value_t = 1_000)]
     pub admission_rate: u32,
@@ -98,6 +100,9 @@ pub struct Args {
     /// Requests in flight at most (each is a socket; the file limit is 20,000).
     #[arg(long, default_value_t = 4_000)]
     pub max_in_flight: usize,
+    /// Workers sending the joins at the fans' arrival times.
+    #[arg(long, default_value_t = 1_024)]
+    pub join_workers: usize,
     /// Workers serving the polls that are due.
     #[arg(long, default_value_t = 256)]
     pub poll_workers: usize,

@@ -101,6 +101,9 @@ pub(crate) struct Outcome {
 
 struct Sale {
     http: Http,
+    /// The monitor's own client, so that its samples never queue behind
+    /// the fans' requests.
+    monitor_http: Http,
     queue_urls: Vec<String>,
     reservation_url: String,
     sandbox_url: String,
@@ -158,6 +161,19 @@ impl Sale {
         self.due_changed.notify_one();
     }
 
+    /// Why a waiting fan stops waiting now, if it does: the sale sold
+    /// out, or its patience ran out.
+    fn stops_waiting(&self, fan: u32) -> Option<End> {
+        if self.sold_out.load(Ordering::Relaxed) {
+            return Some(End::SoldOut);
+        }
+        let joined = self.fans[fan as usize].lock().joined_ms;
+        self.plans[fan as usize]
+            .leave_after_ms
+            .is_some_and(|after| self.now_ms() >= joined + after)
+            .then_some(End::Abandoned)
+    }
+
     fn queue_url(&self, fan: u32) -> &str {
         &self.queue_urls[fan as usize % self.queue_urls.len()]
     }
@@ -171,11 +187,13 @@ impl Sale {
     }
 }
 
-fn transport_kind(e: &str) -> &'static str {
+fn transport_kind(e: &str) -> &str {
     if e.contains("no answer within") {
         "timeout"
     } else if e.contains("onnect") {
         "connect"
+    } else if e.starts_with("the stream") || e.starts_with("stream answered") {
+        e
     } else {
         "transport"
     }
@@ -218,7 +236,7 @@ pub(crate) async fn run(
             .map_err(anyhow::Error::msg)
             .context("creating the queue")?;
         if put.status != 201 && put.status != 200 {
-            bail!("creating the queue: {} {}", put.status, put.json);
+            bail!("creating the queue: {} {}", put.status, put.json());
         }
     }
     let sections: Vec<Value> = scenario
@@ -245,19 +263,20 @@ pub(crate) async fn run(
         .map_err(anyhow::Error::msg)
         .context("creating the event")?;
     if event.status != 201 {
-        bail!("creating the event: {} {}", event.status, event.json);
+        bail!("creating the event: {} {}", event.status, event.json());
     }
-    let event_id = event.json["eventId"]
+    let event_id = event.json()["eventId"]
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let total_seats: u64 = event.json["sections"]
+    let total_seats: u64 = event.json()["sections"]
         .as_array()
         .map(|s| s.iter().filter_map(|x| x["totalSeats"].as_u64()).sum())
         .unwrap_or(0);
     let plans = scenario.plans();
     let sale = Arc::new(Sale {
         http,
+        monitor_http: Http::new(8),
         queue_urls: args.queue_urls.clone(),
         reservation_url: args.reservation_url.clone(),
         sandbox_url: args.sandbox_url.clone(),
@@ -286,7 +305,10 @@ pub(crate) async fn run(
     for _ in 0..args.poll_workers.max(1) {
         tokio::spawn(poll_worker(sale.clone(), stop.clone()));
     }
-    tokio::spawn(arrivals(sale.clone()));
+    let next_arrival = Arc::new(AtomicUsize::new(0));
+    for _ in 0..args.join_workers.max(1) {
+        tokio::spawn(join_worker(sale.clone(), next_arrival.clone()));
+    }
 
     let deadline = Instant::now() + max;
     while sale.ended.load(Ordering::Relaxed) < sale.plans.len() && Instant::now() < deadline {
@@ -310,13 +332,20 @@ pub(crate) async fn run(
     .await
 }
 
-/// Starts each fan at its arrival time, open-loop: a join does not wait for
-/// the one before it.
-async fn arrivals(sale: Arc<Sale>) {
-    for (i, plan) in sale.plans.iter().enumerate() {
+/// Joins fans at their arrival times. Each worker takes the next fan in
+/// arrival order and sleeps until it arrives, so joins go out on schedule
+/// while the server keeps up; when it does not, arrivals wait for a free
+/// worker, and their latency counts from the intended arrival (no
+/// coordinated omission) instead of piling up as tasks in the client.
+async fn join_worker(sale: Arc<Sale>, next: Arc<AtomicUsize>) {
+    loop {
+        let fan = next.fetch_add(1, Ordering::Relaxed);
+        let Some(plan) = sale.plans.get(fan) else {
+            return;
+        };
         let at = sale.started + Duration::from_millis(plan.arrival_ms);
         tokio::time::sleep_until(at.into()).await;
-        tokio::spawn(join(sale.clone(), i as u32));
+        join(sale.clone(), fan as u32).await;
     }
 }
 
@@ -342,12 +371,12 @@ async fn join(sale: Arc<Sale>, fan: u32) {
             Ok(r) if r.status == 201 || r.status == 200 => {
                 let latency = sale.now_ms().saturating_sub(plan.arrival_ms) as f64;
                 sale.stats.lock().joins.push((plan.arrival_ms, latency));
-                let entry_id = r.json["entryId"].as_str().unwrap_or_default().to_string();
+                let entry_id = r.json()["entryId"].as_str().unwrap_or_default().to_string();
                 {
                     let mut f = sale.fans[fan as usize].lock();
                     f.seq = entry_seq(&entry_id);
                     f.joined_ms = sale.now_ms();
-                    f.eta_at_join_ms = r.json["etaSeconds"].as_u64().map(|s| s * 1000);
+                    f.eta_at_join_ms = r.json()["etaSeconds"].as_u64().map(|s| s * 1000);
                     f.entry_id = Some(entry_id.clone());
                 }
                 if plan.second_tab {
@@ -356,12 +385,12 @@ async fn join(sale: Arc<Sale>, fan: u32) {
                         .send(Method::POST, &url, Auth::None, Some(&body))
                         .await;
                     if let Ok(a) = &again {
-                        if a.json["entryId"].as_str() != Some(&entry_id) {
+                        if a.json()["entryId"].as_str() != Some(&entry_id) {
                             sale.stats.lock().second_tab_mismatches += 1;
                         }
                     }
                 }
-                on_status(&sale, fan, &r.json).await;
+                on_status(&sale, fan, &r.json()).await;
                 return;
             }
             Ok(r) if r.status == 400 || r.status == 404 => {
@@ -384,19 +413,10 @@ async fn on_status(sale: &Arc<Sale>, fan: u32, status: &Value) {
         Some("waiting") => {
             let now = sale.now_ms();
             record_eta(sale, fan, status);
-            let plan = &sale.plans[fan as usize];
-            let (joined, stream_failed) = {
-                let f = sale.fans[fan as usize].lock();
-                (f.joined_ms, f.stream_failed)
-            };
-            let push = plan.push && !stream_failed;
-            if sale.sold_out.load(Ordering::Relaxed) {
-                leave(sale, fan, End::SoldOut).await;
-            } else if plan
-                .leave_after_ms
-                .is_some_and(|after| now >= joined + after)
-            {
-                leave(sale, fan, End::Abandoned).await;
+            let push =
+                sale.plans[fan as usize].push && !sale.fans[fan as usize].lock().stream_failed;
+            if let Some(end) = sale.stops_waiting(fan) {
+                leave(sale, fan, end).await;
             } else if push && sale.streams.fetch_add(1, Ordering::Relaxed) < sale.max_streams {
                 tokio::spawn(watch(sale.clone(), fan));
             } else {
@@ -496,7 +516,7 @@ async fn poll_worker(sale: Arc<Sale>, stop: Arc<AtomicBool>) {
             .send(Method::GET, &sale.entry_url(fan, &entry), Auth::None, None)
             .await;
         match &reply {
-            Ok(r) if r.status == 200 => on_status(&sale, fan, &r.json).await,
+            Ok(r) if r.status == 200 => on_status(&sale, fan, &r.json()).await,
             Ok(r) if r.status == 404 => {
                 // Counted by the sweep at the end: a lost acknowledged join.
                 sale.error("poll", reply.as_ref());
@@ -532,20 +552,10 @@ async fn watch(sale: Arc<Sale>, fan: u32) {
             let frame = match tokio::time::timeout(Duration::from_secs(1), body.frame()).await {
                 Ok(Some(frame)) => frame.map_err(|e| e.to_string())?,
                 Ok(None) => break,
-                Err(_) => {
-                    let plan = &sale.plans[fan as usize];
-                    let joined = sale.fans[fan as usize].lock().joined_ms;
-                    if plan
-                        .leave_after_ms
-                        .is_some_and(|after| sale.now_ms() >= joined + after)
-                    {
-                        return Ok(Some(End::Abandoned));
-                    }
-                    if sale.sold_out.load(Ordering::Relaxed) {
-                        return Ok(Some(End::SoldOut));
-                    }
-                    continue;
-                }
+                Err(_) => match sale.stops_waiting(fan) {
+                    Some(end) => return Ok(Some(end)),
+                    None => continue,
+                },
             };
             let Ok(data) = frame.into_data() else {
                 continue;
@@ -560,17 +570,8 @@ async fn watch(sale: Arc<Sale>, fan: u32) {
                         let state = status["status"].as_str().unwrap_or_default().to_string();
                         if state == "waiting" {
                             record_eta(&sale, fan, &status);
-                            let plan = &sale.plans[fan as usize];
-                            let joined = sale.fans[fan as usize].lock().joined_ms;
-                            let give_up = plan
-                                .leave_after_ms
-                                .is_some_and(|after| sale.now_ms() >= joined + after);
-                            if sale.sold_out.load(Ordering::Relaxed) || give_up {
-                                return Ok(Some(if give_up {
-                                    End::Abandoned
-                                } else {
-                                    End::SoldOut
-                                }));
+                            if let Some(end) = sale.stops_waiting(fan) {
+                                return Ok(Some(end));
                             }
                         } else {
                             on_final(&sale, fan, &status);
@@ -616,6 +617,13 @@ async fn think(sale: &Sale, fan: u32) {
     }
 }
 
+/// One seat of a seat map, as much as a fan reads of it.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SeatId {
+    seat_id: i64,
+}
+
 /// An admitted fan: seat map, hold, checkout, tickets.
 async fn purchase(sale: Arc<Sale>, fan: u32, token: String) {
     let plan = sale.plans[fan as usize].clone();
@@ -631,17 +639,14 @@ async fn purchase(sale: Arc<Sale>, fan: u32, token: String) {
             sale.reservation_url, sale.event_id, sale.sections[section]
         );
         let map = match sale.http.send(Method::GET, &url, Auth::None, None).await {
-            Ok(r) if r.status == 200 => r.json,
+            Ok(r) if r.status == 200 => r.parse::<Vec<SeatId>>().unwrap_or_default(),
             other => {
                 sale.error("seat map", other.as_ref());
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
         };
-        let mut free: Vec<i64> = map
-            .as_array()
-            .map(|seats| seats.iter().filter_map(|s| s["seatId"].as_i64()).collect())
-            .unwrap_or_default();
+        let mut free: Vec<i64> = map.iter().map(|s| s.seat_id).collect();
         free.retain(|s| !taken.contains(s));
         if free.is_empty() {
             // This section is gone: look at the next one. With none free
@@ -679,11 +684,11 @@ async fn purchase(sale: Arc<Sale>, fan: u32, token: String) {
             .await;
         match &reply {
             Ok(r) if r.status == 201 => {
-                let id = r.json["reservationId"]
+                let id = r.json()["reservationId"]
                     .as_str()
                     .unwrap_or_default()
                     .to_string();
-                hold = Some((id, r.json["amount"].as_i64().unwrap_or(0)));
+                hold = Some((id, r.json()["amount"].as_i64().unwrap_or(0)));
                 break;
             }
             Ok(r) if r.status == 409 => {
@@ -760,7 +765,7 @@ async fn pay(
         )
         .await;
     let payment_key = match &created {
-        Ok(r) if r.status == 200 => r.json["paymentKey"]
+        Ok(r) if r.status == 200 => r.json()["paymentKey"]
             .as_str()
             .unwrap_or_default()
             .to_string(),
@@ -783,7 +788,7 @@ async fn pay(
             .await;
         match &reply {
             Ok(r) if r.status == 201 => {
-                let access = r.json["accessToken"]
+                let access = r.json()["accessToken"]
                     .as_str()
                     .unwrap_or_default()
                     .to_string();
@@ -797,7 +802,7 @@ async fn pay(
                     )
                     .await;
                 let count = match &tickets {
-                    Ok(t) if t.status == 200 => t.json.as_array().map_or(0, |a| a.len()) as u32,
+                    Ok(t) if t.status == 200 => t.json().as_array().map_or(0, |a| a.len()) as u32,
                     _ => {
                         sale.error("tickets", tickets.as_ref());
                         0
@@ -847,7 +852,7 @@ async fn monitor(sale: Arc<Sale>, stop: Arc<AtomicBool>) -> Vec<(f64, u64, u64, 
     while !stop.load(Ordering::Relaxed) {
         let t = sale.started.elapsed().as_secs_f64();
         let queue = sale
-            .http
+            .monitor_http
             .send(
                 Method::GET,
                 &format!("{}/v1/api/queues/{}", sale.queue_urls[0], sale.queue_id),
@@ -856,7 +861,7 @@ async fn monitor(sale: Arc<Sale>, stop: Arc<AtomicBool>) -> Vec<(f64, u64, u64, 
             )
             .await;
         let event = sale
-            .http
+            .monitor_http
             .send(
                 Method::GET,
                 &format!("{}/v1/api/events/{}", sale.reservation_url, sale.event_id),
@@ -865,16 +870,16 @@ async fn monitor(sale: Arc<Sale>, stop: Arc<AtomicBool>) -> Vec<(f64, u64, u64, 
             )
             .await;
         if let (Ok(q), Ok(e)) = (&queue, &event) {
-            let available: u64 = e.json["sections"]
+            let available: u64 = e.json()["sections"]
                 .as_array()
                 .map(|s| s.iter().filter_map(|x| x["availableSeats"].as_u64()).sum())
                 .unwrap_or(0);
-            let waiting = q.json["waiting"].as_u64().unwrap_or(0);
-            let active = q.json["active"].as_u64().unwrap_or(0);
+            let waiting = q.json()["waiting"].as_u64().unwrap_or(0);
+            let active = q.json()["active"].as_u64().unwrap_or(0);
             samples.push((t, waiting, active, sale.seats_sold.load(Ordering::Relaxed)));
             if available == 0 && !sale.sold_out.load(Ordering::Relaxed) {
                 let held = sale
-                    .http
+                    .monitor_http
                     .send(
                         Method::GET,
                         &format!(
@@ -885,7 +890,7 @@ async fn monitor(sale: Arc<Sale>, stop: Arc<AtomicBool>) -> Vec<(f64, u64, u64, 
                         None,
                     )
                     .await;
-                if matches!(&held, Ok(h) if h.json.as_array().is_some_and(|a| a.is_empty())) {
+                if matches!(&held, Ok(h) if h.json().as_array().is_some_and(|a| a.is_empty())) {
                     sale.sold_out.store(true, Ordering::Relaxed);
                 }
             }
@@ -1201,14 +1206,14 @@ async fn ledger(args: &Args, sale: &Sale) -> anyhow::Result<(i64, String)> {
             bail!(
                 "the sandbox ledger answered {} {}",
                 reply.status,
-                reply.json
+                reply.json()
             );
         }
-        let captured = reply.json["capturedKrw"].as_i64().unwrap_or(0);
-        let refunded = reply.json["refundedKrw"].as_i64().unwrap_or(0);
+        let captured = reply.json()["capturedKrw"].as_i64().unwrap_or(0);
+        let refunded = reply.json()["refundedKrw"].as_i64().unwrap_or(0);
         let detail = format!(
             " ({} payments captured, {refunded} KRW refunded)",
-            reply.json["capturedPayments"]
+            reply.json()["capturedPayments"]
         );
         Ok((captured - refunded, detail))
     }
