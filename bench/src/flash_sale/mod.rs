@@ -18,6 +18,7 @@
 //! its count. `bench/flash-sale.sh` starts the system and runs it; the test
 //! suite runs a small sale through [`run`].
 
+mod charts;
 mod checks;
 mod client;
 mod report;
@@ -112,7 +113,7 @@ pub struct Args {
     /// Processes of the system under test whose CPU is reported: `name=pid`.
     #[arg(long = "pid")]
     pub pids: Vec<String>,
-    /// Where report.md goes.
+    /// Where report.md and report.html go.
     #[arg(long)]
     pub report: PathBuf,
 }
@@ -141,7 +142,8 @@ impl Args {
     }
 }
 
-/// Runs the sale, writes `report.md` into `--report`, prints the checks,
+/// Runs the sale, writes `report.md` and `report.html` (with its charts)
+/// into `--report`, prints the checks,
 /// and returns them.
 pub async fn run(args: &Args) -> anyhow::Result<Vec<Check>> {
     let scenario = args.scenario();
@@ -155,7 +157,12 @@ pub async fn run(args: &Args) -> anyhow::Result<Vec<Check>> {
     let outcome = sale::run(args, &scenario, Duration::from_secs(args.max_secs)).await?;
     std::fs::create_dir_all(&args.report)?;
     let path = args.report.join("report.md");
-    std::fs::write(&path, report::markdown(&scenario, &outcome))?;
+    let markdown = report::markdown(&scenario, &outcome);
+    std::fs::write(&path, &markdown)?;
+    std::fs::write(
+        args.report.join("report.html"),
+        report::html(&scenario, &outcome, &markdown),
+    )?;
     print!("{}", report::checks_table(&outcome.checks));
     eprintln!("report: {}", path.display());
     Ok(outcome.checks)

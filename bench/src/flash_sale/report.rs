@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use super::charts::{self, Line};
 use super::checks::quantile;
 use super::sale::{Check, Outcome};
 use super::scenario::Scenario;
@@ -151,4 +152,142 @@ pub(crate) fn markdown(s: &Scenario, o: &Outcome) -> String {
         }
     }
     out
+}
+
+/// `report.html`: the checks, six charts, and the figures of `report.md`,
+/// in one file with nothing to fetch.
+pub(crate) fn html(s: &Scenario, o: &Outcome, markdown: &str) -> String {
+    use plotters::style::{BLUE, GREEN, RED};
+    let t_end = o.samples.last().map_or(1.0, |x| x.0);
+    let flat = |y: f64| vec![(0.0, y), (t_end, y)];
+    let per_second = {
+        let seconds = o.admission_offsets_s.iter().copied().fold(0.0, f64::max) as usize + 1;
+        let mut counts = vec![0.0; seconds];
+        for t in &o.admission_offsets_s {
+            counts[*t as usize] += 1.0;
+        }
+        counts
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (i as f64, *c))
+            .collect::<Vec<_>>()
+    };
+    let series = |pick: fn(&(f64, u64, u64, u64)) -> u64| {
+        o.samples
+            .iter()
+            .map(|x| (x.0, pick(x) as f64))
+            .collect::<Vec<_>>()
+    };
+    let rate = f64::from(s.admission_rate_per_sec);
+    let charts = [
+        charts::lines(
+            "Queue depth",
+            "seconds into the sale",
+            "fans waiting",
+            &[Line {
+                label: "waiting",
+                points: series(|x| x.1),
+                color: BLUE,
+            }],
+        ),
+        charts::lines(
+            "Admissions per second",
+            "seconds into the sale",
+            "admissions",
+            &[
+                Line {
+                    label: "admitted",
+                    points: per_second,
+                    color: BLUE,
+                },
+                Line {
+                    label: "configured rate",
+                    points: flat(rate),
+                    color: RED,
+                },
+            ],
+        ),
+        charts::lines(
+            "Active sessions",
+            "seconds into the sale",
+            "sessions",
+            &[
+                Line {
+                    label: "active",
+                    points: series(|x| x.2),
+                    color: BLUE,
+                },
+                Line {
+                    label: "maxActive",
+                    points: flat(f64::from(o.max_active)),
+                    color: RED,
+                },
+            ],
+        ),
+        charts::scatter(
+            "ETA at join against the actual wait",
+            "actual wait, s",
+            "ETA at join, s",
+            &o.eta_pairs,
+        ),
+        charts::histogram(
+            "Join latency during the spike",
+            "ms from the intended arrival",
+            &o.join_latency_ms,
+            40,
+        ),
+        charts::lines(
+            "Seats sold",
+            "seconds into the sale",
+            "seats",
+            &[
+                Line {
+                    label: "sold",
+                    points: series(|x| x.3),
+                    color: GREEN,
+                },
+                Line {
+                    label: "seats",
+                    points: flat(o.total_seats as f64),
+                    color: RED,
+                },
+            ],
+        ),
+    ];
+    let mut out = String::from(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>Flash sale report</title><style>body{font-family:sans-serif;max-width:820px;\
+         margin:2em auto;padding:0 1em}table{border-collapse:collapse}td,th{border:1px solid #ccc;\
+         padding:2px 8px}.fail{color:#b00;font-weight:bold}pre{white-space:pre-wrap}</style>\
+         </head><body><h1>Flash sale report</h1>\n<table><tr><th>check</th><th>result</th>\
+         <th>violations</th><th>detail</th></tr>\n",
+    );
+    for c in &o.checks {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}</td></tr>",
+            escape(c.name),
+            if c.passed() { "pass" } else { "fail" },
+            if c.passed() { "pass" } else { "FAIL" },
+            c.violations,
+            escape(&c.detail)
+        );
+    }
+    out.push_str("</table>\n");
+    for chart in charts {
+        let _ = writeln!(out, "<div>{chart}</div>");
+    }
+    let _ = writeln!(
+        out,
+        "<h2>Figures</h2><pre>{}</pre></body></html>",
+        escape(markdown)
+    );
+    out
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }

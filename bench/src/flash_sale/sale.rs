@@ -3,7 +3,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -92,6 +92,10 @@ pub(crate) struct Outcome {
     pub(crate) first_admission_s: Option<f64>,
     pub(crate) admission_rate_achieved: f64,
     pub(crate) admission_to_ticket_ms: Vec<f64>,
+    /// Seconds since the start of the sale of every admission seen.
+    pub(crate) admission_offsets_s: Vec<f64>,
+    /// (actual wait s, ETA at join s) of every admitted fan.
+    pub(crate) eta_pairs: Vec<(f64, f64)>,
     pub(crate) admitted: u64,
     pub(crate) sell_out_s: Option<f64>,
     /// (second of the sale, waiting, active, seats sold)
@@ -120,6 +124,10 @@ struct Sale {
     sold_out: AtomicBool,
     /// Seats of the tickets fans received.
     seats_sold: AtomicU64,
+    /// For the live display: joins acknowledged, fans admitted, holds open.
+    joined: AtomicU64,
+    admitted: AtomicU64,
+    holding: AtomicI64,
     ended: AtomicUsize,
     streams: AtomicUsize,
     max_streams: usize,
@@ -294,6 +302,9 @@ pub(crate) async fn run(
         due_changed: Notify::new(),
         sold_out: AtomicBool::new(false),
         seats_sold: AtomicU64::new(0),
+        joined: AtomicU64::new(0),
+        admitted: AtomicU64::new(0),
+        holding: AtomicI64::new(0),
         ended: AtomicUsize::new(0),
         streams: AtomicUsize::new(0),
         max_streams: args.max_streams,
@@ -371,6 +382,7 @@ async fn join(sale: Arc<Sale>, fan: u32) {
             Ok(r) if r.status == 201 || r.status == 200 => {
                 let latency = sale.now_ms().saturating_sub(plan.arrival_ms) as f64;
                 sale.stats.lock().joins.push((plan.arrival_ms, latency));
+                sale.joined.fetch_add(1, Ordering::Relaxed);
                 let entry_id = r.json()["entryId"].as_str().unwrap_or_default().to_string();
                 {
                     let mut f = sale.fans[fan as usize].lock();
@@ -448,6 +460,7 @@ fn on_final(sale: &Arc<Sale>, fan: u32, status: &Value) {
                 first
             };
             if first {
+                sale.admitted.fetch_add(1, Ordering::Relaxed);
                 tokio::spawn(purchase(sale.clone(), fan, token));
             }
         }
@@ -714,7 +727,20 @@ async fn purchase(sale: Arc<Sale>, fan: u32, token: String) {
         sale.end(fan, End::SoldOut);
         return;
     };
+    sale.holding.fetch_add(1, Ordering::Relaxed);
     think(&sale, fan).await;
+    checkout(&sale, fan, &plan, &token, &reservation_id, amount).await;
+    sale.holding.fetch_sub(1, Ordering::Relaxed);
+}
+
+async fn checkout(
+    sale: &Sale,
+    fan: u32,
+    plan: &FanPlan,
+    token: &str,
+    reservation_id: &str,
+    amount: i64,
+) {
     match plan.checkout {
         Checkout::Release => {
             let reply = sale
@@ -725,7 +751,7 @@ async fn purchase(sale: Arc<Sale>, fan: u32, token: String) {
                         "{}/v1/api/reservations/{reservation_id}",
                         sale.reservation_url
                     ),
-                    Auth::Bearer(&token),
+                    Auth::Bearer(token),
                     None,
                 )
                 .await;
@@ -737,7 +763,7 @@ async fn purchase(sale: Arc<Sale>, fan: u32, token: String) {
         Checkout::LetExpire => sale.end(fan, End::Abandoned),
         Checkout::Declined | Checkout::Pay => {
             let declined = plan.checkout == Checkout::Declined;
-            let end = pay(&sale, fan, &token, &reservation_id, amount, declined).await;
+            let end = pay(sale, fan, token, reservation_id, amount, declined).await;
             sale.end(fan, end);
         }
     }
@@ -849,8 +875,26 @@ async fn pay(
 /// seat is available or held.
 async fn monitor(sale: Arc<Sale>, stop: Arc<AtomicBool>) -> Vec<(f64, u64, u64, u64)> {
     let mut samples = Vec::new();
+    // Drawn on a terminal only (indicatif hides itself otherwise).
+    let progress = indicatif::ProgressBar::new_spinner();
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
     while !stop.load(Ordering::Relaxed) {
         let t = sale.started.elapsed().as_secs_f64();
+        let errors: u64 = sale.stats.lock().errors.values().sum();
+        progress.set_message(format!(
+            "arrived {} | waiting {} | admitted {} | holding {} | sold {} | ended {} | errors {}",
+            sale.joined.load(Ordering::Relaxed),
+            samples.last().map_or(0, |s: &(f64, u64, u64, u64)| s.1),
+            sale.admitted.load(Ordering::Relaxed),
+            sale.holding.load(Ordering::Relaxed),
+            sale.seats_sold.load(Ordering::Relaxed),
+            sale.ended.load(Ordering::Relaxed),
+            errors,
+        ));
+        progress.tick();
         let queue = sale
             .monitor_http
             .send(
@@ -897,6 +941,7 @@ async fn monitor(sale: Arc<Sale>, stop: Arc<AtomicBool>) -> Vec<(f64, u64, u64, 
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    progress.finish_and_clear();
     samples
 }
 
@@ -968,6 +1013,9 @@ async fn finish(
             let joined_unix = start_unix + f.joined_ms;
             let actual = at.saturating_sub(joined_unix) as f64;
             // Waits under 5 s are all rounding: the ETA is in whole seconds.
+            if let Some(eta) = f.eta_at_join_ms {
+                out.eta_pairs.push((actual / 1000.0, eta as f64 / 1000.0));
+            }
             if actual >= 5_000.0 {
                 if let Some(eta) = f.eta_at_join_ms {
                     eta_join.push(checks::eta_error_pct(eta as f64, actual));
@@ -998,6 +1046,10 @@ async fn finish(
     to_ticket.sort_by(f64::total_cmp);
     out.admission_to_ticket_ms = to_ticket;
     let times: Vec<u64> = admitted.iter().map(|a| a.0).collect();
+    out.admission_offsets_s = times
+        .iter()
+        .map(|t| t.saturating_sub(start_unix) as f64 / 1000.0)
+        .collect();
     if let (Some(first), Some(last)) = (times.iter().min(), times.iter().max()) {
         out.first_admission_s = Some(first.saturating_sub(start_unix) as f64 / 1000.0);
         let span = (last - first) as f64 / 1000.0;
