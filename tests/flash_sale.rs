@@ -6,56 +6,25 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
-
-use support::{wait_until_up, Runner};
+use support::{database_url, Runner};
 use ticketon_bench::flash_sale::{run, Args};
-use ticketon_runtime::test_env::{free_port, http_client};
 
 const ADMIN_KEY: &str = "flash-sale-admin-key";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_sale_keeps_every_promise() {
-    let [queue_port, reservation_port, sandbox_port] =
-        [(); 3].map(|_| free_port().expect("a free port"));
     let dir = std::env::temp_dir().join(format!("ticketon-flash-sale-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let database_url = format!("sqlite://{}", dir.join("reservations.db").display());
-    let queue = format!("http://127.0.0.1:{queue_port}");
-    let reservations = format!("http://127.0.0.1:{reservation_port}");
-    let sandbox = format!("http://127.0.0.1:{sandbox_port}");
-    let _runner = Runner(
-        Command::new(env!("CARGO_BIN_EXE_ticketon"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("RUST_LOG", "warn")
-            .env("TICKETON_ADMIN_KEY", ADMIN_KEY)
-            .env("TICKETON_QUEUE_LISTEN", format!("127.0.0.1:{queue_port}"))
-            .env(
-                "TICKETON_RESERVATION_LISTEN",
-                format!("127.0.0.1:{reservation_port}"),
-            )
-            .env(
-                "TICKETON_TOSS_SANDBOX_LISTEN",
-                format!("127.0.0.1:{sandbox_port}"),
-            )
-            .env("TICKETON_DATABASE_URL", &database_url)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("starting the ticketon runner"),
-    );
-    let http = http_client();
-    wait_until_up(&http, &format!("{queue}/healthz")).await;
-    wait_until_up(&http, &format!("{reservations}/healthz")).await;
+    let runner = Runner::start(&dir, &[("TICKETON_ADMIN_KEY", ADMIN_KEY)]).await;
 
     let args = Args {
-        queue_urls: vec![queue],
-        reservation_url: reservations,
-        sandbox_url: sandbox,
+        queue_urls: vec![runner.queue.clone()],
+        reservation_url: runner.reservations.clone(),
+        sandbox_url: runner.sandbox.clone(),
         admin_key: ADMIN_KEY.into(),
         sandbox_secret_key: reservation_api::toss::SANDBOX_SECRET_KEY.into(),
-        database_url,
+        database_url: database_url(&dir),
         fans: 2_000,
         seats: 500,
         sections: 4,

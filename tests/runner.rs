@@ -4,14 +4,12 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reservation_api::toss::basic_auth_value;
 use reservation_api::toss::sandbox::create_payment;
 use serde_json::{json, Value};
-use support::{wait_until_up, Runner};
-use ticketon_runtime::test_env::free_port;
+use support::Runner;
 
 const ADMIN_KEY: &str = "runner-admin-key";
 const QUEUE: &str = "runner-sale";
@@ -19,49 +17,25 @@ const SECRET_KEY: &str = "test_sk_runner_not_the_default";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_runner_pays_through_the_configured_sandbox_and_key() {
-    let [queue_port, reservation_port, sandbox_port] =
-        [(); 3].map(|_| free_port().expect("a free port"));
     let dir = std::env::temp_dir().join(format!("ticketon-runner-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let database = dir.join("reservations.db");
-    let _ = std::fs::remove_file(&database);
-    let queue = format!("http://127.0.0.1:{queue_port}");
-    let reservations = format!("http://127.0.0.1:{reservation_port}");
-    let sandbox = format!("http://127.0.0.1:{sandbox_port}");
-
-    let _runner = Runner(
-        Command::new(env!("CARGO_BIN_EXE_ticketon"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("RUST_LOG", "warn")
-            .env("TICKETON_QUEUE_LISTEN", format!("127.0.0.1:{queue_port}"))
-            .env(
-                "TICKETON_RESERVATION_LISTEN",
-                format!("127.0.0.1:{reservation_port}"),
-            )
-            .env(
-                "TICKETON_TOSS_SANDBOX_LISTEN",
-                format!("127.0.0.1:{sandbox_port}"),
-            )
-            .env("TOSS_SECRET_KEY", SECRET_KEY)
-            .env("TICKETON_ADMIN_KEY", ADMIN_KEY)
-            .env("TICKETON_TOKEN_SECRET", "runner-token-secret-of-32-bytes!!")
-            .env(
-                "TICKETON_DATABASE_URL",
-                format!("sqlite://{}", database.display()),
-            )
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("starting the ticketon runner"),
-    );
+    let runner = Runner::start(
+        &dir,
+        &[
+            ("TOSS_SECRET_KEY", SECRET_KEY),
+            ("TICKETON_ADMIN_KEY", ADMIN_KEY),
+            ("TICKETON_TOKEN_SECRET", "runner-token-secret-of-32-bytes!!"),
+        ],
+    )
+    .await;
+    let (queue, reservations, sandbox) = (&runner.queue, &runner.reservations, &runner.sandbox);
     let http = ticketon_runtime::test_env::http_client();
-    wait_until_up(&http, &format!("{queue}/healthz")).await;
-    wait_until_up(&http, &format!("{reservations}/healthz")).await;
 
     // The sandbox listens where it was told, and knows only the configured key.
-    let with_default_key = lookup_order(&http, &sandbox, "test_sk_ticketon_sandbox", "none").await;
+    let with_default_key = lookup_order(&http, sandbox, "test_sk_ticketon_sandbox", "none").await;
     assert_eq!(with_default_key.status(), 401);
-    let with_configured_key = lookup_order(&http, &sandbox, SECRET_KEY, "none").await;
+    let with_configured_key = lookup_order(&http, sandbox, SECRET_KEY, "none").await;
     assert_eq!(with_configured_key.status(), 404);
 
     let r = http
@@ -136,7 +110,7 @@ async fn the_runner_pays_through_the_configured_sandbox_and_key() {
     let amount = hold["amount"].as_i64().unwrap();
     assert_eq!(amount, 70_000);
 
-    let payment_key = create_payment(&sandbox, reservation, amount, None)
+    let payment_key = create_payment(sandbox, reservation, amount, None)
         .await
         .expect("the widget step at the configured sandbox");
     let r = http
@@ -151,7 +125,7 @@ async fn the_runner_pays_through_the_configured_sandbox_and_key() {
     assert_eq!(paid["tickets"].as_array().map(Vec::len), Some(1), "{paid}");
 
     // The sandbox's own record, read with the configured key: charged.
-    let record: Value = lookup_order(&http, &sandbox, SECRET_KEY, reservation)
+    let record: Value = lookup_order(&http, sandbox, SECRET_KEY, reservation)
         .await
         .json()
         .await

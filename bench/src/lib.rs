@@ -1,5 +1,8 @@
 //! What the benchmark binaries share as a library: the flash-sale
 //! simulator, which the test suite also runs (small) to check the
-//! platform's promises end to end.
+//! platform's promises end to end, a scratch MariaDB database, and the
+//! statistics they report.
 
 pub mod flash_sale;
+pub mod scratch_db;
+pub mod stats;

@@ -13,7 +13,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use clap::Parser;
 use reservation_api::clock::SystemClock;
 use reservation_api::domain::{EventStatus, NewEvent, SectionSpec};
@@ -21,7 +20,8 @@ use reservation_api::payments::{PayOutcome, PayRequest, Payments, ReconcileSetti
 use reservation_api::toss::sandbox::{self, create_payment, SandboxConfig};
 use reservation_api::toss::{TossClient, SANDBOX_SECRET_KEY};
 use reservation_api::{Buyer, Config, Reservations};
-use sqlx::Connection;
+use ticketon_bench::scratch_db::ScratchDatabase;
+use ticketon_bench::stats::{median, quantile};
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -54,16 +54,9 @@ struct Figures {
 }
 
 async fn one(args: &Args) -> anyhow::Result<Figures> {
-    let admin = args.mysql_url.trim_end_matches('/');
-    let name = format!("ticketon_bench_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::MySqlConnection::connect(admin)
-        .await
-        .context("MariaDB")?;
-    sqlx::raw_sql(&format!("CREATE DATABASE `{name}`"))
-        .execute(&mut conn)
-        .await?;
+    let db = ScratchDatabase::create(&args.mysql_url).await?;
     let config = Config {
-        database_url: format!("{admin}/{name}"),
+        database_url: db.url.clone(),
         database_max_connections: args.pool,
         ..Config::default()
     };
@@ -168,25 +161,14 @@ async fn one(args: &Args) -> anyhow::Result<Figures> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     lat.sort_by(|a, b| a.total_cmp(b));
-    let pct = |p: f64| {
-        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0.0)
-    };
+    let pct = |p: f64| quantile(&lat, p);
     f.payments_per_sec = paid as f64 / elapsed;
     f.p50_ms = pct(0.50);
     f.p99_ms = pct(0.99);
     toss.shutdown().await;
     svc.store.close().await;
-    sqlx::raw_sql(&format!("DROP DATABASE `{name}`"))
-        .execute(&mut conn)
-        .await?;
+    db.drop_database().await?;
     Ok(f)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 #[tokio::main]

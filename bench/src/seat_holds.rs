@@ -13,13 +13,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use clap::Parser;
 use rand::Rng;
 use reservation_api::clock::SystemClock;
 use reservation_api::domain::{EventStatus, NewEvent, SectionSpec};
 use reservation_api::{Buyer, Config, Error, Reservations, SeatLockKind};
-use sqlx::Connection;
+use ticketon_bench::scratch_db::ScratchDatabase;
+use ticketon_bench::stats::{median, quantile};
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -77,17 +77,10 @@ struct Figures {
 }
 
 async fn one(args: &Args, scenario: Scenario, lock: SeatLockKind) -> anyhow::Result<Figures> {
-    let admin = args.mysql_url.trim_end_matches('/');
-    let name = format!("ticketon_bench_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::MySqlConnection::connect(admin)
-        .await
-        .context("MariaDB")?;
-    sqlx::raw_sql(&format!("CREATE DATABASE `{name}`"))
-        .execute(&mut conn)
-        .await?;
+    let db = ScratchDatabase::create(&args.mysql_url).await?;
     let prefix = format!("ticketon:bench:{}", uuid::Uuid::new_v4().simple());
     let config = Config {
-        database_url: format!("{admin}/{name}"),
+        database_url: db.url.clone(),
         database_max_connections: args.pool,
         seat_lock: lock,
         redis_url: Some(args.redis_url.clone()),
@@ -166,19 +159,13 @@ async fn one(args: &Args, scenario: Scenario, lock: SeatLockKind) -> anyhow::Res
     }
     let elapsed = started.elapsed().as_secs_f64();
     lat.sort_by(|a, b| a.total_cmp(b));
-    let pct = |p: f64| {
-        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0.0)
-    };
+    let pct = |p: f64| quantile(&lat, p);
     f.holds_per_sec = ok as f64 / elapsed;
     f.attempts_per_sec = lat.len() as f64 / elapsed;
     f.p50_ms = pct(0.50);
     f.p99_ms = pct(0.99);
     svc.store.close().await;
-    sqlx::raw_sql(&format!("DROP DATABASE `{name}`"))
-        .execute(&mut conn)
-        .await?;
+    db.drop_database().await?;
     if let Ok(client) = redis::Client::open(args.redis_url.as_str()) {
         if let Ok(mut c) = client.get_multiplexed_async_connection().await {
             let keys: Vec<String> = redis::cmd("KEYS")
@@ -192,11 +179,6 @@ async fn one(args: &Args, scenario: Scenario, lock: SeatLockKind) -> anyhow::Res
         }
     }
     Ok(f)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 #[tokio::main]

@@ -57,14 +57,7 @@ pub(crate) fn max_in_one_second(times_ms: &[u64]) -> usize {
     best
 }
 
-/// The value at quantile `q` (0..=1) of sorted `v`; 0 for none.
-pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 * q) as usize).min(sorted.len() - 1);
-    sorted[i]
-}
+pub(crate) use crate::stats::quantile;
 
 /// ETA error of one prediction, in percent of the actual wait.
 pub(crate) fn eta_error_pct(predicted_ms: f64, actual_ms: f64) -> f64 {

@@ -743,18 +743,7 @@ async fn checkout(
 ) {
     match plan.checkout {
         Checkout::Release => {
-            let reply = sale
-                .http
-                .send(
-                    Method::DELETE,
-                    &format!(
-                        "{}/v1/api/reservations/{reservation_id}",
-                        sale.reservation_url
-                    ),
-                    Auth::Bearer(token),
-                    None,
-                )
-                .await;
+            let reply = release(sale, token, reservation_id).await;
             if !matches!(&reply, Ok(r) if r.status == 200) {
                 sale.error("release", reply.as_ref());
             }
@@ -767,6 +756,16 @@ async fn checkout(
             sale.end(fan, end);
         }
     }
+}
+
+async fn release(sale: &Sale, token: &str, reservation_id: &str) -> Result<Reply, String> {
+    let url = format!(
+        "{}/v1/api/reservations/{reservation_id}",
+        sale.reservation_url
+    );
+    sale.http
+        .send(Method::DELETE, &url, Auth::Bearer(token), None)
+        .await
 }
 
 async fn pay(
@@ -842,18 +841,8 @@ async fn pay(
                 return End::Tickets;
             }
             Ok(r) if r.status == 402 => {
-                let _ = sale
-                    .http
-                    .send(
-                        Method::DELETE,
-                        &format!(
-                            "{}/v1/api/reservations/{reservation_id}",
-                            sale.reservation_url
-                        ),
-                        Auth::Bearer(token),
-                        None,
-                    )
-                    .await;
+                // Declined: give the seats back rather than sit on them.
+                let _ = release(sale, token, reservation_id).await;
                 return End::Declined;
             }
             // Pending: the outcome is being settled; asking again reports it.

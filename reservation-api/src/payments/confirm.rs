@@ -137,19 +137,8 @@ impl Payments {
                 message,
                 provider_status,
             }) => {
-                self.store
-                    .fail_attempt(
-                        &attempt.id,
-                        provider_status.as_deref(),
-                        &code,
-                        &message,
-                        self.now_ms(),
-                    )
-                    .await?;
-                Err(Error::PaymentDeclined {
-                    provider_code: code,
-                    message,
-                })
+                self.decline(&attempt, provider_status.as_deref(), code, message)
+                    .await
             }
             Ok(Outcome::Unknown(reason)) => {
                 tracing::warn!(order = %attempt.reservation_id, %reason,
@@ -177,6 +166,26 @@ fn amount_mismatch(expected: i64, got: i64) -> Error {
         ErrorCode::AmountMismatch,
         format!("amount must be the hold's amount {expected} KRW, got {got}"),
     )
+}
+
+impl Payments {
+    /// Records that the provider will not charge this attempt, and answers
+    /// the buyer so: 402 with the provider's code.
+    pub(super) async fn decline(
+        &self,
+        attempt: &PaymentRecord,
+        provider_status: Option<&str>,
+        code: String,
+        message: String,
+    ) -> Result<PayOutcome> {
+        self.store
+            .fail_attempt(&attempt.id, provider_status, &code, &message, self.now_ms())
+            .await?;
+        Err(Error::PaymentDeclined {
+            provider_code: code,
+            message,
+        })
+    }
 }
 
 pub(super) fn declined(attempt: &PaymentRecord) -> Error {

@@ -93,13 +93,7 @@ impl Payments {
                 AttemptVerdict::NotCharged { code, message } => {
                     let provider_status =
                         finding.charge.as_ref().map(|c| c.provider_status.as_str());
-                    self.store
-                        .fail_attempt(&attempt.id, provider_status, &code, &message, self.now_ms())
-                        .await?;
-                    return Err(Error::PaymentDeclined {
-                        provider_code: code,
-                        message,
-                    });
+                    return self.decline(&attempt, provider_status, code, message).await;
                 }
                 AttemptVerdict::Unconfirmed if may_reconfirm => {
                     may_reconfirm = false;
@@ -117,19 +111,9 @@ impl Payments {
                             message,
                             provider_status,
                         }) => {
-                            self.store
-                                .fail_attempt(
-                                    &attempt.id,
-                                    provider_status.as_deref(),
-                                    &code,
-                                    &message,
-                                    self.now_ms(),
-                                )
-                                .await?;
-                            return Err(Error::PaymentDeclined {
-                                provider_code: code,
-                                message,
-                            });
+                            return self
+                                .decline(&attempt, provider_status.as_deref(), code, message)
+                                .await;
                         }
                         // Unknown again, or the provider unreachable: look once more.
                         Ok(Outcome::Unknown(_)) | Err(_) => continue,

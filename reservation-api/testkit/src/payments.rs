@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use reservation_api::clock::{Clock, ManualClock, SystemClock};
 use reservation_api::config::PaymentsConfig;
 use reservation_api::domain::payment::PaymentState;
 use reservation_api::domain::ticket::TicketStatus;
@@ -22,11 +21,10 @@ use reservation_api::toss::sandbox::{
     self, create_payment, FailMode, SandboxConfig, SandboxHandle,
 };
 use reservation_api::toss::{PaymentStatus, TossClient, SANDBOX_SECRET_KEY};
-use reservation_api::{App, Config};
+use reservation_api::Config;
 use serde_json::{json, Value};
-use ticketon_runtime::test_env::http_client;
 
-use crate::server::TestServer;
+use crate::server::{serve, TestServer};
 use crate::tokens::{ADMIN_KEY, SECRET};
 
 /// The client gives up after this long; the sandbox's timeout switches stay
@@ -153,23 +151,8 @@ pub async fn rig(db_url: &str, sandbox: &SandboxHandle, manual_clock: bool) -> R
         },
         ..Config::default()
     };
-    let manual = manual_clock.then(|| Arc::new(ManualClock::starting_now()));
-    let clock: Arc<dyn Clock> = match &manual {
-        Some(c) => c.clone(),
-        None => Arc::new(SystemClock),
-    };
-    let app = App::build_with_clock(config, clock)
-        .await
-        .expect("build app");
-    let handle = app.spawn().expect("spawn app");
     Rig {
-        s: TestServer {
-            base: format!("http://{}", handle.local_addr()),
-            handle,
-            http: http_client(),
-            clock: manual,
-            redis: None,
-        },
+        s: serve(config, manual_clock).await,
         gw,
         toss_base: sandbox.base_url(),
     }

@@ -46,6 +46,13 @@ pub async fn start(
         },
         ..Config::default()
     };
+    let mut server = serve(config, manual_clock).await;
+    server.redis = redis.map(|u| (u, prefix));
+    server
+}
+
+/// Builds and spawns a server with `config`, on a manual clock if asked.
+pub async fn serve(config: Config, manual_clock: bool) -> TestServer {
     let manual = manual_clock.then(|| Arc::new(ManualClock::starting_now()));
     let clock: Arc<dyn Clock> = match &manual {
         Some(c) => c.clone(),
@@ -60,7 +67,7 @@ pub async fn start(
         handle,
         http: http_client(),
         clock: manual,
-        redis: redis.map(|u| (u, prefix)),
+        redis: None,
     }
 }
 
