@@ -15,12 +15,11 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use reservation_api::clock::SystemClock;
-use reservation_api::domain::{EventStatus, NewEvent, SectionSpec};
 use reservation_api::payments::{PayOutcome, PayRequest, Payments, ReconcileSettings};
 use reservation_api::toss::sandbox::{self, create_payment, SandboxConfig};
 use reservation_api::toss::{TossClient, SANDBOX_SECRET_KEY};
 use reservation_api::{Buyer, Config, Reservations};
-use ticketon_bench::scratch_db::ScratchDatabase;
+use ticketon_bench::scratch_db::{bench_event, ScratchDatabase};
 use ticketon_bench::stats::{median, quantile};
 
 #[derive(Parser, Debug)]
@@ -84,21 +83,7 @@ async fn one(args: &Args) -> anyhow::Result<Figures> {
         },
     ));
     let event = svc
-        .create_event(NewEvent {
-            name: "Bench".into(),
-            venue: "Hall".into(),
-            starts_at_ms: 0,
-            queue_id: "bench-q".into(),
-            hold_ttl_sec: 300,
-            max_seats_per_order: 4,
-            status: EventStatus::OnSale,
-            sections: vec![SectionSpec {
-                name: "A".into(),
-                rows: ROWS,
-                seats_per_row: SEATS_PER_ROW,
-                price_krw: PRICE_KRW,
-            }],
-        })
+        .create_event(bench_event(ROWS, SEATS_PER_ROW, PRICE_KRW))
         .await?;
     let seats = svc.store.seat_ids(&event.id).await?;
     let per_buyer = seats.len() / args.buyers;

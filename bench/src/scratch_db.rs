@@ -1,7 +1,29 @@
-//! A MariaDB database of a benchmark run's own, dropped afterwards.
+//! A MariaDB database of a benchmark run's own, dropped afterwards, and
+//! the on-sale event the in-process benchmarks put in it.
 
 use anyhow::Context;
+use reservation_api::domain::{EventStatus, NewEvent, SectionSpec};
 use sqlx::Connection;
+
+/// An on-sale event of one section, `rows` × `seats_per_row` at `price_krw`,
+/// on queue `bench-q`.
+pub fn bench_event(rows: u32, seats_per_row: u32, price_krw: i64) -> NewEvent {
+    NewEvent {
+        name: "Bench".into(),
+        venue: "Hall".into(),
+        starts_at_ms: 0,
+        queue_id: "bench-q".into(),
+        hold_ttl_sec: 300,
+        max_seats_per_order: 4,
+        status: EventStatus::OnSale,
+        sections: vec![SectionSpec {
+            name: "A".into(),
+            rows,
+            seats_per_row,
+            price_krw,
+        }],
+    }
+}
 
 #[derive(Debug)]
 pub struct ScratchDatabase {

@@ -16,9 +16,8 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use rand::Rng;
 use reservation_api::clock::SystemClock;
-use reservation_api::domain::{EventStatus, NewEvent, SectionSpec};
 use reservation_api::{Buyer, Config, Error, Reservations, SeatLockKind};
-use ticketon_bench::scratch_db::ScratchDatabase;
+use ticketon_bench::scratch_db::{bench_event, ScratchDatabase};
 use ticketon_bench::stats::{median, quantile};
 
 #[derive(Parser, Debug)]
@@ -89,21 +88,7 @@ async fn one(args: &Args, scenario: Scenario, lock: SeatLockKind) -> anyhow::Res
     };
     let svc = Arc::new(Reservations::open(&config, Arc::new(SystemClock)).await?);
     let event = svc
-        .create_event(NewEvent {
-            name: "Bench".into(),
-            venue: "Hall".into(),
-            starts_at_ms: 0,
-            queue_id: "bench-q".into(),
-            hold_ttl_sec: 300,
-            max_seats_per_order: 4,
-            status: EventStatus::OnSale,
-            sections: vec![SectionSpec {
-                name: "A".into(),
-                rows: scenario.rows,
-                seats_per_row: scenario.seats_per_row,
-                price_krw: 100_000,
-            }],
-        })
+        .create_event(bench_event(scenario.rows, scenario.seats_per_row, 100_000))
         .await?;
     let seats = Arc::new(svc.store.seat_ids(&event.id).await?);
     let deadline = Instant::now() + Duration::from_secs(args.seconds);

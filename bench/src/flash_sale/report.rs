@@ -59,7 +59,7 @@ pub(crate) fn markdown(s: &Scenario, o: &Outcome) -> String {
         out,
         "| joins | joins/s | p50 ms | p99 ms | p99.9 ms |\n|---:|---:|---:|---:|---:|\n| {} | {:.0} | {:.1} | {:.1} | {:.1} |\n",
         o.spike_joins,
-        o.spike_joins as f64 / o.spike_secs.max(0.001),
+        o.spike_joins as f64 / s.spike_secs.max(0.001),
         quantile(l, 0.5),
         quantile(l, 0.99),
         quantile(l, 0.999),
@@ -103,19 +103,20 @@ pub(crate) fn markdown(s: &Scenario, o: &Outcome) -> String {
 
     let _ = writeln!(out, "## Admission and checkout\n");
     let t = &o.admission_to_ticket_ms;
+    let admitted = o.admission_offsets_s.len();
     let tickets = o.ends.get("tickets").copied().unwrap_or(0);
     let _ = writeln!(
         out,
         "| figure | value |\n|---|---:|\n| first admission | {} |\n| admissions seen | {} |\n| admission rate achieved | {:.1}/s of {}/s |\n| admission → tickets p50 / p99 | {:.1} s / {:.1} s |\n| checkout conversion (tickets / admitted) | {:.1} % |\n| sell-out | {} |\n",
         o.first_admission_s
             .map_or("none".to_string(), |s| format!("{s:.2} s")),
-        o.admitted,
+        admitted,
         o.admission_rate_achieved,
         s.admission_rate_per_sec,
         quantile(t, 0.5) / 1000.0,
         quantile(t, 0.99) / 1000.0,
-        if o.admitted > 0 {
-            tickets as f64 / o.admitted as f64 * 100.0
+        if admitted > 0 {
+            tickets as f64 / admitted as f64 * 100.0
         } else {
             0.0
         },

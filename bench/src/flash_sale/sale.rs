@@ -54,8 +54,7 @@ struct Fan {
     /// (ms since join, predicted remaining wait ms), thinned to at most 32.
     eta_samples: Vec<(u64, u64)>,
     admitted_at_unix_ms: Option<u64>,
-    ticket_at_ms: Option<u64>,
-    tickets: u32,
+    ticket_at_unix_ms: Option<u64>,
     /// Its push stream failed once: it polls from then on.
     stream_failed: bool,
     end: Option<End>,
@@ -85,7 +84,6 @@ pub(crate) struct Outcome {
     pub(crate) ends: BTreeMap<&'static str, u64>,
     pub(crate) join_latency_ms: Vec<f64>,
     pub(crate) spike_joins: u64,
-    pub(crate) spike_secs: f64,
     pub(crate) errors: BTreeMap<String, u64>,
     pub(crate) eta_at_join: (f64, f64, usize),
     pub(crate) eta_at_half: (f64, f64, usize),
@@ -96,7 +94,6 @@ pub(crate) struct Outcome {
     pub(crate) admission_offsets_s: Vec<f64>,
     /// (actual wait s, ETA at join s) of every admitted fan.
     pub(crate) eta_pairs: Vec<(f64, f64)>,
-    pub(crate) admitted: u64,
     pub(crate) sell_out_s: Option<f64>,
     /// (second of the sale, waiting, active, seats sold)
     pub(crate) samples: Vec<(f64, u64, u64, u64)>,
@@ -273,11 +270,9 @@ pub(crate) async fn run(
     if event.status != 201 {
         bail!("creating the event: {} {}", event.status, event.json());
     }
-    let event_id = event.json()["eventId"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let total_seats: u64 = event.json()["sections"]
+    let event = event.json();
+    let event_id = event["eventId"].as_str().unwrap_or_default().to_string();
+    let total_seats: u64 = event["sections"]
         .as_array()
         .map(|s| s.iter().filter_map(|x| x["totalSeats"].as_u64()).sum())
         .unwrap_or(0);
@@ -383,12 +378,13 @@ async fn join(sale: Arc<Sale>, fan: u32) {
                 let latency = sale.now_ms().saturating_sub(plan.arrival_ms) as f64;
                 sale.stats.lock().joins.push((plan.arrival_ms, latency));
                 sale.joined.fetch_add(1, Ordering::Relaxed);
-                let entry_id = r.json()["entryId"].as_str().unwrap_or_default().to_string();
+                let joined = r.json();
+                let entry_id = joined["entryId"].as_str().unwrap_or_default().to_string();
                 {
                     let mut f = sale.fans[fan as usize].lock();
                     f.seq = entry_seq(&entry_id);
                     f.joined_ms = sale.now_ms();
-                    f.eta_at_join_ms = r.json()["etaSeconds"].as_u64().map(|s| s * 1000);
+                    f.eta_at_join_ms = joined["etaSeconds"].as_u64().map(|s| s * 1000);
                     f.entry_id = Some(entry_id.clone());
                 }
                 if plan.second_tab {
@@ -402,7 +398,7 @@ async fn join(sale: Arc<Sale>, fan: u32) {
                         }
                     }
                 }
-                on_status(&sale, fan, &r.json()).await;
+                on_status(&sale, fan, &joined).await;
                 return;
             }
             Ok(r) if r.status == 400 || r.status == 404 => {
@@ -697,11 +693,12 @@ async fn purchase(sale: Arc<Sale>, fan: u32, token: String) {
             .await;
         match &reply {
             Ok(r) if r.status == 201 => {
-                let id = r.json()["reservationId"]
+                let held = r.json();
+                let id = held["reservationId"]
                     .as_str()
                     .unwrap_or_default()
                     .to_string();
-                hold = Some((id, r.json()["amount"].as_i64().unwrap_or(0)));
+                hold = Some((id, held["amount"].as_i64().unwrap_or(0)));
                 break;
             }
             Ok(r) if r.status == 409 => {
@@ -834,10 +831,9 @@ async fn pay(
                     }
                 };
                 let mut f = sale.fans[fan as usize].lock();
-                f.tickets = count;
                 sale.seats_sold
                     .fetch_add(u64::from(count), Ordering::Relaxed);
-                f.ticket_at_ms = Some(unix_ms());
+                f.ticket_at_unix_ms = Some(unix_ms());
                 return End::Tickets;
             }
             Ok(r) if r.status == 402 => {
@@ -907,8 +903,9 @@ async fn monitor(sale: Arc<Sale>, stop: Arc<AtomicBool>) -> Vec<(f64, u64, u64, 
                 .as_array()
                 .map(|s| s.iter().filter_map(|x| x["availableSeats"].as_u64()).sum())
                 .unwrap_or(0);
-            let waiting = q.json()["waiting"].as_u64().unwrap_or(0);
-            let active = q.json()["active"].as_u64().unwrap_or(0);
+            let queue = q.json();
+            let waiting = queue["waiting"].as_u64().unwrap_or(0);
+            let active = queue["active"].as_u64().unwrap_or(0);
             samples.push((t, waiting, active, sale.seats_sold.load(Ordering::Relaxed)));
             if available == 0 && !sale.sold_out.load(Ordering::Relaxed) {
                 let held = sale
@@ -982,7 +979,6 @@ async fn finish(
         duration_s,
         samples,
         cpu,
-        spike_secs: scenario.spike_secs,
         ..Outcome::default()
     };
     let mut unfinished = 0;
@@ -1018,12 +1014,11 @@ async fn finish(
                     eta_half.push(checks::eta_error_pct(eta as f64, actual - since as f64));
                 }
             }
-            if let Some(ticket) = f.ticket_at_ms {
+            if let Some(ticket) = f.ticket_at_unix_ms {
                 to_ticket.push(ticket.saturating_sub(at) as f64);
             }
         }
     }
-    out.admitted = admitted.len() as u64;
     out.eta_at_join = {
         let (m, p) = checks::error_summary(&mut eta_join);
         (m, p, eta_join.len())
@@ -1250,11 +1245,12 @@ async fn ledger(args: &Args, sale: &Sale) -> anyhow::Result<(i64, String)> {
                 reply.json()
             );
         }
-        let captured = reply.json()["capturedKrw"].as_i64().unwrap_or(0);
-        let refunded = reply.json()["refundedKrw"].as_i64().unwrap_or(0);
+        let totals = reply.json();
+        let captured = totals["capturedKrw"].as_i64().unwrap_or(0);
+        let refunded = totals["refundedKrw"].as_i64().unwrap_or(0);
         let detail = format!(
             " ({} payments captured, {refunded} KRW refunded)",
-            reply.json()["capturedPayments"]
+            totals["capturedPayments"]
         );
         Ok((captured - refunded, detail))
     }

@@ -125,11 +125,7 @@ impl Payments {
 
     /// Asks the provider to confirm, and settles whatever it answers.
     pub(super) async fn confirm(&self, attempt: PaymentRecord) -> Result<PayOutcome> {
-        let req = ChargeRequest {
-            payment_key: attempt.payment_key.clone(),
-            order_id: attempt.reservation_id.clone(),
-            amount_krw: attempt.amount_krw,
-        };
+        let req = charge_request(&attempt);
         match self.provider.confirm(&req).await {
             Ok(Outcome::Done(charge)) => self.settle_charge(&attempt, &charge).await,
             Ok(Outcome::Declined {
@@ -166,6 +162,16 @@ fn amount_mismatch(expected: i64, got: i64) -> Error {
         ErrorCode::AmountMismatch,
         format!("amount must be the hold's amount {expected} KRW, got {got}"),
     )
+}
+
+/// The confirm of an attempt; the same request every time, so that the
+/// provider answers a retry with the first answer.
+pub(super) fn charge_request(attempt: &PaymentRecord) -> ChargeRequest {
+    ChargeRequest {
+        payment_key: attempt.payment_key.clone(),
+        order_id: attempt.reservation_id.clone(),
+        amount_krw: attempt.amount_krw,
+    }
 }
 
 impl Payments {

@@ -2,7 +2,7 @@
 //! retried request, and in the reconciler. The provider is asked what happened to
 //! *this* attempt; only its answer moves the attempt out of `pending`.
 
-use super::provider::{Charge, ChargeRequest, ChargeStatus, Outcome, ProviderError};
+use super::provider::{Charge, ChargeStatus, Outcome, ProviderError};
 use crate::domain::payment::{
     charged_action, judge_attempt, seat_still_payable, AttemptVerdict, ChargedAction, PaymentState,
     RefundState,
@@ -10,7 +10,7 @@ use crate::domain::payment::{
 use crate::error::{Error, Result};
 use crate::store::{self, ChargedInfo, PaymentRecord, RefundRecord, RefundTarget, StoreError};
 
-use super::confirm::refunded;
+use super::confirm::{charge_request, refunded};
 use super::{PayOutcome, Payments};
 
 /// The provider's record of one attempt.
@@ -97,11 +97,7 @@ impl Payments {
                 }
                 AttemptVerdict::Unconfirmed if may_reconfirm => {
                     may_reconfirm = false;
-                    let req = ChargeRequest {
-                        payment_key: attempt.payment_key.clone(),
-                        order_id: attempt.reservation_id.clone(),
-                        amount_krw: attempt.amount_krw,
-                    };
+                    let req = charge_request(&attempt);
                     match self.provider.confirm(&req).await {
                         Ok(Outcome::Done(charge)) => {
                             return self.settle_charge(&attempt, &charge).await

@@ -1,4 +1,5 @@
-//! The real [`PaymentGateway`]: Toss's v1 REST API over reqwest (rustls).
+//! The Toss client: Toss's v1 REST API over reqwest (rustls), in Toss's own
+//! types; `provider.rs` adapts it to the payment port.
 //!
 //! It sends every state-changing call with an `Idempotency-Key`, bounds
 //! every call with the configured connect and request timeouts, reads the

@@ -1,4 +1,4 @@
-//! How the service gets its Toss gateway at startup: the configured Toss
+//! How the service gets its Toss client at startup: the configured Toss
 //! endpoint, or, when `TOSS_API_BASE` is unset, the embedded sandbox
 //! started on `TICKETON_TOSS_SANDBOX_LISTEN`, so that a fresh checkout runs
 //! end to end with no Toss account and no network.
@@ -8,7 +8,7 @@ use super::config::TossConfig;
 use super::error::TossError;
 use super::sandbox::{self, SandboxConfig, SandboxHandle};
 
-/// The gateway the service uses, and the sandbox behind it if any. Keep
+/// The client the service uses, and the sandbox behind it if any. Keep
 /// the whole value alive: dropping `sandbox` stops the embedded Toss.
 #[derive(Debug)]
 pub struct TossRuntime {
