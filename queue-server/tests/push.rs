@@ -79,6 +79,55 @@ async fn sse_sends_the_first_message_at_once_then_positions_then_the_admission()
 }
 
 #[tokio::test]
+async fn an_event_stream_after_a_poll_on_the_same_connection_takes_the_connection_over() {
+    // Browsers and proxies reuse keep-alive connections: the stream must
+    // leave hyper whichever request of the connection it is.
+    let server = memory_server(Limits::default()).await;
+    let api = Api::new(server.addr);
+    api.put_queue("reuse", 1, 1).await;
+    let ahead = api.join("reuse", "ahead").await;
+    let watched = api.join("reuse", "watched").await;
+    let path = entry_path("reuse", &watched);
+    let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    socket
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let poll = read_until(&mut socket, "}").await;
+    assert!(poll.starts_with("HTTP/1.1 200 OK"), "{poll}");
+    assert!(poll.contains("\"waiting\""), "{poll}");
+    socket
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let stream = read_until(&mut socket, "\n\n").await;
+    let (head, body) = stream.split_once("\r\n\r\n").expect("a head, then events");
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("content-type: text/event-stream"), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    assert!(
+        !head.contains("content-length") && !head.contains("transfer-encoding"),
+        "the body ends with the connection: {head}"
+    );
+    assert!(body.starts_with("retry: "), "{body}");
+    assert!(body.contains("event: status"), "{body}");
+    assert!(body.contains("\"position\":1"), "{body}");
+    // hyper's part is over: the stream alone holds the connection, and it
+    // still ends with the admission.
+    api.leave("reuse", &ahead).await;
+    let rest = tokio::time::timeout(MESSAGE_TIMEOUT, read_to_end(&mut socket))
+        .await
+        .expect("the stream ends after the admission");
+    assert!(rest.contains("\"admitted\""), "{rest}");
+    assert!(!rest.contains("HTTP/1.1"), "no second answer: {rest}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn pause_and_close_reach_every_watcher_at_once() {
     let server = memory_server(Limits::default()).await;
     let api = Api::new(server.addr);
@@ -510,6 +559,21 @@ async fn streams_pass_through_nginx_and_heartbeats_keep_them_open() {
     assert_eq!(ws.next_status().await["queueStatus"], "open");
     drop(nginx);
     server.shutdown().await;
+}
+
+/// Reads until `marker` arrives (and whatever came with it).
+async fn read_until(socket: &mut tokio::net::TcpStream, marker: &str) -> String {
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !String::from_utf8_lossy(&bytes).contains(marker) {
+        let n = tokio::time::timeout(MESSAGE_TIMEOUT, socket.read(&mut chunk))
+            .await
+            .expect("an answer within the timeout")
+            .unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&bytes));
+        bytes.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 async fn read_to_end(socket: &mut tokio::net::TcpStream) -> String {

@@ -1,7 +1,6 @@
 //! One function per endpoint: read the request, call the service, answer.
 
 use std::borrow::Cow;
-use std::net::IpAddr;
 
 use bytes::Bytes;
 use bytes::BytesMut;
@@ -15,6 +14,7 @@ use serde::Deserialize;
 use super::body::{JoinBody, JoinResponseBody, PutQueueBody, QueueBody, StatusBody};
 use super::response::{self, HttpResponse};
 use super::stream;
+use super::takeover::Client;
 use super::App;
 use crate::error::QueueError;
 use crate::model::{QueueId, QueueSettings, QueueStatus};
@@ -191,20 +191,21 @@ pub(super) fn get_entry<S: QueueStore>(
     queue_id: &str,
     entry_id: &str,
     mut req: Request<Incoming>,
-    peer: Option<IpAddr>,
+    client: &Client,
 ) -> Result<HttpResponse, QueueError> {
     if req.headers().contains_key(UPGRADE) {
         let accept = stream::websocket_accept(req.headers())?;
         let watch = app
             .service
-            .watch(queue_id, entry_id, StreamKind::WebSocket, peer)?;
+            .watch(queue_id, entry_id, StreamKind::WebSocket, client.peer)?;
         return Ok(stream::upgrade_to_websocket(&mut req, accept, watch));
     }
     if stream::wants_event_stream(req.headers()) {
         let watch = app
             .service
-            .watch(queue_id, entry_id, StreamKind::Sse, peer)?;
-        return Ok(response::event_stream(stream::SseBody::new(watch)));
+            .watch(queue_id, entry_id, StreamKind::Sse, client.peer)?;
+        client.take_over(watch);
+        return Ok(response::taken_over());
     }
     poll(app, queue_id, entry_id)
 }

@@ -9,8 +9,8 @@ mod response;
 mod router;
 mod server;
 mod stream;
+mod takeover;
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,6 +20,7 @@ use hyper::{Method, Request};
 pub use response::HttpResponse;
 pub use server::{serve, ConnectionLimits};
 pub use stream::{MAX_CLIENT_FRAME_BYTES, SSE_RETRY_MS};
+pub use takeover::Client;
 
 use crate::error::QueueError;
 use crate::metrics::RouteLabel;
@@ -40,18 +41,17 @@ impl<S> std::fmt::Debug for App<S> {
     }
 }
 
-/// Answers one request; `peer` is the client's address (for the per-IP
-/// stream cap).
+/// Answers one request that came on `client`'s connection.
 pub async fn handle<S: QueueStore>(
     app: &App<S>,
     req: Request<Incoming>,
-    peer: Option<IpAddr>,
+    client: &Client,
 ) -> HttpResponse {
     let started = Instant::now();
     // A `Uri` clone bumps reference counts; it lets the route borrow the
     // path while the handler consumes the request body.
     let uri = req.uri().clone();
-    let (label, result) = dispatch(app, uri.path(), req, peer).await;
+    let (label, result) = dispatch(app, uri.path(), req, client).await;
     let response = result.unwrap_or_else(|e| response::error(&e));
     app.service
         .metrics()
@@ -63,7 +63,7 @@ async fn dispatch<S: QueueStore>(
     app: &App<S>,
     path: &str,
     req: Request<Incoming>,
-    peer: Option<IpAddr>,
+    client: &Client,
 ) -> (RouteLabel, Result<HttpResponse, QueueError>) {
     let Some(route) = router::route(path) else {
         return (
@@ -119,7 +119,7 @@ async fn dispatch<S: QueueStore>(
         Route::Entry(q, e) => (
             RouteLabel::Entry,
             match method {
-                Method::GET => handlers::get_entry(app, q, e, req, peer),
+                Method::GET => handlers::get_entry(app, q, e, req, client),
                 Method::DELETE => handlers::leave(app, q, e).await,
                 _ => not_allowed("GET, DELETE"),
             },

@@ -2,23 +2,26 @@
 //! HTTP status and an error code.
 
 use bytes::Bytes;
-use http_body_util::{Either, Full};
-use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http_body_util::Full;
+use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 use ticketon_wire::ErrorBody;
 
-use super::stream::{sse_headers, SseBody};
 use crate::error::QueueError;
 
-/// Every answer is one buffer, except an event stream. `Either` keeps the
-/// poll and join answers as cheap as a bare `Full` (no boxing).
-pub(super) type ResponseBody = Either<Full<Bytes>, SseBody>;
-pub type HttpResponse = Response<ResponseBody>;
+/// Every answer hyper writes is one buffer: an event stream writes its own
+/// (`takeover.rs`).
+pub type HttpResponse = Response<Full<Bytes>>;
 
-pub(super) fn event_stream(body: SseBody) -> HttpResponse {
-    let mut response = Response::new(Either::Right(body));
-    sse_headers(response.headers_mut());
+/// What hyper is given for a request whose connection an event stream took
+/// over: never sent (`ClientIo` swallows it), and `Connection: close` makes
+/// hyper let go of the connection once it is "written".
+pub(super) fn taken_over() -> HttpResponse {
+    let mut response = empty(StatusCode::OK);
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
     response
 }
 
@@ -49,13 +52,13 @@ pub(super) fn text(status: StatusCode, content_type: &'static str, body: String)
 }
 
 pub(super) fn empty(status: StatusCode) -> HttpResponse {
-    let mut response = Response::new(Either::Left(Full::new(Bytes::new())));
+    let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = status;
     response
 }
 
 fn with_body(status: StatusCode, content_type: HeaderValue, body: Bytes) -> HttpResponse {
-    let mut response = Response::new(Either::Left(Full::new(body)));
+    let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
     response.headers_mut().insert(CONTENT_TYPE, content_type);
     response

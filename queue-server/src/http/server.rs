@@ -13,6 +13,10 @@
 //!   of file descriptors and keeps answering;
 //! - a header read timeout: a connection that does not finish a request
 //!   head in time (a half-open request, or an idle keep-alive) is closed.
+//!
+//! A stream does not stay a hyper connection: a WebSocket leaves through the
+//! upgrade, an event stream through a takeover (`takeover.rs`), so an idle
+//! watcher costs a task and a socket, not hyper's buffers.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -27,7 +31,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use super::{handle, App};
+use super::takeover::{Client, ClientIo};
+use super::{handle, stream, App};
 use crate::metrics::Metrics;
 use crate::push::StreamKind;
 use crate::store::QueueStore;
@@ -109,29 +114,47 @@ pub async fn serve<S: QueueStore>(
         }
         let _ = stream.set_nodelay(true);
         let guard = OpenConnection::new(app.service.metrics_handle());
-        let app = app.clone();
-        let peer_ip = Some(peer.ip());
-        let service = service_fn(move |req| {
+        let client = Arc::new(Client::new(Some(peer.ip())));
+        let service = {
             let app = app.clone();
-            async move { Ok::<_, Infallible>(handle(&app, req, peer_ip).await) }
-        });
-        let connection = http
-            .serve_connection(TokioIo::new(stream), service)
+            let client = client.clone();
+            service_fn(move |req| {
+                let app = app.clone();
+                let client = client.clone();
+                async move { Ok::<_, Infallible>(handle(&app, req, &client).await) }
+            })
+        };
+        let mut connection = http
+            .serve_connection(TokioIo::new(ClientIo::new(stream, client.clone())), service)
             .with_upgrades();
         let mut stopping = stop.subscribe();
         tokio::spawn(async move {
-            tokio::pin!(connection);
             let ended = tokio::select! {
-                ended = connection.as_mut() => ended,
+                ended = &mut connection => ended,
                 () = stopped(&mut stopping) => {
-                    // Finish the request in flight (a stream ends once the
-                    // push layer told it to reconnect), then close.
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
+                    // Finish the request in flight, then close.
+                    std::pin::Pin::new(&mut connection).graceful_shutdown();
+                    (&mut connection).await
                 }
             };
-            if let Err(e) = ended {
-                tracing::debug!(error = %e, "connection ended with an error");
+            match ended {
+                Err(e) => tracing::debug!(error = %e, "connection ended with an error"),
+                Ok(()) => {
+                    if let (Some(watch), Some(parts)) =
+                        (client.event_stream(), connection.into_parts())
+                    {
+                        // A task of its own, so that hyper's state and this
+                        // task's larger future are freed; the stream keeps
+                        // the socket and the connection's place in the count
+                        // (it ends once the push layer tells it to reconnect).
+                        let socket = parts.io.into_inner().into_socket();
+                        tokio::spawn(async move {
+                            stream::run_event_stream(socket, watch).await;
+                            drop(guard);
+                        });
+                        return;
+                    }
+                }
             }
             drop(guard);
         });

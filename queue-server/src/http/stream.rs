@@ -1,21 +1,20 @@
-//! The two ways of watching an entry: a Server-Sent Events response body,
-//! and a WebSocket after an RFC 6455 upgrade. Both frame what the entry's
+//! The two ways of watching an entry: a Server-Sent Events stream on a
+//! socket taken over from hyper, and a WebSocket after an RFC 6455 upgrade. Both frame what the entry's
 //! [`StreamGuard`] yields; what to send and when is decided in `push/`.
 
-use std::convert::Infallible;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{SinkExt, Stream, StreamExt};
-use hyper::body::{Body, Frame, Incoming};
+use futures_util::{SinkExt, StreamExt};
+use hyper::body::Incoming;
 use hyper::header::{
-    HeaderMap, HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, SEC_WEBSOCKET_ACCEPT,
-    SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE,
+    HeaderMap, HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
+    SEC_WEBSOCKET_VERSION, UPGRADE,
 };
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
@@ -41,48 +40,50 @@ pub(super) fn wants_event_stream(headers: &HeaderMap) -> bool {
         .is_some_and(|accept| accept.contains("text/event-stream"))
 }
 
-/// An SSE response body: one `status` event per message, comment
-/// heartbeats, and an end with a `retry:` when the server shuts down.
-pub struct SseBody {
-    events: Pin<Box<dyn Stream<Item = Bytes> + Send>>,
-}
+/// The head of an event stream, written by the stream itself on the socket
+/// it took over (`takeover.rs`). The body ends when the connection closes,
+/// which is when the stream ends: no chunked framing to pay per event.
+const SSE_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\n\
+content-type: text/event-stream\r\n\
+cache-control: no-cache\r\n\
+x-accel-buffering: no\r\n\
+connection: close\r\n\
+\r\n";
 
-impl std::fmt::Debug for SseBody {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SseBody").finish_non_exhaustive()
-    }
-}
-
-impl SseBody {
-    pub fn new(stream: StreamGuard) -> Self {
-        struct State {
-            stream: StreamGuard,
-            next_id: u64,
-            done: bool,
-        }
-        let events = futures_util::stream::unfold(
-            State {
-                stream,
-                next_id: 1,
-                done: false,
-            },
-            |mut state| async move {
-                if state.done {
-                    return None;
-                }
-                let message = state.stream.recv().await;
-                state.done = message.is_final();
-                let event = sse_event(&message, state.next_id);
+/// Runs an SSE stream on a socket taken over from hyper: the head, then one
+/// `status` event per message (the first carries `retry:`), comment
+/// heartbeats, and an end with a `retry:` when the server shuts down. Ends
+/// when the client goes away; bytes the client sends are ignored.
+pub(super) async fn run_event_stream(mut socket: TcpStream, stream: StreamGuard) {
+    let mut next_id = 1;
+    let mut head = Some(SSE_HEAD);
+    // Only to notice the client closing: a watcher sends nothing.
+    let mut ignored = [0u8; 64];
+    loop {
+        tokio::select! {
+            message = stream.recv() => {
+                let event = sse_event(&message, next_id);
                 if matches!(message, Outgoing::Status { .. }) {
-                    state.next_id += 1;
+                    next_id += 1;
                 }
-                Some((event, state))
+                let written = match head.take() {
+                    Some(head) => socket.write_all(&[head, &event[..]].concat()).await,
+                    None => socket.write_all(&event).await,
+                };
+                if written.is_err() {
+                    return;
+                }
+                if message.is_final() {
+                    break;
+                }
+            }
+            read = socket.read(&mut ignored) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
             },
-        );
-        SseBody {
-            events: Box::pin(events),
         }
     }
+    let _ = socket.shutdown().await;
 }
 
 /// One message as SSE text. The first event also carries the `retry:` hint.
@@ -106,28 +107,6 @@ pub(super) fn sse_event(message: &Outgoing, id: u64) -> Bytes {
             b"event: gone\ndata: {\"error\":{\"code\":\"queue_not_found\",\"message\":\"the queue was deleted\"}}\n\n",
         ),
     }
-}
-
-impl Body for SseBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.events
-            .as_mut()
-            .poll_next(cx)
-            .map(|event| event.map(|bytes| Ok(Frame::data(bytes))))
-    }
-}
-
-pub(super) fn sse_headers(headers: &mut HeaderMap) {
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    // nginx buffers proxied responses unless told not to.
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
 }
 
 /// Checks an RFC 6455 opening handshake; answers its `Sec-WebSocket-Accept`.

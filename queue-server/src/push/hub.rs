@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use super::mailbox::{Mailbox, Outgoing};
-use super::shaping::{heartbeat_ms, update_interval_ms};
+use super::shaping::{heartbeat_ms, unpark_delay_ms, update_interval_ms};
 use super::StatusMessage;
 use crate::model::Seq;
 use crate::store::QueueSignal;
@@ -47,6 +47,8 @@ struct Watcher {
     entry_id: Box<str>,
     mailbox: Arc<Mailbox>,
     last_position: Option<u64>,
+    /// The ETA its last message gave.
+    last_eta_ms: u64,
     next_update_ms: u64,
     next_heartbeat_ms: u64,
     heartbeat_every_ms: u64,
@@ -55,6 +57,19 @@ struct Watcher {
     parked: bool,
     /// Its entry in the deadline heap (older heap entries are stale).
     key_ms: u64,
+}
+
+impl Watcher {
+    /// The ETA at `position`, scaled from the last one it was told (the
+    /// line's pace per place is taken as unchanged).
+    fn eta_at(&self, position: u64) -> u64 {
+        match self.last_position {
+            Some(last) if last > 0 => {
+                (u128::from(self.last_eta_ms) * u128::from(position) / u128::from(last)) as u64
+            }
+            _ => self.last_eta_ms,
+        }
+    }
 }
 
 type WatcherKey = (Seq, u64);
@@ -108,6 +123,7 @@ impl HubState {
                 entry_id: new.entry_id,
                 mailbox: new.mailbox,
                 last_position: new.first.position,
+                last_eta_ms: new.first.eta_ms,
                 next_update_ms: now_ms + update_interval_ms(new.first.eta_ms),
                 next_heartbeat_ms: now_ms + heartbeat_every_ms,
                 heartbeat_every_ms,
@@ -143,9 +159,16 @@ impl HubState {
             }
         }
         if signal != before {
+            // Spread, not at once (`shaping::unpark_delay_ms`), over the
+            // interval of the position each watcher has now.
             for key in std::mem::take(&mut self.parked) {
                 if let Some(watcher) = self.watchers.get_mut(&key) {
                     watcher.parked = false;
+                    let interval =
+                        update_interval_ms(watcher.eta_at(key.0 - signal.frontier.min(key.0)));
+                    watcher.next_update_ms = watcher
+                        .next_update_ms
+                        .max(now_ms + unpark_delay_ms(key.1, interval));
                     self.schedule(key);
                 }
             }
@@ -258,6 +281,7 @@ impl HubState {
             terminal: false,
         });
         watcher.last_position = message.position;
+        watcher.last_eta_ms = message.eta_ms;
         watcher.next_update_ms = now_ms + update_interval_ms(message.eta_ms);
         watcher.next_heartbeat_ms = now_ms + watcher.heartbeat_every_ms;
         if watcher.parked {
@@ -448,10 +472,10 @@ mod tests {
         // The line stands: the watcher is parked, nothing is sent.
         hub.run_due(5_000, &line);
         assert_eq!(take(&mailbox), None);
-        // It moves again: the parked watcher is due at once.
+        // It moves again: the parked watcher is due within its interval.
         line.frontier.store(5, Ordering::Relaxed);
         hub.on_signal(signal(5), 6_000, &line);
-        hub.run_due(6_000, &line);
+        hub.run_due(6_000 + 999, &line);
         assert_eq!(text(take(&mailbox)), "open:35");
     }
 
@@ -509,6 +533,52 @@ mod tests {
         assert_eq!(text(take(&tab2)), "left");
         assert_eq!(take(&other), None);
         assert_eq!(hub.len(), 1);
+    }
+
+    #[test]
+    fn a_line_that_moves_after_standing_still_wakes_its_watchers_gradually() {
+        // 10,000 watchers far back (positions 1,001-11,000 at 10/s: intervals
+        // of 25-30 s), parked while the line stands for a minute.
+        let line = FakeLine::default();
+        *line.status.lock() = "open";
+        let mut hub = HubState::new("q", signal(0), 60_000);
+        let boxes: Vec<_> = (1_001..=11_000)
+            .map(|seq| watch(&mut hub, &line, seq, 0))
+            .collect();
+        hub.run_due(60_000, &line);
+        let drain = |boxes: &[Arc<Mailbox>]| boxes.iter().filter_map(|m| take(m)).count();
+        drain(&boxes);
+        let before = line.sent.load(Ordering::Relaxed);
+        // Then it moves: the admission goes out at once, the positions are
+        // spread over the watchers' intervals instead of all in this instant.
+        line.frontier.store(1_001, Ordering::Relaxed);
+        hub.on_signal(signal(1_001), 61_000, &line);
+        hub.run_due(61_000, &line);
+        let at_once = line.sent.load(Ordering::Relaxed) - before;
+        assert!(
+            (1..=5).contains(&at_once),
+            "the admission and hardly anyone else: {at_once}"
+        );
+        let mut per_second = Vec::new();
+        for second in 1..=30 {
+            let sent_before = line.sent.load(Ordering::Relaxed);
+            for tick in 1..=10 {
+                hub.run_due(61_000 + (second - 1) * 1_000 + tick * 100, &line);
+            }
+            per_second.push(line.sent.load(Ordering::Relaxed) - sent_before);
+            drain(&boxes);
+        }
+        let most = *per_second.iter().max().unwrap();
+        // Unspread, all 10,000 would go in the first instant.
+        assert!(
+            most <= 1_000,
+            "at most {most} in one second: {per_second:?}"
+        );
+        assert_eq!(
+            at_once + per_second.iter().sum::<u64>(),
+            10_000,
+            "everyone hears in the end"
+        );
     }
 
     #[test]

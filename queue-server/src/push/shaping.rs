@@ -22,6 +22,14 @@
 //! about 27,000 messages a second on the whole fleet, whatever N does to
 //! the first term. A watcher is also only ever sent a position when its
 //! position changed, so a paused queue sends nothing but heartbeats.
+//!
+//! **The bound holds second by second, not only on average.** While the
+//! line stands, watchers are parked (nothing to tell them). When it moves
+//! again, a parked watcher is due at a moment spread by its id over its
+//! update interval ([`unpark_delay_ms`]), not at once: otherwise a line that
+//! stood still and then moves (a sale opening its slots, a wave after a
+//! pause) would send a position to every one of its N watchers in the same
+//! instant, and the admissions of that moment would wait behind them.
 
 /// The shortest time between two position messages to one watcher.
 pub const MIN_UPDATE_INTERVAL_MS: u64 = 250;
@@ -46,10 +54,21 @@ pub fn update_interval_ms(eta_ms: u64) -> u64 {
 /// A watcher's heartbeat period, spread by its id over `[min, min · 5/3]`
 /// so that streams opened together do not beat together.
 pub fn heartbeat_ms(watcher_id: u64, min_ms: u64) -> u64 {
-    let mixed = watcher_id
+    min_ms + spread(watcher_id) % (min_ms * 2 / 3 + 1)
+}
+
+/// How long after the line moves again a parked watcher is due its next
+/// position: spread by its id over `[0, interval)`, so a fan near the front
+/// (250 ms) still hears within 250 ms and the far back is spread over 30 s.
+pub fn unpark_delay_ms(watcher_id: u64, interval_ms: u64) -> u64 {
+    spread(watcher_id) % interval_ms.max(1)
+}
+
+/// Watcher ids are consecutive; this scatters them (Fibonacci hashing).
+fn spread(watcher_id: u64) -> u64 {
+    watcher_id
         .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        .rotate_left(31);
-    min_ms + mixed % (min_ms * 2 / 3 + 1)
+        .rotate_left(31)
 }
 
 /// The bound of the module docs, in messages a second, for `watchers`
@@ -89,6 +108,21 @@ mod tests {
         assert!(beats.iter().all(|&b| (15_000..=25_000).contains(&b)));
         let early = beats.iter().filter(|&&b| b < 20_000).count();
         assert!((300..700).contains(&early), "{early} of 1000 below 20 s");
+    }
+
+    #[test]
+    fn unparked_watchers_spread_over_their_interval() {
+        let delays: Vec<u64> = (0..10_000).map(|id| unpark_delay_ms(id, 30_000)).collect();
+        assert!(delays.iter().all(|&d| d < 30_000));
+        // About a thirtieth of them in any one second.
+        for second in 0..30 {
+            let in_second = delays.iter().filter(|&&d| d / 1000 == second).count();
+            assert!(
+                (200..470).contains(&in_second),
+                "{in_second} in second {second}"
+            );
+        }
+        assert!((0..100).all(|id| unpark_delay_ms(id, 250) < 250));
     }
 
     #[test]

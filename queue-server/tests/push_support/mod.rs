@@ -19,7 +19,7 @@ pub(crate) const ADMIN: &str = "push-test-admin-key";
 pub(crate) const SECRET: &str = "push-test-token-secret";
 /// Longest wait for one message in these tests: far above every promise,
 /// so that only a missing message fails.
-const MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(crate) fn settings(limits: Limits) -> ServerSettings {
     ServerSettings {
@@ -319,6 +319,10 @@ http {{
             .arg("-c")
             .arg(&conf)
             .args(["-g", "daemon off;"])
+            // Its workers must not hold the test harness's output open.
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start nginx");
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -341,6 +345,17 @@ http {{
 
 impl Drop for Nginx {
     fn drop(&mut self) {
+        // SIGTERM: the master stops its workers, then exits. A SIGKILL
+        // would leave the workers running, orphaned.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..100 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
