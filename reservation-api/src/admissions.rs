@@ -1,12 +1,19 @@
 //! Consumes `ticketon.admissions` into the admission-session registry, so
 //! that a token whose session ended (the fan left the queue, or the
 //! admission ran out) is refused even though its signature is still valid.
-//! Each event is applied idempotently and committed after it is applied
-//! (`ticketon_bus::run_consumer`).
+//!
+//! Events are applied in batches (`ticketon_bus::run_batch_consumer`): what
+//! is waiting on the bus goes into one write transaction
+//! ([`SqlStore::apply_admission_events`](crate::store::SqlStore::apply_admission_events)),
+//! because one event per database round trip falls far behind a flash sale's
+//! admissions. A batch is applied idempotently and committed on the bus only
+//! after it is applied; a rejected batch is applied again one event at a
+//! time by the consumer loop, through the same function.
 
 use std::sync::Arc;
 
-use ticketon_bus::{run_consumer, ApplyError, ConsumerStats, Subscriber};
+use ticketon_bus::driver::Received;
+use ticketon_bus::{run_batch_consumer, ApplyError, ConsumerStats, Subscriber};
 use ticketon_wire::AdmissionEvent;
 use tokio::sync::watch;
 
@@ -26,20 +33,17 @@ pub async fn run(
     let stopped = async move {
         let _ = stop.wait_for(|s| *s).await;
     };
-    let result = run_consumer::<AdmissionEvent, _, _>(
+    let result = run_batch_consumer::<AdmissionEvent, _, _>(
         subscriber,
         &stats,
-        |received| {
+        |batch: Vec<Received<AdmissionEvent>>| {
             let svc = svc.clone();
+            let events: Vec<AdmissionEvent> = batch.into_iter().map(|r| r.event).collect();
             async move {
                 svc.store
-                    .apply_admission_event(&received.event, svc.now_ms())
+                    .apply_admission_events(&events, svc.now_ms())
                     .await
-                    .map_err(|e| match e {
-                        // The database is down or busy: apply it again later.
-                        StoreError::Database(_) => ApplyError::Retry(e.to_string()),
-                        other => ApplyError::Reject(other.to_string()),
-                    })
+                    .map_err(apply_error)
             }
         },
         stopped,
@@ -47,5 +51,13 @@ pub async fn run(
     .await;
     if let Err(e) = result {
         tracing::error!(error = %e, "the admissions consumer stopped");
+    }
+}
+
+fn apply_error(e: StoreError) -> ApplyError {
+    match e {
+        // The database is down or busy: apply it again later.
+        StoreError::Database(_) => ApplyError::Retry(e.to_string()),
+        other => ApplyError::Reject(other.to_string()),
     }
 }

@@ -15,9 +15,10 @@
 //! - **Order per key.** Every record has a key (the `queueId`); records with one
 //!   key are delivered in publish order, also across broker outages.
 //! - **At least once, commit after apply.** A [`Subscriber`] delivers a record
-//!   until it is committed; [`driver::run_consumer`] commits only after the
-//!   handler returned `Ok`, so a crash between apply and commit redelivers it.
-//!   Handlers must therefore be idempotent.
+//!   until it is committed; [`driver::run_consumer`] (one record at a time)
+//!   and [`driver::run_batch_consumer`] (what is waiting, applied together)
+//!   commit only after the handler returned `Ok`, so a crash between apply
+//!   and commit redelivers it. Handlers must therefore be idempotent.
 
 pub mod driver;
 pub mod error;
@@ -31,7 +32,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use driver::{run_consumer, ApplyError};
+pub use driver::{run_batch_consumer, run_consumer, ApplyError, MAX_BATCH};
 pub use error::{BusError, PublishError};
 pub use stats::{ConsumerStats, PublishStats};
 
@@ -74,6 +75,16 @@ pub trait Subscriber: Send + std::fmt::Debug {
     /// The next record. A record that is never committed is delivered again to
     /// the next subscriber of the same group (at least once).
     fn next(&mut self) -> BoxFuture<'_, Result<Delivery, BusError>>;
+
+    /// A delivery already waiting, without waiting: what lets
+    /// [`driver::run_batch_consumer`] apply a burst of records in one go
+    /// instead of one round trip each. `None` says only "nothing at hand right
+    /// now", never "closed"; errors surface through the next [`Subscriber::next`].
+    /// Same at-least-once rules as `next`. The default has nothing at hand, so
+    /// a subscriber without it is consumed in batches of one.
+    fn next_ready(&mut self) -> Option<Delivery> {
+        None
+    }
 
     /// Marks `delivery` and everything before it in its partition as applied.
     /// Does not block; the commit is made durable at the latest by [`Subscriber::close`].

@@ -30,12 +30,14 @@ impl PublishStats {
     }
 }
 
-/// Consumer-side counters, kept by [`super::run_consumer`].
+/// Consumer-side counters, kept by [`super::run_consumer`] and
+/// [`super::run_batch_consumer`] (which count records, not batches, except `retried`).
 #[derive(Debug, Default)]
 pub struct ConsumerStats {
     /// Records the handler applied and that were then committed.
     pub applied: AtomicU64,
-    /// Handler failures that were retried (the record was not committed).
+    /// Handler failures that were retried (the record, or the batch, was not
+    /// committed): one per failed attempt, however many records it held.
     pub retried: AtomicU64,
     /// Records that can never be applied (not JSON, unknown type, newer schema):
     /// logged and committed so they do not block their partition.

@@ -64,6 +64,16 @@ async fn kafka_delivers_everything_in_order_per_key() {
     scenarios::ordered_per_key(&bus, &topic).await;
 }
 
+/// The batch consumer over Kafka: `next_ready` hands over what librdkafka
+/// has prefetched, so records come in batches, still once and in order per key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_batch_consumer_delivers_everything_in_order_per_key() {
+    let Some(b) = broker(false) else { return };
+    let bus = KafkaBus::new(KafkaConfig::new(&b.brokers));
+    let topic = fresh_topic(&bus.config, "t.batch").await;
+    scenarios::ordered_per_key_in_batches(&bus, &topic).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_restarted_member_resumes_from_commits() {
     let Some(b) = broker(false) else { return };

@@ -75,18 +75,23 @@ pub enum SessionWrite {
     Nothing,
 }
 
+/// The status an event of `ticketon.admissions` ends a session with, or
+/// `None` for `admitted`, which opens one.
+pub fn ended_by(event: &AdmissionEvent) -> Option<SessionStatus> {
+    match event {
+        AdmissionEvent::Admitted { .. } => None,
+        AdmissionEvent::Left { .. } => Some(SessionStatus::Left),
+        AdmissionEvent::Expired { .. } => Some(SessionStatus::Expired),
+    }
+}
+
 /// Applies an event of `ticketon.admissions`. Idempotent: a redelivered
 /// event, or one arriving after the session ended on this side, writes
 /// nothing. An end that arrives before its `admitted` (possible across
 /// partitions after a rebalance) still records the end, so the late
 /// `admitted` cannot reopen the session.
 pub fn on_admission_event(current: Option<SessionStatus>, event: &AdmissionEvent) -> SessionWrite {
-    let ended = match event {
-        AdmissionEvent::Admitted { .. } => None,
-        AdmissionEvent::Left { .. } => Some(SessionStatus::Left),
-        AdmissionEvent::Expired { .. } => Some(SessionStatus::Expired),
-    };
-    match (current, ended) {
+    match (current, ended_by(event)) {
         (None, None) => SessionWrite::Insert(SessionStatus::Active),
         (None, Some(end)) => SessionWrite::Insert(end),
         (Some(SessionStatus::Active), Some(end)) => SessionWrite::End(end),
@@ -160,6 +165,8 @@ mod tests {
             on_admission_event(None, &left()),
             SessionWrite::Insert(SessionStatus::Left)
         );
+        assert_eq!(ended_by(&left()), Some(SessionStatus::Left));
+        assert_eq!(ended_by(&admitted()), None);
     }
 
     #[test]

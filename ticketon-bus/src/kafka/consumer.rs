@@ -5,14 +5,22 @@
 //! is never held up by a commit round trip; `close` commits the last applied
 //! offsets synchronously before leaving the group. A commit lost in a crash only
 //! means redelivery, which idempotent handlers absorb.
+//!
+//! [`Subscriber::next_ready`] polls `recv` once with a no-op waker: librdkafka
+//! prefetches records into its queue, so a burst is handed over without a
+//! wait, and `recv` is cancel-safe (a record is taken off the queue only when
+//! the poll returns it), so giving up on a pending poll loses nothing.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, KafkaResult};
-use rdkafka::message::Message;
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::KafkaConfig;
@@ -40,12 +48,16 @@ pub struct KafkaSubscriber {
     consumer: Arc<StreamConsumer<GroupLog>>,
     /// Next offset to commit per (topic, partition): last applied + 1.
     applied: HashMap<(String, i32), i64>,
+    /// An error `next_ready` polled off the queue: `next_ready` cannot report
+    /// it, so the following `next` does (the consume loop counts and logs it).
+    pending_error: Option<KafkaError>,
 }
 
 impl std::fmt::Debug for KafkaSubscriber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KafkaSubscriber")
             .field("applied", &self.applied)
+            .field("pending_error", &self.pending_error)
             .finish_non_exhaustive()
     }
 }
@@ -63,6 +75,7 @@ impl KafkaSubscriber {
         Ok(Box::new(KafkaSubscriber {
             consumer: Arc::new(consumer),
             applied: HashMap::new(),
+            pending_error: None,
         }))
     }
 
@@ -75,21 +88,50 @@ impl KafkaSubscriber {
     }
 }
 
+fn delivery(m: &BorrowedMessage<'_>) -> Delivery {
+    Delivery {
+        topic: m.topic().to_string(),
+        partition: m.partition(),
+        offset: m.offset(),
+        key: m
+            .key()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .unwrap_or_default(),
+        payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+    }
+}
+
 impl Subscriber for KafkaSubscriber {
     fn next(&mut self) -> BoxFuture<'_, Result<Delivery, BusError>> {
         Box::pin(async move {
+            if let Some(e) = self.pending_error.take() {
+                return Err(BusError::Kafka(e));
+            }
             let m = self.consumer.recv().await?;
-            Ok(Delivery {
-                topic: m.topic().to_string(),
-                partition: m.partition(),
-                offset: m.offset(),
-                key: m
-                    .key()
-                    .map(|k| String::from_utf8_lossy(k).into_owned())
-                    .unwrap_or_default(),
-                payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-            })
+            Ok(delivery(&m))
         })
+    }
+
+    fn next_ready(&mut self) -> Option<Delivery> {
+        if self.pending_error.is_some() {
+            return None;
+        }
+        // One poll, never a wait: a pending `recv` is dropped (cancel-safe,
+        // see the module doc) and the no-op waker is never woken.
+        let polled = {
+            let mut cx = Context::from_waker(Waker::noop());
+            let recv = pin!(self.consumer.recv());
+            let polled = recv.poll(&mut cx);
+            polled.map(|r| r.map(|m| delivery(&m)))
+        };
+        match polled {
+            Poll::Ready(Ok(d)) => Some(d),
+            Poll::Ready(Err(e)) => {
+                self.pending_error = Some(e);
+                None
+            }
+            Poll::Pending => None,
+        }
     }
 
     fn commit(&mut self, d: &Delivery) -> Result<(), BusError> {

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use ticketon_bus::driver::Received;
 use ticketon_bus::{
-    publish_json, run_consumer, ApplyError, ConsumerStats, PublishError, PublishStats, Publisher,
-    Subscriber,
+    publish_json, run_batch_consumer, run_consumer, ApplyError, ConsumerStats, PublishError,
+    PublishStats, Publisher, Subscriber, MAX_BATCH,
 };
 use ticketon_wire::{AdmissionEvent, EVENT_SCHEMA_VERSION};
 
@@ -104,6 +104,15 @@ impl Ledger {
         Ok(())
     }
 
+    /// A batch as a store would apply it: every record in order, stopping at
+    /// the first that cannot be applied.
+    pub(crate) fn apply_batch(
+        &self,
+        batch: Vec<Received<AdmissionEvent>>,
+    ) -> Result<(), ApplyError> {
+        batch.into_iter().try_for_each(|r| self.apply(r))
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.state.lock().unwrap().applied.len()
     }
@@ -114,12 +123,22 @@ impl Ledger {
 
     /// Asserts every event `0..n` of `run` was applied, in order per key.
     pub(crate) fn assert_complete(&self, run: &str, keys: &[String], n: i64) {
+        self.assert_complete_except(run, keys, n, &[]);
+    }
+
+    /// Asserts every event `0..n` of `run` but those in `skipped` was applied,
+    /// in order per key, and none of `skipped` was.
+    pub(crate) fn assert_complete_except(
+        &self,
+        run: &str,
+        keys: &[String],
+        n: i64,
+        skipped: &[i64],
+    ) {
         let s = self.state.lock().unwrap();
+        let id = |i: i64| format!("{run}/{}/{i}", keys[(i as usize) % keys.len()]);
         let missing: Vec<i64> = (0..n)
-            .filter(|i| {
-                !s.applied
-                    .contains(&format!("{run}/{}/{i}", keys[(*i as usize) % keys.len()]))
-            })
+            .filter(|i| !skipped.contains(i) && !s.applied.contains(&id(*i)))
             .collect();
         assert!(
             missing.is_empty(),
@@ -127,9 +146,18 @@ impl Ledger {
             missing.len(),
             &missing[..missing.len().min(10)]
         );
+        let wrongly: Vec<i64> = skipped
+            .iter()
+            .copied()
+            .filter(|i| s.applied.contains(&id(*i)))
+            .collect();
+        assert!(
+            wrongly.is_empty(),
+            "events applied that should have been skipped: {wrongly:?}"
+        );
         assert_eq!(
             s.applied.len() as i64,
-            n,
+            n - skipped.len() as i64,
             "applied events that were never published"
         );
         assert!(
@@ -168,6 +196,35 @@ pub(crate) async fn consume_until(
     stats
 }
 
+/// [`consume_until`] through [`run_batch_consumer`]; also returns the size
+/// of every batch handed to the handler, in order.
+pub(crate) async fn consume_batches_until(
+    sub: Box<dyn Subscriber>,
+    ledger: &Ledger,
+    target: usize,
+) -> (ConsumerStats, Vec<usize>) {
+    let stats = ConsumerStats::default();
+    let sizes = Mutex::new(Vec::new());
+    let reached = tokio::sync::Notify::new();
+    let stop = async {
+        if ledger.len() < target {
+            let _ = tokio::time::timeout(PATIENCE, reached.notified()).await;
+        }
+    };
+    let apply = |batch: Vec<Received<AdmissionEvent>>| {
+        sizes.lock().unwrap().push(batch.len());
+        let out = ledger.apply_batch(batch);
+        if ledger.len() >= target {
+            reached.notify_one();
+        }
+        std::future::ready(out)
+    };
+    run_batch_consumer(sub, &stats, apply, stop)
+        .await
+        .expect("consumer failed");
+    (stats, sizes.into_inner().unwrap())
+}
+
 /// Waits (at most PATIENCE) until the ledger holds `n` events.
 pub(crate) async fn wait_for(ledger: &Ledger, n: usize) {
     let deadline = Instant::now() + PATIENCE;
@@ -203,6 +260,36 @@ pub(crate) async fn ordered_per_key(bus: &dyn TestBus, topic: &str) {
     assert_eq!(ledger.duplicates(), 0);
     assert_eq!(stats.applied.load(Ordering::Relaxed), n as u64);
     assert_eq!(stats.rejected.load(Ordering::Relaxed), 0);
+}
+
+/// [`ordered_per_key`] through the batch consumer: what is waiting is taken
+/// in batches (never more than [`MAX_BATCH`]), and still every event
+/// arrives once, in order per key. Returns the batch sizes.
+pub(crate) async fn ordered_per_key_in_batches(bus: &dyn TestBus, topic: &str) -> Vec<usize> {
+    let run = unique("batch");
+    let keys = keys(7);
+    let n = 700;
+    let p = bus.publisher();
+    publish_range(p.as_ref(), topic, &run, &keys, 0, n);
+    flush(p.as_ref()).await;
+
+    let ledger = Ledger::default();
+    let (stats, sizes) =
+        consume_batches_until(bus.subscribe(&unique("g"), &[topic]), &ledger, n as usize).await;
+    ledger.assert_complete(&run, &keys, n);
+    assert_eq!(ledger.duplicates(), 0);
+    assert_eq!(stats.applied.load(Ordering::Relaxed), n as u64);
+    assert_eq!(stats.rejected.load(Ordering::Relaxed), 0);
+    assert_eq!(sizes.iter().sum::<usize>(), n as usize, "{sizes:?}");
+    assert!(
+        sizes.iter().all(|s| (1..=MAX_BATCH).contains(s)),
+        "batch sizes out of bounds: {sizes:?}"
+    );
+    assert!(
+        sizes.iter().any(|s| *s > 1),
+        "records already waiting were not batched: {sizes:?}"
+    );
+    sizes
 }
 
 /// A member stops mid-stream; the next member of the group resumes from the
