@@ -13,7 +13,7 @@
 #
 # Every flag after the stack goes to flash-sale (defaults: the issue's sale, 500,000 fans for
 # 50,000 seats; `--fans 20000 --seats 2000` for a quick one). The report goes to REPORT_DIR
-# (default bench/flash-sale-report/<stack>). Env: SKIP_BUILD [0], MYSQL_URL
+# (default bench/flash-sale-report/<stack>), with the logs of the system under test in logs/. Env: SKIP_BUILD [0], MYSQL_URL
 # [mysql://root@127.0.0.1:3306], REDIS_PORT [6393], KAFKA_PORT [19093].
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -109,5 +109,9 @@ status=0
 "$BIN/flash-sale" "${QUEUE_FLAGS[@]}" --reservation-url "http://$RESERVATIONS" \
   --sandbox-url "http://$SANDBOX" --admin-key "$ADMIN_KEY" --database-url "$DATABASE_URL" \
   "${PID_FLAGS[@]}" --report "$REPORT_DIR" "$@" || status=$?
-echo "report: $REPORT_DIR/report.md"
+# The system's own logs go beside the report (the scratch directory is removed on exit): a failed
+# check or a 5xx is read there.
+mkdir -p "$REPORT_DIR/logs"
+cp "$TMP"/*.log "$REPORT_DIR/logs/" 2> /dev/null || true
+echo "report: $REPORT_DIR/report.md (logs of the system under test: $REPORT_DIR/logs/)"
 exit $status

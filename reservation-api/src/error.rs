@@ -73,6 +73,7 @@ error_codes! {
     PaymentProviderError => "payment_provider_error",
     SeatBusy => "seat_busy",
     LockServiceUnavailable => "lock_service_unavailable",
+    DatabaseUnavailable => "database_unavailable",
 }
 
 impl std::fmt::Display for ErrorCode {
@@ -153,8 +154,24 @@ impl Error {
             Error::Busy { .. } => ErrorCode::SeatBusy,
             Error::LockService(_) => ErrorCode::LockServiceUnavailable,
             Error::PaymentProvider(_) => ErrorCode::PaymentProviderError,
+            Error::Storage(e) if is_transient(e) => ErrorCode::DatabaseUnavailable,
             Error::Storage(_) | Error::Migration(_) | Error::Internal(_) => ErrorCode::Internal,
         }
+    }
+}
+
+/// Storage failures that say "not now" rather than "broken": no connection
+/// free within the pool's acquire timeout (overload), the database
+/// unreachable (a restart), or still busy or deadlocked after the store's own
+/// retries. The client is told to retry instead of being shown a fault.
+fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(_) => {
+            // `is_retryable` reads the error by reference through the store's type.
+            crate::store::is_retryable_sqlx(e)
+        }
+        _ => false,
     }
 }
 
@@ -208,6 +225,10 @@ mod tests {
         assert_eq!(e.code(), ErrorCode::NoSeats);
         assert_eq!(
             Error::Storage(sqlx::Error::PoolTimedOut).code(),
+            ErrorCode::DatabaseUnavailable
+        );
+        assert_eq!(
+            Error::Storage(sqlx::Error::RowNotFound).code(),
             ErrorCode::Internal
         );
     }

@@ -51,7 +51,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,
         PaymentProviderError => StatusCode::BAD_GATEWAY,
-        SeatBusy | LockServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        SeatBusy | LockServiceUnavailable | DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -84,6 +84,13 @@ pub fn status_and_body(error: &Error) -> (StatusCode, Vec<u8>) {
             ErrorBody::new(
                 code.as_str(),
                 "the seat lock service is unavailable; try again",
+            )
+        }
+        Error::Storage(e) if code == ErrorCode::DatabaseUnavailable => {
+            tracing::warn!(error = %e, "database unavailable or overloaded");
+            ErrorBody::new(
+                code.as_str(),
+                "the database is unavailable or overloaded; try again",
             )
         }
         Error::Storage(e) => {
@@ -155,10 +162,26 @@ mod tests {
 
     #[test]
     fn storage_errors_do_not_leak_details() {
-        let (status, body) = status_and_body(&Error::Storage(sqlx::Error::PoolTimedOut));
+        let (status, body) = status_and_body(&Error::Storage(sqlx::Error::RowNotFound));
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["error"]["code"], "internal");
+        assert!(!v["error"]["message"].as_str().unwrap().contains("row"));
+    }
+
+    #[test]
+    fn an_overloaded_or_unreachable_database_is_a_503_to_retry() {
+        for cause in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+        ] {
+            let response = Error::Storage(cause).into_response();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        }
+        let (_, body) = status_and_body(&Error::Storage(sqlx::Error::PoolTimedOut));
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["code"], "database_unavailable");
         assert!(!v["error"]["message"].as_str().unwrap().contains("pool"));
     }
 }

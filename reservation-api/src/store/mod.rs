@@ -229,7 +229,15 @@ fn stored_seat_status(s: String) -> Result<SeatStatus> {
 /// True for failures that a retry of the whole transaction resolves:
 /// InnoDB deadlocks and lock-wait timeouts, SQLite busy/locked.
 pub(crate) fn is_retryable(e: &StoreError) -> bool {
-    let StoreError::Database(sqlx::Error::Database(db)) = e else {
+    match e {
+        StoreError::Database(e) => is_retryable_sqlx(e),
+        _ => false,
+    }
+}
+
+/// [`is_retryable`] on the driver's error.
+pub(crate) fn is_retryable_sqlx(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = e else {
         return false;
     };
     if let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
