@@ -24,6 +24,9 @@ use crate::toss::{TossArgs, TossConfig, TossError, DEFAULT_SANDBOX_LISTEN};
 /// A SQLite file in the working directory, created on first start.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://ticketon-reservations.db";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// A map a quarter of a second old is current enough to pick seats from (the
+/// hold is judged by the database), and spares the database a read per fan.
+pub const DEFAULT_SEAT_MAP_MAX_AGE_MS: u64 = 250;
 
 #[derive(Clone)]
 pub struct Config {
@@ -37,6 +40,8 @@ pub struct Config {
     /// Prefix of every Redis key this service writes.
     pub redis_prefix: String,
     pub sweep_interval_ms: u64,
+    /// How old a seat map served from memory may be (zero: always read).
+    pub seat_map_max_age: std::time::Duration,
     /// Kafka bootstrap servers; unset: no event bus (see `App::build_with_events`).
     pub kafka_brokers: Option<String>,
     /// Toss and the payment reconciler.
@@ -55,6 +60,7 @@ impl Default for Config {
             redis_url: None,
             redis_prefix: "ticketon:resv".into(),
             sweep_interval_ms: 1_000,
+            seat_map_max_age: std::time::Duration::from_millis(DEFAULT_SEAT_MAP_MAX_AGE_MS),
             kafka_brokers: None,
             payments: PaymentsConfig::default(),
         }
@@ -74,6 +80,7 @@ impl fmt::Debug for Config {
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
             .field("redis_prefix", &self.redis_prefix)
             .field("sweep_interval_ms", &self.sweep_interval_ms)
+            .field("seat_map_max_age", &self.seat_map_max_age)
             .field("kafka_brokers", &self.kafka_brokers)
             .field("payments", &self.payments)
             .finish()
@@ -125,6 +132,11 @@ pub struct ReservationArgs {
     /// How often expired holds are swept to `expired`.
     #[arg(long, env = "TICKETON_HOLD_SWEEP_INTERVAL_MS", default_value_t = 1_000)]
     pub sweep_interval_ms: u64,
+    /// How old a seat map served to buyers may be: the rows of a map are read
+    /// at most once per this and per section, and this process's own holds
+    /// and releases refresh it at once (0: read the database every time).
+    #[arg(long, env = "TICKETON_SEAT_MAP_MAX_AGE_MS", default_value_t = DEFAULT_SEAT_MAP_MAX_AGE_MS)]
+    pub seat_map_max_age_ms: u64,
     /// How often pending payments and refunds are settled with Toss.
     #[arg(long, env = "TICKETON_PAYMENT_RECONCILE_INTERVAL_MS", default_value_t = DEFAULT_RECONCILE_INTERVAL_MS)]
     pub payment_reconcile_interval_ms: u64,
@@ -166,6 +178,7 @@ impl ReservationArgs {
             redis_url,
             redis_prefix: format!("{}:resv", common.redis_prefix),
             sweep_interval_ms: self.sweep_interval_ms.max(50),
+            seat_map_max_age: std::time::Duration::from_millis(self.seat_map_max_age_ms),
             kafka_brokers: common.kafka_brokers().map(str::to_string),
             payments: PaymentsConfig {
                 toss,

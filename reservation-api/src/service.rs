@@ -53,8 +53,9 @@ impl Reservations {
     /// Connects to the database (running migrations) and to the lock
     /// service the configured strategy needs.
     pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Self> {
-        let store =
-            SqlStore::connect(&config.database_url, config.database_max_connections).await?;
+        let store = SqlStore::connect(&config.database_url, config.database_max_connections)
+            .await?
+            .with_seat_map_max_age(config.seat_map_max_age);
         let locker = match config.seat_lock {
             SeatLockKind::Pessimistic => SeatLocker::Pessimistic(Pessimistic),
             SeatLockKind::Optimistic => SeatLocker::Optimistic(Optimistic::default()),

@@ -5,6 +5,10 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::seat_maps::{seat_views, Lookup};
 use super::{stored_seat_status, SqlStore};
 use super::{Result, StoreError};
 use crate::domain::hold::effective_seat_status;
@@ -35,6 +39,33 @@ pub struct SectionSummary {
     pub price_krw: i64,
     pub total_seats: i64,
     pub available_seats: i64,
+}
+
+/// A seat as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatRow {
+    pub id: i64,
+    pub section: String,
+    pub row: i64,
+    pub number: i64,
+    pub price_krw: i64,
+    /// As stored: a hold that ran out is still `Held` here.
+    pub status: SeatStatus,
+    pub hold_expires_at_ms: Option<i64>,
+}
+
+impl SeatRow {
+    /// The seat as a client sees it at `now_ms`.
+    pub fn view_at(&self, now_ms: i64) -> SeatView {
+        SeatView {
+            id: self.id,
+            section: self.section.clone(),
+            row: self.row,
+            number: self.number,
+            price_krw: self.price_krw,
+            status: effective_seat_status(self.status, self.hold_expires_at_ms, now_ms),
+        }
+    }
 }
 
 /// A seat as buyers see it, with its status as of the read.
@@ -235,6 +266,29 @@ impl SqlStore {
         status: Option<SeatStatus>,
         now_ms: i64,
     ) -> Result<Vec<SeatView>> {
+        let rows = match self.seat_maps.lookup(event_id, section, Instant::now()) {
+            Lookup::Fresh(rows) => rows,
+            Lookup::Refresh => {
+                let read_at = Instant::now();
+                match self.seat_rows(event_id, section).await {
+                    Ok(rows) => {
+                        let rows: Arc<[SeatRow]> = rows.into();
+                        self.seat_maps
+                            .store(event_id, section, rows.clone(), read_at);
+                        rows
+                    }
+                    Err(e) => {
+                        self.seat_maps.refresh_failed(event_id, section);
+                        return Err(e);
+                    }
+                }
+            }
+        };
+        Ok(seat_views(&rows, status, now_ms))
+    }
+
+    /// The seats of an event (or one section) as stored, in id order.
+    pub async fn seat_rows(&self, event_id: &str, section: Option<&str>) -> Result<Vec<SeatRow>> {
         let sql = format!(
             "SELECT id, section, row_no, seat_no, price_krw, status, hold_expires_at_ms FROM seats \
              WHERE event_id = ?{} ORDER BY id",
@@ -245,24 +299,19 @@ impl SqlStore {
             q = q.bind(s);
         }
         let rows = q.fetch_all(&self.pool).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let stored = stored_seat_status(r.try_get("status")?)?;
-            let seat_status =
-                effective_seat_status(stored, r.try_get("hold_expires_at_ms")?, now_ms);
-            if status.is_some_and(|want| want != seat_status) {
-                continue;
-            }
-            out.push(SeatView {
-                id: r.try_get("id")?,
-                section: r.try_get("section")?,
-                row: r.try_get("row_no")?,
-                number: r.try_get("seat_no")?,
-                price_krw: r.try_get("price_krw")?,
-                status: seat_status,
-            });
-        }
-        Ok(out)
+        rows.iter()
+            .map(|r| {
+                Ok(SeatRow {
+                    id: r.try_get("id")?,
+                    section: r.try_get("section")?,
+                    row: r.try_get("row_no")?,
+                    number: r.try_get("seat_no")?,
+                    price_krw: r.try_get("price_krw")?,
+                    status: stored_seat_status(r.try_get("status")?)?,
+                    hold_expires_at_ms: r.try_get("hold_expires_at_ms")?,
+                })
+            })
+            .collect()
     }
 
     /// Seat ids of an event in id order (tests and benchmarks pick from it).

@@ -88,6 +88,7 @@ impl SqlStore {
                 q.execute(&mut *tx).await?;
                 insert_reservation(&mut tx, hold, amount_krw).await?;
                 tx.commit().await?;
+                self.seats_changed();
             }
         }
         Ok(verdict)
@@ -166,6 +167,7 @@ impl SqlStore {
         }
         insert_reservation(&mut tx, hold, amount_krw).await?;
         tx.commit().await?;
+        self.seats_changed();
         Ok(true)
     }
 }

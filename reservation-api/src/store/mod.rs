@@ -25,12 +25,13 @@ mod outbox;
 mod payments;
 mod refunds;
 mod reservations;
+mod seat_maps;
 mod sessions;
 mod settlement;
 mod tickets;
 
 pub use error::{Result, StoreError};
-pub use events::{EventRecord, SeatView, SectionSummary};
+pub use events::{EventRecord, SeatRow, SeatView, SectionSummary};
 pub use holds::{Guard, PendingHold};
 pub use idempotency::IdemBegin;
 pub use outbox::OutboxRecord;
@@ -41,12 +42,14 @@ pub use sessions::SessionRef;
 pub use settlement::{Order, OrderSeat, Settlement};
 pub use tickets::{CancelStart, TicketRecord};
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
 use crate::domain::{SeatState, SeatStatus};
+use seat_maps::SeatMaps;
 
 static MYSQL_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/mysql");
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -90,6 +93,9 @@ impl Dialect {
 pub struct SqlStore {
     pool: AnyPool,
     dialect: Dialect,
+    /// Seat maps read recently (`seat_maps.rs`); none kept unless
+    /// [`SqlStore::with_seat_map_max_age`] says how long.
+    seat_maps: Arc<SeatMaps>,
 }
 
 /// Adds `mode=rwc` to a SQLite file URL so the file is created on first start.
@@ -104,6 +110,17 @@ fn sqlite_url_creating_file(url: &str) -> String {
 }
 
 impl SqlStore {
+    /// Serve seat maps up to `max_age` old from memory (see `seat_maps.rs`).
+    pub fn with_seat_map_max_age(mut self, max_age: Duration) -> Self {
+        self.seat_maps = Arc::new(SeatMaps::new(max_age));
+        self
+    }
+
+    /// Seats were written: the next reader of every map reads again.
+    pub(crate) fn seats_changed(&self) {
+        self.seat_maps.changed();
+    }
+
     /// Connects and runs the backend's migrations.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
         sqlx::any::install_default_drivers();
@@ -163,7 +180,11 @@ impl SqlStore {
             Dialect::MySql => MYSQL_MIGRATIONS.run(&pool).await?,
             Dialect::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
         }
-        Ok(SqlStore { pool, dialect })
+        Ok(SqlStore {
+            pool,
+            dialect,
+            seat_maps: Arc::new(SeatMaps::new(Duration::ZERO)),
+        })
     }
 
     pub fn dialect(&self) -> Dialect {

@@ -158,6 +158,7 @@ impl SqlStore {
         self.end_session_in_tx(&mut tx, &record.session(), SessionEnd::Released, now_ms)
             .await?;
         tx.commit().await?;
+        self.seats_changed();
         Ok(ReservationRecord {
             status: ReservationStatus::Released,
             ..record

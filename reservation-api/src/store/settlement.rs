@@ -251,6 +251,8 @@ impl Settlement<'_> {
     }
 
     pub async fn commit(self) -> Result<()> {
-        Ok(self.tx.commit().await?)
+        self.tx.commit().await?;
+        self.store.seats_changed();
+        Ok(())
     }
 }

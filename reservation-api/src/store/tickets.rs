@@ -289,6 +289,8 @@ impl SqlStore {
             };
             self.enqueue_in_tx(&mut tx, &event, now_ms).await?;
             tx.commit().await?;
+            // The seat is on sale again.
+            self.seats_changed();
             Ok(())
         })
         .await
