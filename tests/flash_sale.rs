@@ -46,6 +46,7 @@ async fn a_small_sale_keeps_every_promise() {
         max_in_flight: 512,
         join_workers: 64,
         poll_workers: 64,
+        settle_secs: 60,
         max_secs: 240,
         pids: Vec::new(),
         report: dir.join("report"),

@@ -107,6 +107,10 @@ pub struct Args {
     /// Workers serving the polls that are due.
     #[arg(long, default_value_t = 256)]
     pub poll_workers: usize,
+    /// After the sale, how long the reconciler may take to settle the payments
+    /// still pending before the money is checked.
+    #[arg(long, default_value_t = 120)]
+    pub settle_secs: u64,
     /// The sale is called off (and every unfinished fan reported) after this long.
     #[arg(long, default_value_t = 1_800)]
     pub max_secs: u64,

@@ -1091,16 +1091,21 @@ async fn finish(
     }
 
     // Payments still being settled (the reconciler) move both the tickets
-    // and the ledger: wait up to 30 s for the two to agree.
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // and the ledger: wait until nothing is pending any more (every charge
+    // has become tickets or a refund) or the two agree, for up to
+    // `--settle-secs`, and say how long it took.
+    let settle_started = Instant::now();
+    let deadline = settle_started + Duration::from_secs(args.settle_secs);
     let (db, money) = loop {
         let db = database_figures(&args.database_url, &sale.event_id).await?;
         let money = ledger(args, sale).await?;
-        if money.0 == db.ticket_krw || Instant::now() >= deadline {
+        let settled = db.unsettled == 0 && money.0 == db.ticket_krw;
+        if settled || Instant::now() >= deadline {
             break (db, money);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
+    let settle_secs = settle_started.elapsed().as_secs_f64();
     let max_sampled_active = out.samples.iter().map(|s| s.2).max().unwrap_or(0);
     let busiest_second = checks::max_in_one_second(&times) as u64;
     let inversions = checks::fifo_inversions(&admitted);
@@ -1122,8 +1127,9 @@ async fn finish(
             name: "money adds up (captured − refunded = ticket prices)",
             violations: money.0.abs_diff(db.ticket_krw),
             detail: format!(
-                "captured − refunded {} KRW, tickets {} KRW{}",
-                money.0, db.ticket_krw, money.1
+                "captured − refunded {} KRW, tickets {} KRW{}; {} payments or refunds still \
+                 pending after {settle_secs:.1} s of settling",
+                money.0, db.ticket_krw, money.1, db.unsettled
             ),
         },
         Check {
@@ -1178,6 +1184,8 @@ struct DbFigures {
     tickets: u64,
     paid_seats: u64,
     ticket_krw: i64,
+    /// Payment attempts and refunds of the event not yet settled.
+    unsettled: u64,
 }
 
 async fn database_figures(url: &str, event_id: &str) -> anyhow::Result<DbFigures> {
@@ -1219,6 +1227,17 @@ async fn database_figures(url: &str, event_id: &str) -> anyhow::Result<DbFigures
              WHERE event_id = ? AND status <> 'cancelled'",
         )
         .await?,
+        unsettled: (count(
+            "SELECT COUNT(*) FROM payments p JOIN reservations r ON r.id = p.reservation_id \
+             WHERE r.event_id = ? AND p.status = 'pending'",
+        )
+        .await?
+            + count(
+                "SELECT COUNT(*) FROM refunds f JOIN payments p ON p.id = f.payment_id \
+                 JOIN reservations r ON r.id = p.reservation_id \
+                 WHERE r.event_id = ? AND f.status = 'pending'",
+            )
+            .await?) as u64,
     };
     pool.close().await;
     Ok(figures)
