@@ -268,13 +268,18 @@ impl SqlStore {
     ) -> Result<Vec<SeatView>> {
         let rows = match self.seat_maps.lookup(event_id, section, Instant::now()) {
             Lookup::Fresh(rows) => rows,
-            Lookup::Refresh => {
+            Lookup::Refresh(writes_before) => {
                 let read_at = Instant::now();
                 match self.seat_rows(event_id, section).await {
                     Ok(rows) => {
                         let rows: Arc<[SeatRow]> = rows.into();
-                        self.seat_maps
-                            .store(event_id, section, rows.clone(), read_at);
+                        self.seat_maps.store(
+                            event_id,
+                            section,
+                            rows.clone(),
+                            read_at,
+                            writes_before,
+                        );
                         rows
                     }
                     Err(e) => {

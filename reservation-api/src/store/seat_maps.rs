@@ -21,9 +21,12 @@
 //!
 //! While one reader refreshes a stale snapshot, the others are served the
 //! stale one (a refresh at a time per map), so a burst of readers is one
-//! query, not one each.
+//! query, not one each. A write that lands while a refresh reads leaves the
+//! refreshed snapshot stale (the rows may predate it), so a buyer's own hold
+//! is never hidden by a refresh that raced it.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -53,6 +56,8 @@ struct Snapshot {
 pub(super) struct SeatMaps {
     max_age: Duration,
     snapshots: Mutex<HashMap<MapKey, Snapshot>>,
+    /// Seat writes of this process so far.
+    writes: AtomicU64,
 }
 
 /// What a reader is to do.
@@ -60,8 +65,9 @@ pub(super) struct SeatMaps {
 pub(super) enum Lookup {
     /// Serve these rows.
     Fresh(Arc<[SeatRow]>),
-    /// Read the rows and [`SeatMaps::store`] them.
-    Refresh,
+    /// Read the rows and [`SeatMaps::store`] them, with this count of writes
+    /// seen before the read.
+    Refresh(u64),
 }
 
 impl SeatMaps {
@@ -70,13 +76,15 @@ impl SeatMaps {
         SeatMaps {
             max_age,
             snapshots: Mutex::new(HashMap::new()),
+            writes: AtomicU64::new(0),
         }
     }
 
     /// The snapshot to serve for a map, or that the caller is to read it.
     pub(super) fn lookup(&self, event_id: &str, section: Option<&str>, now: Instant) -> Lookup {
+        let writes = self.writes.load(Ordering::Acquire);
         if self.max_age.is_zero() {
-            return Lookup::Refresh;
+            return Lookup::Refresh(writes);
         }
         let mut snapshots = self.snapshots.lock();
         let key = (event_id.to_owned(), section.map(str::to_owned));
@@ -85,22 +93,24 @@ impl SeatMaps {
                 let due = snapshot.stale || now.duration_since(snapshot.read_at) >= self.max_age;
                 if due && !snapshot.refreshing {
                     snapshot.refreshing = true;
-                    Lookup::Refresh
+                    Lookup::Refresh(writes)
                 } else {
                     Lookup::Fresh(snapshot.rows.clone())
                 }
             }
-            None => Lookup::Refresh,
+            None => Lookup::Refresh(writes),
         }
     }
 
-    /// The rows just read for a map (read after `read_at`).
+    /// The rows just read for a map: read after `read_at`, by a reader
+    /// that was told [`Lookup::Refresh`] with `writes_before`.
     pub(super) fn store(
         &self,
         event_id: &str,
         section: Option<&str>,
         rows: Arc<[SeatRow]>,
         read_at: Instant,
+        writes_before: u64,
     ) {
         if self.max_age.is_zero() {
             return;
@@ -115,7 +125,7 @@ impl SeatMaps {
             Snapshot {
                 rows,
                 read_at,
-                stale: false,
+                stale: self.writes.load(Ordering::Acquire) != writes_before,
                 refreshing: false,
             },
         );
@@ -133,6 +143,7 @@ impl SeatMaps {
     /// reader. Every map, not the event's: some writes (a cancelled ticket)
     /// do not know their event, and a flash sale is one event anyway.
     pub(super) fn changed(&self) {
+        self.writes.fetch_add(1, Ordering::AcqRel);
         for snapshot in self.snapshots.lock().values_mut() {
             snapshot.stale = true;
         }
@@ -180,40 +191,66 @@ mod tests {
     fn a_map_is_read_once_per_max_age_and_served_in_between() {
         let maps = SeatMaps::new(Duration::from_millis(250));
         let t0 = Instant::now();
-        assert!(matches!(maps.lookup("e", Some("A"), t0), Lookup::Refresh));
-        maps.store("e", Some("A"), rows(), t0);
+        assert!(matches!(
+            maps.lookup("e", Some("A"), t0),
+            Lookup::Refresh(_)
+        ));
+        maps.store("e", Some("A"), rows(), t0, 0);
         let later = t0 + Duration::from_millis(200);
         assert!(matches!(maps.lookup("e", Some("A"), later), Lookup::Fresh(r) if r.len() == 3));
         assert!(
-            matches!(maps.lookup("e", None, later), Lookup::Refresh),
+            matches!(maps.lookup("e", None, later), Lookup::Refresh(_)),
             "another map"
         );
         let old = t0 + Duration::from_millis(300);
-        assert!(matches!(maps.lookup("e", Some("A"), old), Lookup::Refresh));
+        assert!(matches!(
+            maps.lookup("e", Some("A"), old),
+            Lookup::Refresh(_)
+        ));
         // While that refresh runs, everyone else gets the old rows.
         assert!(matches!(maps.lookup("e", Some("A"), old), Lookup::Fresh(_)));
         maps.refresh_failed("e", Some("A"));
-        assert!(matches!(maps.lookup("e", Some("A"), old), Lookup::Refresh));
+        assert!(matches!(
+            maps.lookup("e", Some("A"), old),
+            Lookup::Refresh(_)
+        ));
     }
 
     #[test]
     fn a_write_of_this_process_makes_the_next_reader_read_again() {
         let maps = SeatMaps::new(Duration::from_secs(60));
         let t0 = Instant::now();
-        maps.store("e", Some("A"), rows(), t0);
-        maps.store("e", None, rows(), t0);
+        maps.store("e", Some("A"), rows(), t0, 0);
+        maps.store("e", None, rows(), t0, 0);
         assert!(matches!(maps.lookup("e", Some("A"), t0), Lookup::Fresh(_)));
         maps.changed();
-        assert!(matches!(maps.lookup("e", Some("A"), t0), Lookup::Refresh));
-        assert!(matches!(maps.lookup("e", None, t0), Lookup::Refresh));
+        assert!(matches!(
+            maps.lookup("e", Some("A"), t0),
+            Lookup::Refresh(_)
+        ));
+        assert!(matches!(maps.lookup("e", None, t0), Lookup::Refresh(_)));
+    }
+
+    #[test]
+    fn a_write_during_a_refresh_leaves_the_refreshed_map_stale() {
+        let maps = SeatMaps::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        let Lookup::Refresh(before) = maps.lookup("e", None, t0) else {
+            panic!("nothing to serve yet");
+        };
+        // A hold commits while the rows are being read...
+        maps.changed();
+        maps.store("e", None, rows(), t0, before);
+        // ...so the rows may miss it: the next reader reads again.
+        assert!(matches!(maps.lookup("e", None, t0), Lookup::Refresh(_)));
     }
 
     #[test]
     fn zero_max_age_caches_nothing() {
         let maps = SeatMaps::new(Duration::ZERO);
         let t0 = Instant::now();
-        maps.store("e", None, rows(), t0);
-        assert!(matches!(maps.lookup("e", None, t0), Lookup::Refresh));
+        maps.store("e", None, rows(), t0, 0);
+        assert!(matches!(maps.lookup("e", None, t0), Lookup::Refresh(_)));
     }
 
     #[test]
