@@ -166,7 +166,10 @@ where
         match settle(&mut apply, records, stats, &mut stop).await {
             Settled::Applied => {}
             Settled::Stopped => return subscriber.close().await,
-            Settled::Rejected(why) if records.len() == 1 => reject(stats, &records[0], &why),
+            Settled::Rejected(why) if records.len() == 1 => {
+                let r = &records[0];
+                reject(stats, &r.topic, r.partition, r.offset, &why)
+            }
             Settled::Rejected(why) => {
                 tracing::warn!(
                     records = records.len(), %why,
@@ -177,7 +180,13 @@ where
                     {
                         Settled::Applied => {}
                         Settled::Stopped => return subscriber.close().await,
-                        Settled::Rejected(why) => reject(stats, received, &why),
+                        Settled::Rejected(why) => reject(
+                            stats,
+                            &received.topic,
+                            received.partition,
+                            received.offset,
+                            &why,
+                        ),
                     }
                 }
             }
@@ -216,7 +225,13 @@ impl<E: DeserializeOwned> Batch<E> {
             Ok(received) => self.records.push(received),
             // Counted now, committed with the batch: a commit of its own
             // would also commit the records ahead of it, not yet applied.
-            Err(why) => reject_delivery(stats, &delivery, &why),
+            Err(why) => reject(
+                stats,
+                &delivery.topic,
+                delivery.partition,
+                delivery.offset,
+                &why,
+            ),
         }
         let last = self
             .commits
@@ -280,27 +295,8 @@ where
     }
 }
 
-fn reject<E>(stats: &ConsumerStats, received: &Received<E>, why: &str) {
-    log_reject(
-        stats,
-        &received.topic,
-        received.partition,
-        received.offset,
-        why,
-    );
-}
-
-fn reject_delivery(stats: &ConsumerStats, delivery: &Delivery, why: &str) {
-    log_reject(
-        stats,
-        &delivery.topic,
-        delivery.partition,
-        delivery.offset,
-        why,
-    );
-}
-
-fn log_reject(stats: &ConsumerStats, topic: &str, partition: i32, offset: i64, why: &str) {
+/// Counts and logs a record that can never be applied, by where it sits.
+fn reject(stats: &ConsumerStats, topic: &str, partition: i32, offset: i64, why: &str) {
     stats.rejected.fetch_add(1, Ordering::Relaxed);
     tracing::error!(
         topic = %topic, partition, offset,
