@@ -27,7 +27,7 @@ CACHE="${TICKETON_CACHE:-$HOME/.cache/ticketon}"
 VENV="$CACHE/tansu-venv"
 STATE="${TANSU_STATE_DIR:-$CACHE/tansu-run}"
 PARTITIONS="${TANSU_PARTITIONS:-3}"
-TOPICS=(ticketon.admissions ticketon.sessions ticketon.entries)
+TOPICS=(ticketon.admissions ticketon.sessions ticketon.entries ticketon.tickets)
 # Pinned so that every machine runs the broker build these notes were written against.
 MESH_VERSION="0.1.2"
 CONFLUENT_VERSION="2.16.1"

@@ -59,9 +59,11 @@ impl Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    ticketon_runtime::logging::init(args.common.log_format);
+    let telemetry = ticketon_runtime::logging::init(args.common.log_format, "ticketon");
     let runtime = args.queue.runtime().context("starting the tokio runtime")?;
-    runtime.block_on(run(args))
+    let result = runtime.block_on(run(args));
+    telemetry.shutdown();
+    result
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
@@ -119,7 +121,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         toss_sandbox = reservations.toss_sandbox_url().as_deref().unwrap_or("off (TOSS_API_BASE)"),
         "ticketon is up"
     );
+    // Both services bound their listeners before their start functions
+    // returned: tell systemd (when it runs us) that we are up.
+    ticketon_runtime::systemd::notify_ready();
+    ticketon_runtime::systemd::spawn_watchdog();
     shutdown.wait().await;
+    ticketon_runtime::systemd::notify_stopping();
     tracing::info!("shutting down");
     queue.shutdown().await;
     reservations.shutdown().await?;

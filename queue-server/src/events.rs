@@ -14,7 +14,7 @@
 //! tick's events plus the leaves that arrive meanwhile. Joined events are
 //! analytics: when the buffer is full they are dropped and counted.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -63,7 +63,12 @@ struct PendingRecord {
     topic: &'static str,
     key: String,
     payload: Vec<u8>,
+    traceparent: Option<String>,
 }
+
+/// Joins traced so far whose admission event is still to come: past this,
+/// further joins are not linked (their own spans still are exported).
+const MAX_TRACED_JOINS: usize = 65_536;
 
 #[derive(Debug)]
 pub struct EventOutbox {
@@ -73,6 +78,11 @@ pub struct EventOutbox {
     pub entries_dropped: AtomicU64,
     /// Counters of the `ticketon.sessions` consumer.
     pub sessions_consumed: ConsumerStats,
+    /// The trace context of each join that came with one (a `traceparent`
+    /// header), by entryId, until the entry's admission event carries it to
+    /// the reservation-api: so one purchase is one trace. Only traced joins
+    /// are kept, and at most [`MAX_TRACED_JOINS`] of them.
+    join_traces: Mutex<HashMap<String, String>>,
 }
 
 impl EventOutbox {
@@ -82,6 +92,7 @@ impl EventOutbox {
             pending: Mutex::new(VecDeque::new()),
             publish_entries,
             entries_dropped: AtomicU64::new(0),
+            join_traces: Mutex::new(HashMap::new()),
             sessions_consumed: ConsumerStats::default(),
         }
     }
@@ -98,9 +109,26 @@ impl EventOutbox {
         self.pending.lock().len()
     }
 
+    /// Remembers the trace a join continued, for its entry's events.
+    pub fn remember_join_trace(&self, entry_id: &str, traceparent: String) {
+        let mut traces = self.join_traces.lock();
+        if traces.len() < MAX_TRACED_JOINS {
+            traces.insert(entry_id.to_string(), traceparent);
+        }
+    }
+
+    /// The trace of the entry's join, forgotten from here on.
+    pub fn take_join_trace(&self, entry_id: &str) -> Option<String> {
+        let mut traces = self.join_traces.lock();
+        if traces.is_empty() {
+            return None;
+        }
+        traces.remove(entry_id)
+    }
+
     /// Hands a must-deliver event to the bus, or keeps it in order behind
-    /// the ones already waiting.
-    pub fn send<E: BusEvent>(&self, event: &E) {
+    /// the ones already waiting; it carries `traceparent` in its header.
+    pub fn send<E: BusEvent>(&self, event: &E, traceparent: Option<String>) {
         let payload = match serde_json::to_vec(event) {
             Ok(payload) => payload,
             Err(e) => {
@@ -112,6 +140,7 @@ impl EventOutbox {
             topic: E::TOPIC,
             key: event.key().to_string(),
             payload,
+            traceparent,
         };
         let mut pending = self.pending.lock();
         if pending.is_empty() {
@@ -139,8 +168,12 @@ impl EventOutbox {
     fn try_publish(&self, record: &PendingRecord) -> Result<(), PublishError> {
         // The payload is cloned because a refused record must stay here; events
         // are a couple of hundred bytes and only admissions and leaves go this way.
-        self.publisher
-            .publish(record.topic, &record.key, record.payload.clone())
+        self.publisher.publish_traced(
+            record.topic,
+            &record.key,
+            record.payload.clone(),
+            record.traceparent.as_deref(),
+        )
     }
 
     /// Best effort: analytics may lose a join when the bus is backed up.

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::Instrument as _;
 
 use crate::config::QueueArgs;
 use crate::events::{EventLink, EventOutbox};
@@ -269,7 +270,16 @@ async fn consume_sessions<S: QueueStore>(
         &events.sessions_consumed,
         |received| {
             let service = service.clone();
-            async move { service.end_session(&received.event).await }
+            let span = tracing::info_span!(
+                "session.apply",
+                otel.name = "ticketon.sessions process",
+                otel.kind = "consumer",
+                entry = received.event.entry_id(),
+            );
+            if let Some(traceparent) = &received.traceparent {
+                ticketon_runtime::trace_context::continue_from(&span, traceparent);
+            }
+            async move { service.end_session(&received.event).await }.instrument(span)
         },
         stop,
     )

@@ -15,12 +15,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    ticketon_runtime::logging::init(config.common.log_format);
+    let telemetry = ticketon_runtime::logging::init(config.common.log_format, "queue-server");
     let runtime = config
         .queue
         .runtime()
         .context("starting the tokio runtime")?;
-    runtime.block_on(run(config))
+    let result = runtime.block_on(run(config));
+    telemetry.shutdown();
+    result
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
@@ -33,8 +35,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    // `Server::start` returns once the listener is bound: connections from
+    // here on wait in its backlog, so the service counts as up.
     let server = Server::start(&config.common, &config.queue, &secrets, events).await?;
+    ticketon_runtime::systemd::notify_ready();
+    ticketon_runtime::systemd::spawn_watchdog();
     shutdown.wait().await;
+    ticketon_runtime::systemd::notify_stopping();
     tracing::info!("signal received, shutting down");
     server.shutdown().await;
     Ok(())

@@ -176,7 +176,7 @@ impl<S: QueueStore> QueueService<S> {
         let joined = match self.store.join(queue_id, user).await {
             Ok(joined) => joined,
             Err(e) => {
-                self.metrics.joins_refused.fetch_add(1, Ordering::Relaxed);
+                self.metrics.joins_refused.inc();
                 return Err(e.into());
             }
         };
@@ -185,7 +185,7 @@ impl<S: QueueStore> QueueService<S> {
         } else {
             &self.metrics.joins_existing
         };
-        counter.fetch_add(1, Ordering::Relaxed);
+        counter.inc();
         let entry_id = self
             .entry_ids
             .encode(queue_id, joined.view.epoch, joined.seq);
@@ -227,6 +227,10 @@ impl<S: QueueStore> QueueService<S> {
         self.store.healthy()
     }
 
+    pub fn store_name(&self) -> &'static str {
+        self.store.name()
+    }
+
     /// Every queue with its counters, for `/metrics`.
     pub fn queues(&self) -> Vec<(QueueId, QueueInfo)> {
         self.store.queues()
@@ -240,17 +244,23 @@ impl<S: QueueStore> QueueService<S> {
             .await?
             .ok_or_else(|| QueueError::EntryNotFound(queue_id.to_string()))?;
         if outcome != LeaveOutcome::AlreadyEnded {
-            self.metrics.leaves.fetch_add(1, Ordering::Relaxed);
+            self.metrics.leaves.inc();
             self.watchers.entry_changed(queue_id, seq);
         }
         if let (LeaveOutcome::LeftActive, Some(events)) = (&outcome, &self.events) {
-            events.send(&AdmissionEvent::Left {
-                schema: EVENT_SCHEMA_VERSION,
-                queue_id: queue_id.to_string(),
-                entry_id: entry_id.to_string(),
-                user_id: view.user.as_str().to_string(),
-                at: self.now_ms() as i64,
-            });
+            events.send(
+                &AdmissionEvent::Left {
+                    schema: EVENT_SCHEMA_VERSION,
+                    queue_id: queue_id.to_string(),
+                    entry_id: entry_id.to_string(),
+                    user_id: view.user.as_str().to_string(),
+                    at: self.now_ms() as i64,
+                },
+                ticketon_runtime::trace_context::current_traceparent(),
+            );
+        }
+        if let Some(events) = &self.events {
+            events.take_join_trace(entry_id);
         }
         Ok(outcome)
     }
@@ -414,9 +424,7 @@ impl<S: QueueStore> QueueService<S> {
             if !events.drain() {
                 // The bus is backed up: admitting now would produce events
                 // with nowhere to go. Admission resumes once they drain.
-                self.metrics
-                    .admission_paused_ticks
-                    .fetch_add(1, Ordering::Relaxed);
+                self.metrics.admission_paused_ticks.inc();
                 return Ok(Vec::new());
             }
         }
@@ -425,12 +433,8 @@ impl<S: QueueStore> QueueService<S> {
             self.publish_tick_events(events, &ticks);
         }
         for tick in &ticks {
-            self.metrics
-                .admissions
-                .fetch_add(tick.admitted.len() as u64, Ordering::Relaxed);
-            self.metrics
-                .expirations
-                .fetch_add(tick.expired.len() as u64, Ordering::Relaxed);
+            self.metrics.admissions.inc_by(tick.admitted.len() as u64);
+            self.metrics.expirations.inc_by(tick.expired.len() as u64);
         }
         Ok(ticks)
     }
@@ -439,23 +443,35 @@ impl<S: QueueStore> QueueService<S> {
         for tick in ticks {
             let queue_id = tick.queue_id.as_str();
             for (seq, user) in &tick.expired {
-                events.send(&AdmissionEvent::Expired {
+                let entry_id = self.entry_ids.encode(queue_id, tick.epoch, *seq);
+                let trace = events.take_join_trace(&entry_id);
+                let event = AdmissionEvent::Expired {
                     schema: EVENT_SCHEMA_VERSION,
                     queue_id: queue_id.to_string(),
-                    entry_id: self.entry_ids.encode(queue_id, tick.epoch, *seq),
+                    entry_id,
                     user_id: user.as_str().to_string(),
                     at: self.now_ms() as i64,
-                });
+                };
+                events.send(&event, trace);
             }
             for admission in &tick.admitted {
-                events.send(&AdmissionEvent::Admitted {
+                let entry_id = self.entry_ids.encode(queue_id, tick.epoch, admission.seq);
+                // The admission continues the join's trace: the reservation-api
+                // applies it in a span of that trace. The entry keeps it for
+                // its expiry or leave.
+                let trace = events.take_join_trace(&entry_id);
+                if let Some(trace) = &trace {
+                    events.remember_join_trace(&entry_id, trace.clone());
+                }
+                let event = AdmissionEvent::Admitted {
                     schema: EVENT_SCHEMA_VERSION,
                     queue_id: queue_id.to_string(),
-                    entry_id: self.entry_ids.encode(queue_id, tick.epoch, admission.seq),
+                    entry_id,
                     user_id: admission.user.as_str().to_string(),
                     admitted_at: admission.admitted_at_ms as i64,
                     expires_at: admission.expires_at_ms as i64,
-                });
+                };
+                events.send(&event, trace);
             }
         }
     }

@@ -550,6 +550,10 @@ async fn healthz_and_metrics() {
     let (status, body) = read(h.client.get(h.url("/healthz")).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], "ok");
+    let (status, body) = read(h.client.get(h.url("/readyz")).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["checks"][0]["name"], "memory");
 
     let resp = h.client.get(h.url("/metrics")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
@@ -565,6 +569,8 @@ async fn healthz_and_metrics() {
         "ticketon_queue_admissions_total",
         "ticketon_queue_waiting{queue=\"sale\"}",
         "ticketon_queue_active{queue=\"sale\"}",
+        "ticketon_queue_max_active{queue=\"sale\"} 1",
+        "ticketon_queue_status{queue=\"sale\",status=\"open\"} 1",
     ] {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
     }
@@ -620,6 +626,9 @@ impl QueueStore for DownStore {
     fn healthy(&self) -> bool {
         false
     }
+    fn name(&self) -> &'static str {
+        "down-store"
+    }
 }
 
 #[tokio::test]
@@ -643,9 +652,18 @@ async fn an_unavailable_store_answers_503_with_retry_after() {
         StatusCode::SERVICE_UNAVAILABLE,
         "unavailable",
     );
-    let (status, body) = read(h.client.get(h.url("/healthz")).send().await.unwrap()).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(body["store"], "down");
+    let (status, _) = read(h.client.get(h.url("/healthz")).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "alive, even with its store down");
+    let (status, body) = read(h.client.get(h.url("/readyz")).send().await.unwrap()).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "dependency_down",
+    );
+    assert_eq!(body["error"]["message"], "down-store is down");
+    assert_eq!(body["checks"][0]["name"], "down-store");
+    assert_eq!(body["checks"][0]["up"], false);
     h.server.shutdown().await;
 }
 

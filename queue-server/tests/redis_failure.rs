@@ -92,7 +92,7 @@ async fn redis_going_away_and_coming_back() {
     assert_eq!(body["status"], "waiting");
     assert_eq!(body["position"], 1);
 
-    let health = srv.client.get(srv.url("/healthz")).send().await.unwrap();
+    let health = srv.client.get(srv.url("/readyz")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
 
     // Long enough for the client's reconnect attempts to run out.
@@ -108,7 +108,7 @@ async fn redis_going_away_and_coming_back() {
         "the server notices Redis is back",
         Duration::from_secs(15),
         || async {
-            let resp = srv.client.get(srv.url("/healthz")).send().await.unwrap();
+            let resp = srv.client.get(srv.url("/readyz")).send().await.unwrap();
             resp.status() == StatusCode::OK
         },
     )

@@ -38,12 +38,32 @@ pub async fn run(
         &stats,
         |batch: Vec<Received<AdmissionEvent>>| {
             let svc = svc.clone();
+            // A span per traced record, open while its batch is applied:
+            // each admission shows in its fan's trace, however it was batched.
+            let spans: Vec<tracing::Span> = batch
+                .iter()
+                .filter_map(|r| r.traceparent.as_deref().map(|t| (r, t)))
+                .map(|(r, traceparent)| {
+                    let span = tracing::info_span!(
+                        "admission.apply",
+                        otel.name = "ticketon.admissions process",
+                        otel.kind = "consumer",
+                        entry = r.event.entry_id(),
+                        batch = batch.len(),
+                    );
+                    ticketon_runtime::trace_context::continue_from(&span, traceparent);
+                    span
+                })
+                .collect();
             let events: Vec<AdmissionEvent> = batch.into_iter().map(|r| r.event).collect();
             async move {
-                svc.store
+                let applied = svc
+                    .store
                     .apply_admission_events(&events, svc.now_ms())
                     .await
-                    .map_err(apply_error)
+                    .map_err(apply_error);
+                drop(spans);
+                applied
             }
         },
         stopped,

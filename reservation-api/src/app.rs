@@ -110,13 +110,16 @@ impl App {
         );
         let svc = Arc::new(Reservations::open(&config, clock).await?);
         let (provider, toss_sandbox) = start_payment_provider(&config).await?;
-        let payments = Arc::new(Payments::new(
-            svc.store.clone(),
-            provider,
-            svc.clock.clone(),
-            secrets.token_secret.as_bytes(),
-            config.payments.reconcile_settings(),
-        ));
+        let payments = Arc::new(Payments {
+            revenue_won: svc.metrics.revenue_won.clone(),
+            ..Payments::new(
+                svc.store.clone(),
+                provider,
+                svc.clock.clone(),
+                secrets.token_secret.as_bytes(),
+                config.payments.reconcile_settings(),
+            )
+        });
         let listener = TcpListener::bind(&config.listen)
             .await
             .map_err(|e| Error::Internal(format!("cannot listen on {}: {e}", config.listen)))?;

@@ -9,15 +9,21 @@ use reservation_api::config::Args;
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let shutdown = ticketon_runtime::Shutdown::install();
-    ticketon_runtime::logging::init(args.common.log_format);
+    let telemetry = ticketon_runtime::logging::init(args.common.log_format, "reservation-api");
     let config = args
         .reservation
         .into_config(&args.common)
         .context("reading the configuration")?;
     tracing::info!(config = ?config, "starting");
+    // `serve` returns once the database is migrated and the listener bound.
     let handle = reservation_api::serve(config).await?;
+    ticketon_runtime::systemd::notify_ready();
+    ticketon_runtime::systemd::spawn_watchdog();
     shutdown.wait().await;
+    ticketon_runtime::systemd::notify_stopping();
     tracing::info!("shutting down");
-    handle.shutdown().await?;
-    Ok(())
+    let stopped = handle.shutdown().await;
+    // The exporter's thread blocks while it sends the last spans.
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    Ok(stopped?)
 }

@@ -63,7 +63,12 @@ pub async fn relay_once(store: &SqlStore, publisher: &dyn Publisher, now_ms: i64
     let batch = store.unpublished(BATCH).await?;
     let mut handed = Vec::with_capacity(batch.len());
     for record in &batch {
-        match publisher.publish(&record.topic, &record.key, record.payload.clone()) {
+        match publisher.publish_traced(
+            &record.topic,
+            &record.key,
+            record.payload.clone(),
+            record.traceparent.as_deref(),
+        ) {
             Ok(()) => handed.push(record.id),
             Err(e) => {
                 // Backpressure or a broken bus: keep order, try the rest later.

@@ -13,6 +13,7 @@ use crate::domain::session::SessionStatus;
 use crate::domain::SeatStatus;
 use crate::domain::{EventStatus, NewEvent, ReservationStatus, SeatSelection};
 use crate::error::{Error, ErrorCode, Result};
+use crate::metrics::{HoldResult, Metrics};
 use crate::seat_lock::{
     Distributed, Locks, MemoryLocks, Optimistic, Pessimistic, RedisLocks, SeatLock, SeatLockKind,
     SeatLocker,
@@ -47,6 +48,7 @@ pub struct Reservations {
     pub store: SqlStore,
     pub locker: SeatLocker,
     pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Reservations {
@@ -56,9 +58,14 @@ impl Reservations {
         let store = SqlStore::connect(&config.database_url, config.database_max_connections)
             .await?
             .with_seat_map_max_age(config.seat_map_max_age);
+        let metrics = Arc::new(Metrics::new(config.seat_lock));
+        let retries = metrics.hold_lock_retries.clone();
         let locker = match config.seat_lock {
             SeatLockKind::Pessimistic => SeatLocker::Pessimistic(Pessimistic),
-            SeatLockKind::Optimistic => SeatLocker::Optimistic(Optimistic::default()),
+            SeatLockKind::Optimistic => SeatLocker::Optimistic(Optimistic {
+                retries,
+                ..Optimistic::default()
+            }),
             SeatLockKind::Distributed => {
                 let locks = match &config.redis_url {
                     Some(url) => Locks::Redis(RedisLocks::connect(url).await?),
@@ -70,13 +77,17 @@ impl Reservations {
                         Locks::Memory(MemoryLocks::default())
                     }
                 };
-                SeatLocker::Distributed(Distributed::new(locks, config.redis_prefix.clone()))
+                SeatLocker::Distributed(Distributed {
+                    retries,
+                    ..Distributed::new(locks, config.redis_prefix.clone())
+                })
             }
         };
         Ok(Reservations {
             store,
             locker,
             clock,
+            metrics,
         })
     }
 
@@ -103,6 +114,17 @@ impl Reservations {
 
     /// Takes every seat in `seat_ids` for the buyer, or none.
     pub async fn hold(
+        &self,
+        buyer: &Buyer,
+        event_id: &str,
+        seat_ids: &[i64],
+    ) -> Result<ReservationRecord> {
+        let result = self.try_hold(buyer, event_id, seat_ids).await;
+        self.metrics.record_hold(HoldResult::of(&result));
+        result
+    }
+
+    async fn try_hold(
         &self,
         buyer: &Buyer,
         event_id: &str,
@@ -219,11 +241,6 @@ impl Reservations {
     /// reservation-api has heard of it.
     pub async fn session_status(&self, entry_id: &str) -> Result<Option<SessionStatus>> {
         Ok(self.store.session_status(entry_id).await?)
-    }
-
-    /// Events committed to the outbox and not yet published.
-    pub async fn outbox_backlog(&self) -> Result<i64> {
-        Ok(self.store.outbox_backlog().await?)
     }
 
     /// Starts an idempotent request: new, a replay of a finished one, still

@@ -498,3 +498,51 @@ async fn a_hold_is_released_by_patching_its_status() {
     s.stop().await;
     db.cleanup().await;
 }
+
+/// `/healthz` says the process is alive; `/readyz` asks each dependency: the
+/// database, the seat-lock Redis (distributed locks), and the Kafka producer,
+/// which here points at a port where no broker listens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_names_the_dependency_that_is_down() {
+    let db = TestDb::sqlite();
+    let ready = start(db.url(), SeatLockKind::Pessimistic, None, false).await;
+    let (status, body) = json_of(ready.http.get(ready.url("/readyz"))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["checks"][0]["name"], "database");
+    assert_eq!(body["checks"][0]["up"], true);
+    ready.stop().await;
+
+    let db = TestDb::sqlite();
+    let config = reservation_api::Config {
+        listen: "127.0.0.1:0".into(),
+        database_url: db.url().into(),
+        admin_key: Some(ADMIN_KEY.into()),
+        token_secret: Some(SECRET.into()),
+        kafka_brokers: Some("127.0.0.1:1".into()),
+        payments: reservation_api::config::PaymentsConfig {
+            toss: reservation_api::toss::TossConfig::sandbox(([127, 0, 0, 1], 0).into()),
+            ..Default::default()
+        },
+        ..reservation_api::Config::default()
+    };
+    let no_broker = reservation_api_testkit::server::serve(config, false).await;
+    let (status, _) = json_of(no_broker.http.get(no_broker.url("/healthz"))).await;
+    assert_eq!(status, 200, "alive without its broker");
+    let (status, body) = json_of(no_broker.http.get(no_broker.url("/readyz"))).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "dependency_down");
+    assert_eq!(body["error"]["message"], "kafka is down");
+    let kafka = body["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "kafka"))
+        .unwrap_or_else(|| panic!("a kafka check: {body}"));
+    assert_eq!(kafka["up"], false);
+    no_broker.stop().await;
+}
+
+async fn json_of(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.expect("an answer");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}

@@ -61,6 +61,8 @@ pub struct Received<E> {
     pub partition: i32,
     pub offset: i64,
     pub key: String,
+    /// The trace the record continues (its `traceparent` header).
+    pub traceparent: Option<String>,
 }
 
 /// The most records [`run_batch_consumer`] takes into one batch (undecodable
@@ -322,6 +324,7 @@ pub fn decode<E: DeserializeOwned>(delivery: &Delivery) -> Result<Received<E>, S
         partition: delivery.partition,
         offset: delivery.offset,
         key: delivery.key.clone(),
+        traceparent: delivery.traceparent.clone(),
     })
 }
 
@@ -372,6 +375,7 @@ mod tests {
             offset,
             key: format!("q{partition}"),
             payload: payload.into_bytes(),
+            traceparent: None,
         }
     }
 
@@ -466,6 +470,7 @@ mod tests {
             offset: 7,
             key: "q1".into(),
             payload: payload.as_bytes().to_vec(),
+            traceparent: None,
         }
     }
 

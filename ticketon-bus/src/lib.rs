@@ -49,7 +49,20 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait Publisher: Send + Sync + std::fmt::Debug {
     /// Hands a record to the bus without blocking. `Ok` means accepted into the
     /// buffer (it will be delivered, in order for its key); see [`PublishError`].
-    fn publish(&self, topic: &str, key: &str, payload: Vec<u8>) -> Result<(), PublishError>;
+    /// `traceparent`: the W3C trace context the record continues, carried
+    /// in the record's `traceparent` header.
+    fn publish_traced(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: Vec<u8>,
+        traceparent: Option<&str>,
+    ) -> Result<(), PublishError>;
+
+    /// [`Publisher::publish_traced`] outside any trace.
+    fn publish(&self, topic: &str, key: &str, payload: Vec<u8>) -> Result<(), PublishError> {
+        self.publish_traced(topic, key, payload, None)
+    }
 
     /// Counters and buffer depth, for `/metrics`.
     fn stats(&self) -> &PublishStats;
@@ -58,6 +71,19 @@ pub trait Publisher: Send + Sync + std::fmt::Debug {
     /// Call before shutting down: records still buffered when the publisher is
     /// dropped are lost.
     fn flush(&self, timeout: Duration) -> BoxFuture<'_, Result<(), BusError>>;
+
+    /// Whether the bus can take records now, for `/readyz`: a round trip to
+    /// the broker for Kafka. The default, for a bus inside the process, is
+    /// always ready.
+    fn check(&self, timeout: Duration) -> BoxFuture<'_, Result<(), BusError>> {
+        let _ = timeout;
+        Box::pin(async { Ok(()) })
+    }
+
+    /// What this bus is, as `/readyz` names it.
+    fn name(&self) -> &'static str {
+        "in-process bus"
+    }
 }
 
 /// One record as a subscriber sees it.
@@ -68,6 +94,8 @@ pub struct Delivery {
     pub offset: i64,
     pub key: String,
     pub payload: Vec<u8>,
+    /// The trace the record continues (its `traceparent` header).
+    pub traceparent: Option<String>,
 }
 
 /// The consuming half of the bus: one member of a consumer group.
@@ -137,6 +165,16 @@ pub fn publish_event<E: BusEvent>(
     event: &E,
 ) -> Result<(), PublishError> {
     publish_json(publisher, E::TOPIC, event.key(), event)
+}
+
+/// [`publish_event`] continuing the trace of `traceparent`.
+pub fn publish_traced_event<E: BusEvent>(
+    publisher: &(impl Publisher + ?Sized),
+    event: &E,
+    traceparent: Option<&str>,
+) -> Result<(), PublishError> {
+    let payload = serde_json::to_vec(event).map_err(PublishError::Encode)?;
+    publisher.publish_traced(E::TOPIC, event.key(), payload, traceparent)
 }
 
 /// Publishes any serializable value as JSON on `topic` (tests use fresh topics).

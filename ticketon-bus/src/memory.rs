@@ -53,11 +53,18 @@ struct State {
     retained: u64,
 }
 
+/// One record as the log keeps it.
+struct Record {
+    key: String,
+    payload: Vec<u8>,
+    traceparent: Option<String>,
+}
+
 #[derive(Default)]
 struct TopicLog {
     /// Offset of `records[0]`.
     base: u64,
-    records: VecDeque<(String, Vec<u8>)>,
+    records: VecDeque<Record>,
     groups: HashMap<String, Group>,
 }
 
@@ -145,7 +152,13 @@ impl Inner {
 }
 
 impl Publisher for InProcessBus {
-    fn publish(&self, topic: &str, key: &str, payload: Vec<u8>) -> Result<(), PublishError> {
+    fn publish_traced(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: Vec<u8>,
+        traceparent: Option<&str>,
+    ) -> Result<(), PublishError> {
         let stats = &self.inner.stats;
         {
             let mut state = self.inner.lock();
@@ -157,7 +170,11 @@ impl Publisher for InProcessBus {
                 });
             }
             let log = state.topics.entry(topic.to_string()).or_default();
-            log.records.push_back((key.to_string(), payload));
+            log.records.push_back(Record {
+                key: key.to_string(),
+                payload,
+                traceparent: traceparent.map(str::to_string),
+            });
             state.retained += 1;
             stats.buffered.store(state.retained, Ordering::Relaxed);
         }
@@ -209,13 +226,14 @@ impl InProcessSubscriber {
             // Records below `base` were committed by this group too, so skipping is safe.
             *cursor = (*cursor).max(log.base);
             if *cursor < log.end() {
-                let (key, payload) = &log.records[(*cursor - log.base) as usize];
+                let record = &log.records[(*cursor - log.base) as usize];
                 let delivery = Delivery {
                     topic: topic.clone(),
                     partition: 0,
                     offset: *cursor as i64,
-                    key: key.clone(),
-                    payload: payload.clone(),
+                    key: record.key.clone(),
+                    payload: record.payload.clone(),
+                    traceparent: record.traceparent.clone(),
                 };
                 *cursor += 1;
                 self.next_topic = (idx + 1) % n;

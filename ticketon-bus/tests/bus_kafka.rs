@@ -75,6 +75,14 @@ async fn kafka_batch_consumer_delivers_everything_in_order_per_key() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_carries_a_records_trace_context_in_its_header() {
+    let Some(b) = broker(false) else { return };
+    let bus = KafkaBus::new(KafkaConfig::new(&b.brokers));
+    let topic = fresh_topic(&bus.config, "t.trace").await;
+    scenarios::traceparent_travels_with_the_record(&bus, &topic).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_restarted_member_resumes_from_commits() {
     let Some(b) = broker(false) else { return };
     let bus = KafkaBus::new(KafkaConfig::new(&b.brokers));

@@ -72,6 +72,7 @@ async fn crash_before_commit_redelivers_and_idempotent_apply_absorbs_it() {
             partition: 0,
             offset: i,
             key: ks[0].clone(),
+            traceparent: None,
         };
         ledger.apply(r).unwrap();
     }
@@ -87,6 +88,12 @@ async fn crash_before_commit_redelivers_and_idempotent_apply_absorbs_it() {
         1,
         "exactly the uncommitted record comes back"
     );
+}
+
+#[tokio::test]
+async fn a_records_trace_context_travels_with_it() {
+    let bus = InProcessBus::new(100);
+    scenarios::traceparent_travels_with_the_record(&bus, "t.trace").await;
 }
 
 #[tokio::test]
@@ -118,6 +125,7 @@ async fn full_buffer_is_backpressure_not_loss() {
             partition: 0,
             offset: i,
             key: key.clone(),
+            traceparent: None,
         };
         ledger.apply(r).unwrap();
     }

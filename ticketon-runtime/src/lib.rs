@@ -2,18 +2,23 @@
 //! queue-server, the reservation-api and the one-process runner:
 //! - [`settings::Common`]: the settings both services share, one flag and
 //!   one environment variable each;
-//! - [`logging::init`]: text or JSON logs;
+//! - [`logging::init`]: text or JSON logs, and OpenTelemetry traces;
+//! - [`trace_context`]: W3C trace context over HTTP and Kafka headers;
 //! - [`secrets`]: the admin key and token secret, generated for
 //!   development when unset;
 //! - [`Shutdown`]: Ctrl-C or SIGTERM, listened for from before the bind;
+//! - [`systemd`]: `READY=1`, `STOPPING=1` and the watchdog's pings for the
+//!   `Type=notify` units in `deploy/systemd/` (no-ops outside systemd);
 //! - [`test_env`]: how tests reach real services (Redis, MariaDB, Kafka).
 
 pub mod logging;
 pub mod secrets;
 pub mod settings;
+pub mod systemd;
 pub mod test_env;
+pub mod trace_context;
 
-pub use logging::LogFormat;
+pub use logging::{LogFormat, Telemetry};
 pub use secrets::{generate_secret, Secrets};
 pub use settings::Common;
 

@@ -156,6 +156,14 @@ impl AdmissionEvent {
             | AdmissionEvent::Expired { queue_id, .. } => queue_id,
         }
     }
+
+    pub fn entry_id(&self) -> &str {
+        match self {
+            AdmissionEvent::Admitted { entry_id, .. }
+            | AdmissionEvent::Left { entry_id, .. }
+            | AdmissionEvent::Expired { entry_id, .. } => entry_id,
+        }
+    }
 }
 
 impl SessionEvent {

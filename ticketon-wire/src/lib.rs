@@ -9,9 +9,11 @@
 pub mod entry_status;
 pub mod error_body;
 pub mod events;
+pub mod readiness;
 pub mod token;
 
 pub use entry_status::{EntryStatus, QueueState};
 pub use error_body::{ErrorBody, ErrorDetail};
 pub use events::{AdmissionEvent, EntryEvent, SessionEvent, TicketEvent, EVENT_SCHEMA_VERSION};
+pub use readiness::{DependencyCheck, Readiness};
 pub use token::{AdmissionClaims, TokenError, ADMISSION_ISSUER};

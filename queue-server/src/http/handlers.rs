@@ -10,6 +10,9 @@ use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, UPGRADE};
 use hyper::{Request, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use ticketon_runtime::trace_context::{self, TRACEPARENT};
+use ticketon_wire::{DependencyCheck, Readiness};
+use tracing::Instrument as _;
 
 use super::body::{JoinBody, JoinResponseBody, PutQueueBody, QueueBody, StatusBody};
 use super::response::{self, HttpResponse};
@@ -17,6 +20,7 @@ use super::stream;
 use super::takeover::Client;
 use super::App;
 use crate::error::QueueError;
+use crate::metrics::Scrape;
 use crate::model::{QueueId, QueueSettings, QueueStatus};
 use crate::push::StreamKind;
 use crate::store::QueueStore;
@@ -159,15 +163,44 @@ pub(super) fn get_queue<S: QueueStore>(
     Ok(response::json(StatusCode::OK, &QueueBody::new(&id, &info)))
 }
 
+/// A join that carries a `traceparent` is served in a span of the caller's
+/// trace, which the entry's admission event carries on to the
+/// reservation-api. Joins without one (nearly all) skip tracing entirely:
+/// the join path stays as cheap as it was.
 pub(super) async fn join<S: QueueStore>(
     app: &App<S>,
     queue_id: &str,
     req: Request<Incoming>,
 ) -> Result<HttpResponse, QueueError> {
+    if !req.headers().contains_key(TRACEPARENT) {
+        return join_untraced(app, queue_id, req, None).await;
+    }
+    let span = tracing::info_span!(
+        "queue.join",
+        otel.name = "POST /v1/api/queues/{queueId}/entries",
+        otel.kind = "server",
+        queue = queue_id,
+    );
+    trace_context::continue_from_headers(&span, req.headers());
+    let traceparent = trace_context::traceparent_of(&span);
+    join_untraced(app, queue_id, req, traceparent)
+        .instrument(span)
+        .await
+}
+
+async fn join_untraced<S: QueueStore>(
+    app: &App<S>,
+    queue_id: &str,
+    req: Request<Incoming>,
+    traceparent: Option<String>,
+) -> Result<HttpResponse, QueueError> {
     let bytes = read_body(req).await?;
     let body: JoinBody = parse_json(&bytes)?;
     let user_id: Cow<str> = body.user_id;
     let joined = app.service.join(queue_id, &user_id).await?;
+    if let (Some(traceparent), Some(events)) = (traceparent, app.service.events()) {
+        events.remember_join_trace(&joined.entry_id, traceparent);
+    }
     let status = if joined.created {
         StatusCode::CREATED
     } else {
@@ -238,37 +271,50 @@ pub(super) async fn leave<S: QueueStore>(
     Ok(response::empty(StatusCode::NO_CONTENT))
 }
 
-pub(super) fn healthz<S: QueueStore>(app: &App<S>) -> HttpResponse {
-    #[derive(serde::Serialize, Debug)]
-    struct Health {
-        status: &'static str,
-        store: &'static str,
-    }
-    if app.service.store_healthy() {
-        response::json(
-            StatusCode::OK,
-            &Health {
-                status: "ok",
-                store: "up",
-            },
-        )
+/// Alive: the process answers. Dependencies are `/readyz`'s.
+pub(super) fn healthz<S: QueueStore>(_app: &App<S>) -> HttpResponse {
+    response::json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+}
+
+/// How long `/readyz` waits for the bus's broker.
+const READY_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Ready: the queue store answers and the bus takes records.
+pub(super) async fn readyz<S: QueueStore>(app: &App<S>) -> HttpResponse {
+    let service = &app.service;
+    let store = service.store_name();
+    let mut checks = vec![if service.store_healthy() {
+        DependencyCheck::up(store)
     } else {
-        response::json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &Health {
-                status: "degraded",
-                store: "down",
-            },
-        )
+        DependencyCheck::down(store, "not answering")
+    }];
+    if let Some(events) = service.events() {
+        let bus = events.publisher();
+        checks.push(match bus.check(READY_CHECK_TIMEOUT).await {
+            Ok(()) => DependencyCheck::up(bus.name()),
+            Err(e) => DependencyCheck::down(bus.name(), e.to_string()),
+        });
     }
+    let readiness = Readiness::from_checks(checks);
+    let status = if readiness.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    response::json(status, &readiness)
 }
 
 pub(super) fn metrics<S: QueueStore>(app: &App<S>) -> HttpResponse {
-    let text = app.service.metrics().render(
-        &app.service.queues(),
-        app.service.store_healthy(),
-        app.service.events(),
-        app.service.watchers().stats(),
-    );
-    response::text(StatusCode::OK, "text/plain; version=0.0.4", text)
+    let queues = app.service.queues();
+    let text = app.service.metrics().render(Scrape {
+        queues: &queues,
+        store_up: app.service.store_healthy(),
+        events: app.service.events(),
+        push: app.service.watchers().stats(),
+    });
+    response::text(
+        StatusCode::OK,
+        prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+        text,
+    )
 }

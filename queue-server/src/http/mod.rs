@@ -86,6 +86,13 @@ async fn dispatch<S: QueueStore>(
                 _ => not_allowed("GET"),
             },
         ),
+        Route::Readyz => (
+            RouteLabel::Readyz,
+            match method {
+                Method::GET => Ok(handlers::readyz(app).await),
+                _ => not_allowed("GET"),
+            },
+        ),
         Route::Metrics => (
             RouteLabel::Metrics,
             match method {

@@ -4,6 +4,7 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Route<'a> {
     Healthz,
+    Readyz,
     Metrics,
     /// `/v1/api/queues/{queueId}`
     Queue(&'a str),
@@ -20,6 +21,7 @@ const QUEUES_PREFIX: &str = "/v1/api/queues/";
 pub(super) fn route(path: &str) -> Option<Route<'_>> {
     match path {
         "/healthz" => return Some(Route::Healthz),
+        "/readyz" => return Some(Route::Readyz),
         "/metrics" => return Some(Route::Metrics),
         _ => {}
     }
@@ -44,6 +46,7 @@ mod tests {
     #[test]
     fn every_documented_path_routes() {
         assert_eq!(route("/healthz"), Some(Route::Healthz));
+        assert_eq!(route("/readyz"), Some(Route::Readyz));
         assert_eq!(route("/metrics"), Some(Route::Metrics));
         assert_eq!(route("/v1/api/queues/q1"), Some(Route::Queue("q1")));
         assert_eq!(

@@ -105,10 +105,10 @@ pub async fn serve<S: QueueStore>(
         let metrics = app.service.metrics();
         // An upgraded WebSocket has left hyper's connection but still holds
         // its socket.
-        let open = metrics.connections_open.load(Ordering::Relaxed)
+        let open = metrics.connections_open.get()
             + app.service.watchers().stats().open(StreamKind::WebSocket);
         if open >= limits.max_connections as u64 {
-            metrics.connections_refused.fetch_add(1, Ordering::Relaxed);
+            metrics.connections_refused.inc();
             refuse(stream, &refusing);
             continue;
         }
@@ -164,12 +164,12 @@ pub async fn serve<S: QueueStore>(
     let watchers = app.service.watchers();
     tracing::info!(
         streams = watchers.open_streams(),
-        connections = metrics.connections_open.load(Ordering::Relaxed),
+        connections = metrics.connections_open.get(),
         "shutting down: streams told to reconnect, waiting for in-flight requests"
     );
     let _ = stop.send(true);
     let connections = async {
-        while metrics.connections_open.load(Ordering::Relaxed) > 0 {
+        while metrics.connections_open.get() > 0 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     };
@@ -213,14 +213,14 @@ struct OpenConnection(Arc<Metrics>);
 
 impl OpenConnection {
     fn new(metrics: Arc<Metrics>) -> Self {
-        metrics.connections_open.fetch_add(1, Ordering::Relaxed);
+        metrics.connections_open.inc();
         OpenConnection(metrics)
     }
 }
 
 impl Drop for OpenConnection {
     fn drop(&mut self) {
-        self.0.connections_open.fetch_sub(1, Ordering::Relaxed);
+        self.0.connections_open.dec();
     }
 }
 

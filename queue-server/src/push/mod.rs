@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::{mpsc, watch};
 
 pub use hub::{EntryMessages, HubCommand, HubLinks, NewWatcher};
@@ -81,8 +82,8 @@ impl StreamKind {
 #[derive(Debug, Default)]
 pub struct PushStats {
     pub open: [AtomicU64; 2],
-    pub messages: AtomicU64,
-    pub refused_per_ip: AtomicU64,
+    pub messages: Counter,
+    pub refused_per_ip: Counter,
 }
 
 impl PushStats {
@@ -137,7 +138,7 @@ impl Watchers {
             let mut per_ip = self.per_ip.lock();
             let open = per_ip.entry(ip).or_insert(0);
             if *open >= limit {
-                self.stats.refused_per_ip.fetch_add(1, Ordering::Relaxed);
+                self.stats.refused_per_ip.inc();
                 return Err(TooManyStreams { limit });
             }
             *open += 1;
@@ -209,7 +210,7 @@ impl Watchers {
     }
 
     pub fn count_message(&self) {
-        self.stats.messages.fetch_add(1, Ordering::Relaxed);
+        self.stats.messages.inc();
     }
 }
 
@@ -267,7 +268,7 @@ mod tests {
             .is_ok());
         drop(a);
         assert!(watchers.open(StreamKind::Sse, Some(ip)).is_ok());
-        assert_eq!(watchers.stats().refused_per_ip.load(Ordering::Relaxed), 1);
+        assert_eq!(watchers.stats().refused_per_ip.get(), 1);
         assert_eq!(watchers.stats().open(StreamKind::WebSocket), 1);
     }
 }

@@ -195,6 +195,10 @@ impl QueueStore for MemoryStore {
     fn healthy(&self) -> bool {
         true
     }
+
+    fn name(&self) -> &'static str {
+        "memory"
+    }
 }
 
 #[cfg(test)]

@@ -162,8 +162,11 @@ pub trait QueueStore: Send + Sync + 'static {
     /// receiver closes when the queue is deleted.
     fn subscribe(&self, queue_id: &str) -> Option<watch::Receiver<QueueSignal>>;
 
-    /// Whether the backing store answered recently (for `/healthz`).
+    /// Whether the backing store answered recently (for `/readyz`).
     fn healthy(&self) -> bool;
+
+    /// What backs the line, as `/readyz` names it.
+    fn name(&self) -> &'static str;
 
     /// Called once at shutdown, after admission has stopped: lets a shared
     /// store hand this server's duties to the others early.

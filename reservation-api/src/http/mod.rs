@@ -17,12 +17,18 @@ mod reservations;
 mod tickets;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use axum::http::{StatusCode, Uri};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use axum::routing::{get, patch};
 use axum::Router;
+use tracing::Instrument as _;
 
 use crate::error::{Error, ErrorCode};
+use crate::http::error::status_of;
 use crate::service::Reservations;
 
 #[derive(Clone)]
@@ -74,14 +80,51 @@ pub fn router(state: AppState) -> Router {
             "/v1/api/tickets/{ticket_id}/status",
             patch(tickets::set_status),
         )
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            record_request,
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
 }
 
-async fn not_found(uri: Uri) -> Error {
+/// Counts and times every request to a route, by its template, in a span
+/// that continues the caller's trace (its `traceparent`).
+async fn record_request(
+    State(state): State<AppState>,
+    route: MatchedPath,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let span = tracing::info_span!(
+        "http.request",
+        otel.name = format!("{method} {}", route.as_str()),
+        otel.kind = "server",
+        http.route = route.as_str(),
+        http.request.method = %method,
+    );
+    ticketon_runtime::trace_context::continue_from_headers(&span, request.headers());
+    let response = next.run(request).instrument(span).await;
+    state.svc.metrics.record_request(
+        route.as_str(),
+        method.as_str(),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+async fn not_found(State(state): State<AppState>, method: Method, uri: Uri) -> Error {
+    // Unmatched paths share one series: their raw paths are unbounded.
+    let status = status_of(ErrorCode::NotFound).as_u16();
+    let metrics = &state.svc.metrics;
+    metrics.record_request("unmatched", method.as_str(), status, Duration::ZERO);
     Error::rejected(ErrorCode::NotFound, format!("no route for {}", uri.path()))
 }
 

@@ -1,73 +1,70 @@
-//! `/metrics` in the Prometheus text format: the event bus as the
-//! reservation-api sees it (outbox backlog, publishing, admissions consumed).
+//! The operator's endpoints: `/healthz` (alive), `/readyz` (every
+//! dependency answers) and `/metrics` (named in `crate::metrics`).
 
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ticketon_wire::{DependencyCheck, Readiness};
 
 use super::AppState;
 use crate::error::Result;
+use crate::metrics::Scrape;
 
-fn counter(out: &mut String, name: &str, help: &str, series: &[(&str, &AtomicU64)]) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-    for (label, value) in series {
-        let _ = writeln!(
-            out,
-            "{name}{{outcome=\"{label}\"}} {}",
-            value.load(Ordering::Relaxed)
-        );
+/// How long `/readyz` waits for each dependency.
+const READY_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub(super) async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// Checks one dependency, bounded by [`READY_CHECK_TIMEOUT`].
+async fn check<E: std::fmt::Display>(
+    name: &str,
+    probe: impl std::future::Future<Output = std::result::Result<(), E>>,
+) -> DependencyCheck {
+    match tokio::time::timeout(READY_CHECK_TIMEOUT, probe).await {
+        Ok(Ok(())) => DependencyCheck::up(name),
+        Ok(Err(e)) => DependencyCheck::down(name, e.to_string()),
+        Err(_) => DependencyCheck::down(name, "no answer in time"),
     }
 }
 
-pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response> {
-    let mut out = String::with_capacity(2048);
-    let backlog = state.svc.outbox_backlog().await?;
-    let _ = writeln!(
-        out,
-        "# HELP ticketon_reservation_outbox_unpublished Events committed but not yet published.\n\
-         # TYPE ticketon_reservation_outbox_unpublished gauge\n\
-         ticketon_reservation_outbox_unpublished {backlog}"
-    );
-    if let Some(bus) = &state.bus {
-        let p = bus.stats();
-        counter(
-            &mut out,
-            "ticketon_reservation_events_published_total",
-            "Outbox events by outcome at the bus.",
-            &[
-                ("accepted", &p.accepted),
-                ("delivered", &p.delivered),
-                ("failed", &p.failed),
-                ("refused_full", &p.rejected_full),
-            ],
-        );
-        let _ = writeln!(
-            out,
-            "# HELP ticketon_reservation_events_buffered Events handed to the bus, not yet acknowledged.\n\
-             # TYPE ticketon_reservation_events_buffered gauge\n\
-             ticketon_reservation_events_buffered {}",
-            p.buffered.load(Ordering::Relaxed)
-        );
+pub(super) async fn readyz(State(state): State<AppState>) -> Response {
+    let mut checks = vec![check("database", state.svc.store.ping()).await];
+    if let Some(redis) = state.svc.locker.redis() {
+        checks.push(check("redis", redis.ping()).await);
     }
-    let c = &state.admissions_consumed;
-    counter(
-        &mut out,
-        "ticketon_reservation_admission_events_total",
-        "ticketon.admissions records by outcome.",
-        &[
-            ("applied", &c.applied),
-            ("retried", &c.retried),
-            ("rejected", &c.rejected),
-            ("fetch_error", &c.fetch_errors),
-        ],
-    );
+    if let Some(bus) = &state.bus {
+        checks.push(check(bus.name(), bus.check(READY_CHECK_TIMEOUT)).await);
+    }
+    let readiness = Readiness::from_checks(checks);
+    let status = if readiness.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(readiness)).into_response()
+}
+
+pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response> {
+    let svc = &state.svc;
+    let scrape = Scrape {
+        now_ms: svc.now_ms(),
+        backlogs: svc.store.backlogs().await?,
+        pool: svc.store.pool_use(),
+        bus: state.bus.as_ref().map(|bus| bus.stats()),
+        admissions: &state.admissions_consumed,
+    };
     Ok((
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        out,
+        [(
+            header::CONTENT_TYPE,
+            prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+        )],
+        svc.metrics.render(&scrape),
     )
         .into_response())
 }

@@ -12,6 +12,7 @@ use super::payment_dto::{PaidDto, PayBody, PaymentDto, PendingDto};
 use super::AppState;
 use crate::error::Result;
 use crate::http::error::json_response;
+use crate::metrics::PaymentOutcome;
 use crate::payments::{PayOutcome, PayRequest};
 use crate::service::Buyer;
 
@@ -22,7 +23,14 @@ pub(super) async fn pay(State(st): State<AppState>, buyer: Buyer, body: Bytes) -
         payment_key: body.payment_key,
         amount: body.amount,
     };
-    match st.payments.pay(&buyer, &req).await? {
+    let outcome = st.payments.pay(&buyer, &req).await;
+    let metrics = &st.svc.metrics;
+    metrics.record_payment(match &outcome {
+        Ok(PayOutcome::Paid(_)) => PaymentOutcome::Approved,
+        Ok(PayOutcome::Pending(_)) => PaymentOutcome::Pending,
+        Err(e) => PaymentOutcome::of_error(e),
+    });
+    match outcome? {
         PayOutcome::Paid(receipt) => Ok(json_response(
             StatusCode::CREATED,
             to_json(&PaidDto::new(&receipt, st.payments.keys.checkin_key()))?,

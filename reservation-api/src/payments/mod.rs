@@ -22,6 +22,8 @@ mod tickets;
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
+
 use crate::clock::Clock;
 use crate::store::{PaymentRecord, SqlStore, TicketRecord};
 use provider::PaymentProvider;
@@ -47,6 +49,9 @@ pub struct Payments {
     pub clock: Arc<dyn Clock>,
     pub keys: BuyerKeys,
     pub reconcile: ReconcileSettings,
+    /// KRW of every charge settled into tickets (by a request or by the
+    /// reconciler), counted once, at the commit that issues them.
+    pub revenue_won: Counter,
 }
 
 /// A paid reservation as the buyer receives it.
@@ -81,6 +86,7 @@ impl Payments {
             clock,
             keys: BuyerKeys::from_token_secret(token_secret),
             reconcile,
+            revenue_won: Counter::default(),
         }
     }
 

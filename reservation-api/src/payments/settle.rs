@@ -205,6 +205,7 @@ impl Payments {
             ChargedAction::IssueTickets => {
                 tx.sell(&order, payment_id, &seats, info, now_ms).await?;
                 tx.commit().await?;
+                self.revenue_won.inc_by(payment.amount_krw.max(0) as u64);
                 Ok(Settled::Issued)
             }
         }

@@ -11,6 +11,8 @@
 
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
+
 use super::{backoff, LockService, Locks, SeatLock};
 use crate::domain::{judge_seats, Verdict};
 use crate::error::{Error, Result};
@@ -27,6 +29,8 @@ pub struct Distributed {
     pub key_prefix: String,
     pub lock_ttl: Duration,
     pub max_attempts: usize,
+    /// Bumped on every wait for a seat lock another buyer holds.
+    pub retries: Counter,
 }
 
 impl Distributed {
@@ -36,6 +40,7 @@ impl Distributed {
             key_prefix: key_prefix.into(),
             lock_ttl: DEFAULT_LOCK_TTL,
             max_attempts: DEFAULT_DISTRIBUTED_ATTEMPTS,
+            retries: Counter::default(),
         }
     }
 
@@ -76,7 +81,7 @@ impl SeatLock for Distributed {
                 .await?
             {
                 Acquired::Busy => {
-                    backoff(attempt).await;
+                    backoff(attempt, &self.retries).await;
                     continue;
                 }
                 Acquired::Granted(fence) => fence,

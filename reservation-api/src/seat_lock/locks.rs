@@ -185,6 +185,16 @@ impl RedisLocks {
             raise: Script::new(RAISE_FENCE),
         })
     }
+
+    /// One round trip, for `/readyz`.
+    pub async fn ping(&self) -> Result<()> {
+        let mut conn = self.conn.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(drop)
+            .map_err(redis_err)
+    }
 }
 
 impl LockService for RedisLocks {

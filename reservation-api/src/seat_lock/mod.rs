@@ -28,6 +28,8 @@ pub use pessimistic::Pessimistic;
 use std::future::Future;
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
+
 use crate::error::Result;
 use crate::store::{PendingHold, SqlStore};
 
@@ -76,6 +78,17 @@ impl SeatLocker {
             SeatLocker::Distributed(_) => SeatLockKind::Distributed,
         }
     }
+
+    /// The Redis the locks live in, when there is one (for `/readyz`).
+    pub fn redis(&self) -> Option<&RedisLocks> {
+        match self {
+            SeatLocker::Distributed(Distributed {
+                locks: Locks::Redis(redis),
+                ..
+            }) => Some(redis),
+            _ => None,
+        }
+    }
 }
 
 impl SeatLock for SeatLocker {
@@ -89,8 +102,10 @@ impl SeatLock for SeatLocker {
 }
 
 /// A short randomized pause before retrying, growing with `attempt`, so
-/// that buyers who collided do not collide again in lockstep.
-pub(crate) async fn backoff(attempt: usize) {
+/// that buyers who collided do not collide again in lockstep. Counted in
+/// `retries` (the strategy's `hold_lock_retries` series).
+pub(crate) async fn backoff(attempt: usize, retries: &Counter) {
+    retries.inc();
     let base = 1u64 << attempt.min(3);
     tokio::time::sleep(Duration::from_micros(
         500 * base + rand::random_range(0..1000 * base),

@@ -3,6 +3,8 @@
 //! the seat, so we re-read: usually the seat is now taken (409), sometimes
 //! it was freed again and the retry wins it.
 
+use prometheus_client::metrics::counter::Counter;
+
 use super::{backoff, SeatLock};
 use crate::domain::{judge_seats, Verdict};
 use crate::error::{Error, Result};
@@ -13,12 +15,15 @@ pub(super) const DEFAULT_OPTIMISTIC_ATTEMPTS: usize = 8;
 #[derive(Debug, Clone)]
 pub struct Optimistic {
     pub max_attempts: usize,
+    /// Bumped on every re-read after a version moved.
+    pub retries: Counter,
 }
 
 impl Default for Optimistic {
     fn default() -> Self {
         Optimistic {
             max_attempts: DEFAULT_OPTIMISTIC_ATTEMPTS,
+            retries: Counter::default(),
         }
     }
 }
@@ -39,7 +44,7 @@ impl SeatLock for Optimistic {
             {
                 return Ok(amount);
             }
-            backoff(attempt).await;
+            backoff(attempt, &self.retries).await;
         }
         // Out of attempts: name the seats only if they really are taken now.
         let rows = store.read_seats(ids).await?;

@@ -17,6 +17,7 @@
 //!   read inside it therefore sees the state no one else can change before
 //!   commit, which is the guarantee `FOR UPDATE` gives on MySQL.
 
+mod backlogs;
 mod error;
 mod events;
 mod holds;
@@ -30,6 +31,7 @@ mod sessions;
 mod settlement;
 mod tickets;
 
+pub use backlogs::{Backlog, Backlogs};
 pub use error::{Result, StoreError};
 pub use events::{EventRecord, SeatRow, SeatView, SectionSummary};
 pub use holds::{Guard, PendingHold};

@@ -16,6 +16,8 @@ pub struct OutboxRecord {
     pub topic: String,
     pub key: String,
     pub payload: Vec<u8>,
+    /// The trace of the request that wrote it.
+    pub traceparent: Option<String>,
 }
 
 impl SqlStore {
@@ -29,12 +31,14 @@ impl SqlStore {
         let payload = serde_json::to_vec(event)
             .map_err(|e| StoreError::Inconsistent(format!("event could not be encoded: {e}")))?;
         sqlx::query(
-            "INSERT INTO outbox (topic, msg_key, payload, created_at_ms) VALUES (?, ?, ?, ?)",
+            "INSERT INTO outbox (topic, msg_key, payload, created_at_ms, traceparent) \
+             VALUES (?, ?, ?, ?, ?)",
         )
         .bind(E::TOPIC)
         .bind(event.key())
         .bind(payload)
         .bind(now_ms)
+        .bind(ticketon_runtime::trace_context::current_traceparent())
         .execute(&mut **tx)
         .await?;
         Ok(())
@@ -43,7 +47,7 @@ impl SqlStore {
     /// The oldest unpublished events, in the order they were written.
     pub async fn unpublished(&self, limit: i64) -> Result<Vec<OutboxRecord>> {
         let rows = sqlx::query(
-            "SELECT id, topic, msg_key, payload FROM outbox \
+            "SELECT id, topic, msg_key, payload, traceparent FROM outbox \
              WHERE published_at_ms IS NULL ORDER BY id LIMIT ?",
         )
         .bind(limit)
@@ -56,6 +60,7 @@ impl SqlStore {
                     topic: r.try_get("topic")?,
                     key: r.try_get("msg_key")?,
                     payload: r.try_get("payload")?,
+                    traceparent: r.try_get("traceparent")?,
                 })
             })
             .collect()
@@ -75,13 +80,6 @@ impl SqlStore {
         }
         q.execute(&self.pool).await?;
         Ok(())
-    }
-
-    pub async fn outbox_backlog(&self) -> Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE published_at_ms IS NULL")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get("n")?)
     }
 
     /// Deletes published events older than `before_ms`, so the table stays small.

@@ -20,10 +20,10 @@ use std::task::{Context, Poll, Waker};
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, KafkaResult};
-use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::KafkaConfig;
+use super::{KafkaConfig, TRACEPARENT_HEADER};
 use crate::{BoxFuture, BusError, Delivery, Subscriber};
 
 /// Logs what a silent consumer would hide: failed commits and rebalances.
@@ -98,6 +98,14 @@ fn delivery(m: &BorrowedMessage<'_>) -> Delivery {
             .map(|k| String::from_utf8_lossy(k).into_owned())
             .unwrap_or_default(),
         payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        traceparent: m.headers().and_then(|headers| {
+            headers
+                .iter()
+                .find(|h| h.key == TRACEPARENT_HEADER)
+                .and_then(|h| h.value)
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .map(str::to_string)
+        }),
     }
 }
 

@@ -14,6 +14,9 @@ pub use producer::KafkaPublisher;
 
 use rdkafka::ClientConfig;
 
+/// The record header that carries the W3C trace context.
+const TRACEPARENT_HEADER: &str = "traceparent";
+
 /// Connection and tuning settings shared by producer, consumers and admin.
 #[derive(Debug, Clone)]
 pub struct KafkaConfig {

@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 
-use super::KafkaConfig;
+use super::{KafkaConfig, TRACEPARENT_HEADER};
 use crate::{BoxFuture, BusError, PublishError, PublishStats, Publisher};
 
 /// Counts delivery reports; runs on librdkafka's polling thread.
@@ -79,12 +80,24 @@ impl KafkaPublisher {
 }
 
 impl Publisher for KafkaPublisher {
-    fn publish(&self, topic: &str, key: &str, payload: Vec<u8>) -> Result<(), PublishError> {
+    fn publish_traced(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: Vec<u8>,
+        traceparent: Option<&str>,
+    ) -> Result<(), PublishError> {
         // Counted before sending so that a fast delivery report never sees a zero depth.
         self.stats.buffered.fetch_add(1, Ordering::Relaxed);
-        let record = BaseRecord::<str, [u8]>::to(topic)
+        let mut record = BaseRecord::<str, [u8]>::to(topic)
             .key(key)
             .payload(&payload);
+        if let Some(traceparent) = traceparent {
+            record = record.headers(OwnedHeaders::new().insert(Header {
+                key: TRACEPARENT_HEADER,
+                value: Some(traceparent),
+            }));
+        }
         match self.producer.send(record) {
             Ok(()) => {
                 PublishStats::bump(&self.stats.accepted);
@@ -124,5 +137,23 @@ impl Publisher for KafkaPublisher {
                     other => BusError::Kafka(other),
                 })
         })
+    }
+
+    fn check(&self, timeout: Duration) -> BoxFuture<'_, Result<(), BusError>> {
+        let producer = self.producer.clone();
+        Box::pin(async move {
+            // A metadata request is a real round trip to a broker; it blocks a
+            // thread, like flush.
+            tokio::task::spawn_blocking(move || {
+                producer.client().fetch_metadata(None, timeout).map(drop)
+            })
+            .await
+            .map_err(|e| BusError::Timeout(format!("metadata task: {e}")))?
+            .map_err(BusError::Kafka)
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        "kafka"
     }
 }

@@ -373,3 +373,29 @@ pub(crate) fn expect_full(p: &dyn Publisher, topic: &str) -> PublishError {
     assert_eq!(counter(&p.stats().rejected_full), before + 1);
     err
 }
+
+/// A record's trace context travels with it (the `traceparent` header), and
+/// a record published without one arrives without one.
+pub(crate) async fn traceparent_travels_with_the_record(bus: &dyn TestBus, topic: &str) {
+    const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let publisher = bus.publisher();
+    publisher
+        .publish_traced(topic, "q1", b"traced".to_vec(), Some(TRACEPARENT))
+        .expect("accepted");
+    publisher
+        .publish(topic, "q1", b"plain".to_vec())
+        .expect("accepted");
+    let mut subscriber = bus.subscribe(&unique("g.trace"), &[topic]);
+    let traced = tokio::time::timeout(Duration::from_secs(30), subscriber.next())
+        .await
+        .expect("a record in time")
+        .expect("a record");
+    assert_eq!(traced.payload, b"traced");
+    assert_eq!(traced.traceparent.as_deref(), Some(TRACEPARENT));
+    let plain = tokio::time::timeout(Duration::from_secs(30), subscriber.next())
+        .await
+        .expect("a record in time")
+        .expect("a record");
+    assert_eq!(plain.payload, b"plain");
+    assert_eq!(plain.traceparent, None);
+}

@@ -494,6 +494,10 @@ impl QueueStore for RedisStore {
         self.inner.health.is_up()
     }
 
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
     /// Shortens every lease this server holds to [`RELEASE_GRACE`], so that
     /// another server takes admission over sooner. Best effort: if Redis
     /// does not answer, the leases simply run out.
