@@ -66,8 +66,9 @@ struct PendingRecord {
     traceparent: Option<String>,
 }
 
-/// Joins traced so far whose admission event is still to come: past this,
-/// further joins are not linked (their own spans still are exported).
+/// Traced joins remembered at once (each an entryId and a traceparent, about
+/// 200 bytes): past this the oldest is forgotten, and its admission starts
+/// a trace of its own.
 const MAX_TRACED_JOINS: usize = 65_536;
 
 #[derive(Debug)]
@@ -82,7 +83,16 @@ pub struct EventOutbox {
     /// header), by entryId, until the entry's admission event carries it to
     /// the reservation-api: so one purchase is one trace. Only traced joins
     /// are kept, and at most [`MAX_TRACED_JOINS`] of them.
-    join_traces: Mutex<HashMap<String, String>>,
+    join_traces: Mutex<JoinTraces>,
+}
+
+/// Traced joins by entryId, forgetting the oldest past [`MAX_TRACED_JOINS`]:
+/// an entry admitted by another server of a fleet, or of a deleted queue,
+/// never comes back for its trace.
+#[derive(Debug, Default)]
+struct JoinTraces {
+    by_entry: HashMap<String, String>,
+    oldest_first: VecDeque<String>,
 }
 
 impl EventOutbox {
@@ -92,7 +102,7 @@ impl EventOutbox {
             pending: Mutex::new(VecDeque::new()),
             publish_entries,
             entries_dropped: AtomicU64::new(0),
-            join_traces: Mutex::new(HashMap::new()),
+            join_traces: Mutex::new(JoinTraces::default()),
             sessions_consumed: ConsumerStats::default(),
         }
     }
@@ -112,18 +122,37 @@ impl EventOutbox {
     /// Remembers the trace a join continued, for its entry's events.
     pub fn remember_join_trace(&self, entry_id: &str, traceparent: String) {
         let mut traces = self.join_traces.lock();
-        if traces.len() < MAX_TRACED_JOINS {
-            traces.insert(entry_id.to_string(), traceparent);
+        let JoinTraces {
+            by_entry,
+            oldest_first,
+        } = &mut *traces;
+        if by_entry.len() >= MAX_TRACED_JOINS {
+            while let Some(oldest) = oldest_first.pop_front() {
+                if by_entry.remove(&oldest).is_some() {
+                    break;
+                }
+            }
         }
+        if oldest_first.len() >= 2 * MAX_TRACED_JOINS {
+            // Entries taken since are still named here: drop them.
+            oldest_first.retain(|id| by_entry.contains_key(id));
+        }
+        oldest_first.push_back(entry_id.to_string());
+        by_entry.insert(entry_id.to_string(), traceparent);
     }
 
     /// The trace of the entry's join, forgotten from here on.
     pub fn take_join_trace(&self, entry_id: &str) -> Option<String> {
         let mut traces = self.join_traces.lock();
-        if traces.is_empty() {
+        if traces.by_entry.is_empty() {
             return None;
         }
-        traces.remove(entry_id)
+        let trace = traces.by_entry.remove(entry_id);
+        if traces.by_entry.is_empty() {
+            // Whatever order is left names only forgotten entries.
+            traces.oldest_first.clear();
+        }
+        trace
     }
 
     /// Hands a must-deliver event to the bus, or keeps it in order behind
@@ -188,5 +217,35 @@ impl EventOutbox {
 
     pub fn publishes_entries(&self) -> bool {
         self.publish_entries
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outbox() -> EventOutbox {
+        EventOutbox::new(Arc::new(ticketon_bus::memory::InProcessBus::new(10)), false)
+    }
+
+    #[test]
+    fn a_join_trace_is_handed_out_once() {
+        let events = outbox();
+        events.remember_join_trace("e1", "00-t1".into());
+        assert_eq!(events.take_join_trace("e2"), None);
+        assert_eq!(events.take_join_trace("e1").as_deref(), Some("00-t1"));
+        assert_eq!(events.take_join_trace("e1"), None);
+    }
+
+    #[test]
+    fn past_the_cap_the_oldest_join_trace_is_forgotten() {
+        let events = outbox();
+        for i in 0..=MAX_TRACED_JOINS {
+            events.remember_join_trace(&format!("e{i}"), format!("t{i}"));
+        }
+        assert_eq!(events.take_join_trace("e0"), None, "the oldest went first");
+        assert_eq!(events.take_join_trace("e1").as_deref(), Some("t1"));
+        let last = format!("e{MAX_TRACED_JOINS}");
+        assert!(events.take_join_trace(&last).is_some());
     }
 }

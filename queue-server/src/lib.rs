@@ -270,15 +270,21 @@ async fn consume_sessions<S: QueueStore>(
         &events.sessions_consumed,
         |received| {
             let service = service.clone();
-            let span = tracing::info_span!(
-                "session.apply",
-                otel.name = "ticketon.sessions process",
-                otel.kind = "consumer",
-                entry = received.event.entry_id(),
-            );
-            if let Some(traceparent) = &received.traceparent {
-                ticketon_runtime::trace_context::continue_from(&span, traceparent);
-            }
+            // Only a record that continues a trace gets a span: the others
+            // would each start a trace of one span.
+            let span = match &received.traceparent {
+                Some(traceparent) => {
+                    let span = tracing::info_span!(
+                        "session.apply",
+                        otel.name = "ticketon.sessions process",
+                        otel.kind = "consumer",
+                        entry = received.event.entry_id(),
+                    );
+                    ticketon_runtime::trace_context::continue_from(&span, traceparent);
+                    span
+                }
+                None => tracing::Span::none(),
+            };
             async move { service.end_session(&received.event).await }.instrument(span)
         },
         stop,

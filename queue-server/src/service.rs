@@ -247,20 +247,18 @@ impl<S: QueueStore> QueueService<S> {
             self.metrics.leaves.inc();
             self.watchers.entry_changed(queue_id, seq);
         }
-        if let (LeaveOutcome::LeftActive, Some(events)) = (&outcome, &self.events) {
-            events.send(
-                &AdmissionEvent::Left {
+        if let Some(events) = &self.events {
+            let trace = events.take_join_trace(entry_id);
+            if outcome == LeaveOutcome::LeftActive {
+                let event = AdmissionEvent::Left {
                     schema: EVENT_SCHEMA_VERSION,
                     queue_id: queue_id.to_string(),
                     entry_id: entry_id.to_string(),
                     user_id: view.user.as_str().to_string(),
                     at: self.now_ms() as i64,
-                },
-                ticketon_runtime::trace_context::current_traceparent(),
-            );
-        }
-        if let Some(events) = &self.events {
-            events.take_join_trace(entry_id);
+                };
+                events.send(&event, trace);
+            }
         }
         Ok(outcome)
     }

@@ -224,7 +224,8 @@ impl Metrics {
 #[derive(Debug)]
 pub struct Scrape<'a> {
     pub now_ms: i64,
-    pub backlogs: Backlogs,
+    /// `None` when the database did not answer.
+    pub backlogs: Option<Backlogs>,
     /// Connections open, idle among them, and the cap.
     pub pool: (u32, u32, u32),
     pub bus: Option<&'a PublishStats>,
@@ -256,8 +257,7 @@ fn counter_family(
     registry.register(name, help, family);
 }
 
-fn register_scrape(registry: &mut Registry, scrape: &Scrape<'_>) {
-    let b = &scrape.backlogs;
+fn register_backlogs(registry: &mut Registry, b: &Backlogs, now_ms: i64) {
     gauge::<u64>(
         registry,
         "outbox_unpublished",
@@ -268,7 +268,7 @@ fn register_scrape(registry: &mut Registry, scrape: &Scrape<'_>) {
         registry,
         "outbox_oldest_age_seconds",
         "How long the oldest unpublished event has waited.",
-        b.outbox.oldest_age_secs(scrape.now_ms),
+        b.outbox.oldest_age_secs(now_ms),
     );
     gauge::<u64>(
         registry,
@@ -281,8 +281,8 @@ fn register_scrape(registry: &mut Registry, scrape: &Scrape<'_>) {
         "reconciler_oldest_pending_seconds",
         "How long the oldest unsettled payment or refund has waited.",
         b.payments_pending
-            .oldest_age_secs(scrape.now_ms)
-            .max(b.refunds_pending.oldest_age_secs(scrape.now_ms)),
+            .oldest_age_secs(now_ms)
+            .max(b.refunds_pending.oldest_age_secs(now_ms)),
     );
     gauge::<u64>(
         registry,
@@ -290,6 +290,12 @@ fn register_scrape(registry: &mut Registry, scrape: &Scrape<'_>) {
         "Refunds the provider refused: an operator must act.",
         b.refunds_failed as u64,
     );
+}
+
+fn register_scrape(registry: &mut Registry, scrape: &Scrape<'_>) {
+    if let Some(backlogs) = &scrape.backlogs {
+        register_backlogs(registry, backlogs, scrape.now_ms);
+    }
     let (size, idle, max) = scrape.pool;
     let pool = Family::<OneLabel, Gauge<u64, AtomicU64>>::default();
     pool.get_or_create(&[("state", "idle")])

@@ -167,16 +167,6 @@ pub fn publish_event<E: BusEvent>(
     publish_json(publisher, E::TOPIC, event.key(), event)
 }
 
-/// [`publish_event`] continuing the trace of `traceparent`.
-pub fn publish_traced_event<E: BusEvent>(
-    publisher: &(impl Publisher + ?Sized),
-    event: &E,
-    traceparent: Option<&str>,
-) -> Result<(), PublishError> {
-    let payload = serde_json::to_vec(event).map_err(PublishError::Encode)?;
-    publisher.publish_traced(E::TOPIC, event.key(), payload, traceparent)
-}
-
 /// Publishes any serializable value as JSON on `topic` (tests use fresh topics).
 pub fn publish_json(
     publisher: &(impl Publisher + ?Sized),

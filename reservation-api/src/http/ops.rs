@@ -33,13 +33,22 @@ async fn check<E: std::fmt::Display>(
 }
 
 pub(super) async fn readyz(State(state): State<AppState>) -> Response {
-    let mut checks = vec![check("database", state.svc.store.ping()).await];
-    if let Some(redis) = state.svc.locker.redis() {
-        checks.push(check("redis", redis.ping()).await);
-    }
-    if let Some(bus) = &state.bus {
-        checks.push(check(bus.name(), bus.check(READY_CHECK_TIMEOUT)).await);
-    }
+    // Side by side: a slow dependency costs one timeout, not one each.
+    let redis = async {
+        match state.svc.locker.redis() {
+            Some(redis) => Some(check("redis", redis.ping()).await),
+            None => None,
+        }
+    };
+    let bus = async {
+        match &state.bus {
+            Some(bus) => Some(check(bus.name(), bus.check(READY_CHECK_TIMEOUT)).await),
+            None => None,
+        }
+    };
+    let (database, redis, bus) =
+        tokio::join!(check("database", state.svc.store.ping()), redis, bus);
+    let checks: Vec<DependencyCheck> = std::iter::once(database).chain(redis).chain(bus).collect();
     let readiness = Readiness::from_checks(checks);
     let status = if readiness.is_ready() {
         StatusCode::OK
@@ -51,9 +60,19 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
 
 pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response> {
     let svc = &state.svc;
+    // A database that does not answer leaves its gauges out of this scrape
+    // instead of failing it: the request and payment series are what tell
+    // the operator about it.
+    let backlogs = match svc.store.backlogs().await {
+        Ok(backlogs) => Some(backlogs),
+        Err(e) => {
+            tracing::warn!(error = %e, "/metrics without the database's figures");
+            None
+        }
+    };
     let scrape = Scrape {
         now_ms: svc.now_ms(),
-        backlogs: svc.store.backlogs().await?,
+        backlogs,
         pool: svc.store.pool_use(),
         bus: state.bus.as_ref().map(|bus| bus.stats()),
         admissions: &state.admissions_consumed,
