@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use ticketon_runtime::test_env::{free_port, ChildOutput};
+use ticketon_runtime::test_env::ChildOutput;
 
+use crate::support::runner_command;
 use crate::Scratch;
 
 const UNITS: [&str; 2] = [
@@ -122,29 +123,8 @@ fn the_runner_tells_systemd_it_is_ready() {
     socket
         .set_read_timeout(Some(Duration::from_millis(200)))
         .expect("a read timeout on the notify socket");
-    let [queue_port, reservation_port, sandbox_port] =
-        [(); 3].map(|_| free_port().expect("a free port"));
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ticketon"));
+    let (mut command, urls) = runner_command(scratch.path());
     command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn")
-        .env("TICKETON_QUEUE_LISTEN", format!("127.0.0.1:{queue_port}"))
-        .env(
-            "TICKETON_RESERVATION_LISTEN",
-            format!("127.0.0.1:{reservation_port}"),
-        )
-        .env(
-            "TICKETON_TOSS_SANDBOX_LISTEN",
-            format!("127.0.0.1:{sandbox_port}"),
-        )
-        .env(
-            "TICKETON_DATABASE_URL",
-            format!(
-                "sqlite://{}",
-                scratch.path().join("reservations.db").display()
-            ),
-        )
         .env("NOTIFY_SOCKET", &socket_path)
         // Pings every 100 ms. WATCHDOG_PID stays unset (the child's pid is
         // not known before the spawn): the watchdog then applies to
@@ -162,8 +142,11 @@ fn the_runner_tells_systemd_it_is_ready() {
 
     notes.until("READY=1", &mut child.0);
     // Ready means bound: both services accept connections from now on.
-    for port in [queue_port, reservation_port] {
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    for base in [&urls.queue, &urls.reservations] {
+        let addr: std::net::SocketAddr = base
+            .trim_start_matches("http://")
+            .parse()
+            .expect("an address");
         if let Err(e) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
             panic!(
                 "READY=1 came before {addr} accepted connections: {e}\n{}",
