@@ -546,3 +546,129 @@ async fn json_of(request: reqwest::RequestBuilder) -> (u16, Value) {
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }
+
+/// The compact seat map: runs per row with run-length statuses, a weak ETag
+/// that a poll sends back for a 304, and a new ETag once a seat changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seat_map_is_compact_cacheable_and_follows_holds() {
+    let db = TestDb::sqlite();
+    let s = start(db.url(), SeatLockKind::Pessimistic, None, false).await;
+    let (event_id, a, b) = s.create_event(2, 5, 300).await;
+    let map_url = s.url(&format!("/v1/api/events/{event_id}/seat-map"));
+    let first = s.http.get(&map_url).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.headers()["cache-control"], "public, max-age=1");
+    let etag = first.headers()["etag"].to_str().unwrap().to_string();
+    assert!(etag.starts_with("W/\""), "{etag}");
+    let map: Value = first.json().await.unwrap();
+    assert_eq!(
+        (map["available"].as_u64(), map["held"].as_u64()),
+        (Some(14), Some(0))
+    );
+    let sections = map["sections"].as_array().unwrap();
+    assert_eq!(sections[0]["name"], "A");
+    assert_eq!(sections[0]["runs"].as_array().unwrap().len(), 2, "{map}");
+    assert_eq!(
+        sections[0]["runs"][0],
+        json!({"row": 1, "from": 1, "price": 100000, "ids": [[a[0], 5]], "status": "a5"})
+    );
+    assert_eq!(sections[1]["runs"][0]["ids"], json!([[b[0], 4]]));
+
+    let unchanged = s
+        .http
+        .get(&map_url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unchanged.status(), 304);
+    assert!(unchanged.bytes().await.unwrap().is_empty());
+
+    let (status, _) = s.hold(&token("fan"), &event_id, &a[1..3]).await;
+    assert_eq!(status, 201);
+    // The map may be up to --seat-map-max-age old (250 ms by default).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let map = loop {
+        let response = s
+            .http
+            .get(&map_url)
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 200 {
+            assert_ne!(response.headers()["etag"].to_str().unwrap(), etag);
+            break response.json::<Value>().await.unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the hold never showed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(map["sections"][0]["runs"][0]["status"], "a1h2a2");
+    assert_eq!(map["held"], 2);
+    s.stop().await;
+}
+
+/// The seat list pages with `limit` and `cursor` (a `Link` header to the
+/// next page), keeps its whole answer without them, and is compressed for
+/// clients that accept gzip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seat_list_pages_and_answers_are_compressed() {
+    let db = TestDb::sqlite();
+    let s = start(db.url(), SeatLockKind::Pessimistic, None, false).await;
+    let (event_id, a, b) = s.create_event(2, 5, 300).await;
+    let all: Vec<i64> = a.iter().chain(&b).copied().collect();
+    let list = s.url(&format!("/v1/api/events/{event_id}/seats"));
+
+    let whole: Vec<Value> = s
+        .http
+        .get(&list)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(whole.len(), all.len(), "no limit: every seat, as before");
+
+    let mut seen = Vec::new();
+    let mut next = Some(format!("{list}?limit=4"));
+    while let Some(url) = next.take() {
+        let response = s.http.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        next = response.headers().get("link").map(|link| {
+            let link = link.to_str().unwrap();
+            assert!(link.ends_with("; rel=\"next\""), "{link}");
+            s.url(link.trim_start_matches('<').split('>').next().unwrap())
+        });
+        let page: Vec<Value> = response.json().await.unwrap();
+        assert!(page.len() <= 4);
+        seen.extend(page.iter().map(|seat| seat["seatId"].as_i64().unwrap()));
+    }
+    assert_eq!(
+        seen, all,
+        "the pages together are the list, once each, in order"
+    );
+
+    for query in ["limit=0x10", "limit=4&cursor=-1", "cursor=3"] {
+        let bad = s.http.get(format!("{list}?{query}")).send().await.unwrap();
+        assert_eq!(bad.status(), 400, "{query}");
+        let bad: Value = bad.json().await.unwrap();
+        assert_eq!(bad["error"]["code"], "invalid_query", "{query}");
+    }
+
+    let gzipped = s
+        .http
+        .get(&list)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gzipped.headers()["content-encoding"], "gzip");
+    let plain_len = serde_json::to_vec(&whole).unwrap().len();
+    let gzipped_len = gzipped.bytes().await.unwrap().len();
+    assert!(gzipped_len * 3 < plain_len, "{gzipped_len} of {plain_len}");
+    s.stop().await;
+}

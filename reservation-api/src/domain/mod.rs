@@ -8,10 +8,12 @@
 pub mod event;
 pub mod hold;
 pub mod payment;
+pub mod seat_map;
 pub mod session;
 pub mod status;
 pub mod ticket;
 
 pub use event::{NewEvent, SectionSpec};
 pub use hold::{judge_seats, SeatSelection, SeatState, Verdict};
+pub use seat_map::{SeatMap, SeatView};
 pub use status::{EventStatus, ReservationStatus, SeatStatus};

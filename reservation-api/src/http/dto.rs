@@ -245,3 +245,61 @@ mod tests {
         assert!(parse_json::<HoldBody>(b"{").is_err());
     }
 }
+
+/// `GET /v1/api/events/{eventId}/seat-map` (proto-notes/reservation-api.md).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatMapDto<'a> {
+    pub event_id: &'a str,
+    pub available: u32,
+    pub held: u32,
+    pub sold: u32,
+    pub sections: Vec<SectionMapDto<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SectionMapDto<'a> {
+    pub name: &'a str,
+    pub runs: Vec<SeatRunDto<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SeatRunDto<'a> {
+    pub row: i64,
+    /// The first seat's number; the others follow one by one.
+    pub from: i64,
+    pub price: i64,
+    /// `[firstSeatId, count]` ranges, in seat-number order.
+    pub ids: &'a [(i64, u32)],
+    /// Run-length encoded: `a` available, `h` held, `s` sold (`a48h2`).
+    pub status: &'a str,
+}
+
+impl<'a> SeatMapDto<'a> {
+    pub fn new(event_id: &'a str, map: &'a crate::domain::SeatMap) -> Self {
+        SeatMapDto {
+            event_id,
+            available: map.available,
+            held: map.held,
+            sold: map.sold,
+            sections: map
+                .sections
+                .iter()
+                .map(|section| SectionMapDto {
+                    name: &section.name,
+                    runs: section
+                        .runs
+                        .iter()
+                        .map(|run| SeatRunDto {
+                            row: run.row,
+                            from: run.first_number,
+                            price: run.price_krw,
+                            ids: &run.ids,
+                            status: &run.statuses,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}

@@ -5,11 +5,14 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
 
 use super::auth::{is_admin, Admin};
-use super::dto::{parse_json, to_json, CreateEventBody, EventDto, EventPage, SeatDto, StatusBody};
+use super::dto::{
+    parse_json, to_json, CreateEventBody, EventDto, EventPage, SeatDto, SeatMapDto, StatusBody,
+};
 use super::idempotency::idempotent;
 use super::AppState;
 use crate::domain::{EventStatus, SeatStatus};
@@ -106,6 +109,13 @@ pub(super) async fn set_status(
     event_with_sections(&st, event).await
 }
 
+/// The most seats one page of the seat list holds.
+const MAX_SEAT_PAGE: i64 = 10_000;
+
+/// The seat list. Without `limit` it is every seat (what API clients have
+/// always had); with `limit` (and `cursor`, the last seatId of the page
+/// before) one page, ordered by seatId, and a `Link: <…>; rel="next"`
+/// header while seats remain.
 pub(super) async fn seats(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -119,7 +129,97 @@ pub(super) async fn seats(
         .get("section")
         .map(String::as_str)
         .filter(|s| !s.is_empty());
+    let page = match q.get("limit") {
+        Some(_) => Some((
+            int_param(&q, "limit", MAX_SEAT_PAGE, MAX_SEAT_PAGE)?.max(1),
+            int_param(&q, "cursor", 0, i64::MAX)?,
+        )),
+        None if q.contains_key("cursor") => {
+            return Err(Error::rejected(
+                ErrorCode::InvalidQuery,
+                "cursor needs limit",
+            ))
+        }
+        None => None,
+    };
     let seats = st.svc.seats(&event.id, section, status).await?;
-    let dto: Vec<SeatDto> = seats.into_iter().map(SeatDto::from).collect();
-    Ok(json_response(StatusCode::OK, to_json(&dto)?))
+    let Some((limit, cursor)) = page else {
+        let dto: Vec<SeatDto> = seats.into_iter().map(SeatDto::from).collect();
+        return Ok(json_response(StatusCode::OK, to_json(&dto)?));
+    };
+    let mut rest = seats.into_iter().filter(|s| s.id > cursor).peekable();
+    let dto: Vec<SeatDto> = rest
+        .by_ref()
+        .take(limit as usize)
+        .map(SeatDto::from)
+        .collect();
+    let mut response = json_response(StatusCode::OK, to_json(&dto)?);
+    if let (Some(_), Some(last)) = (rest.peek(), dto.last()) {
+        let mut next = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in q.iter().filter(|(n, _)| *n != "cursor") {
+            next.append_pair(name, value);
+        }
+        next.append_pair("cursor", &last.seat_id.to_string());
+        let link = format!(
+            "</v1/api/events/{}/seats?{}>; rel=\"next\"",
+            event.id,
+            next.finish()
+        );
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            response.headers_mut().insert(header::LINK, value);
+        }
+    }
+    Ok(response)
+}
+
+/// The compact seat map (`domain::seat_map`) for pages: weak ETag on its
+/// bytes, so that a page polls it with `If-None-Match` and gets a 304
+/// without a body while nothing changed; a second of freshness for caches.
+pub(super) async fn seat_map(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(event_id): Path<String>,
+) -> Result<Response> {
+    let admin = is_admin(&headers, &st.admin_key);
+    let event = st.svc.visible_event(&event_id, admin).await?;
+    let seats = st.svc.seats(&event.id, None, None).await?;
+    let map = crate::domain::seat_map::compact(&seats);
+    let body = to_json(&SeatMapDto::new(&event.id, &map))?;
+    let digest = Sha256::digest(&body);
+    let etag = format!("W/\"{}\"", hex(&digest[..12]));
+    // Drafts are for admins only: never in a shared cache.
+    let cache_control = if event.status == EventStatus::Draft {
+        "private, no-store"
+    } else {
+        "public, max-age=1"
+    };
+    let mut response = if matches_etag(&headers, &etag) {
+        (StatusCode::NOT_MODIFIED, ()).into_response()
+    } else {
+        json_response(StatusCode::OK, body)
+    };
+    let h = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, value);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(cache_control),
+    );
+    Ok(response)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `If-None-Match` names `etag` (weak comparison, as RFC 9110 asks for it).
+fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
+    let bare = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|candidate| candidate.trim() == "*" || bare(candidate) == bare(etag))
 }

@@ -25,6 +25,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, patch};
 use axum::Router;
+use tower_http::compression::CompressionLayer;
 use tracing::Instrument as _;
 
 use crate::error::{Error, ErrorCode};
@@ -61,6 +62,7 @@ pub fn router(state: AppState) -> Router {
             patch(events::set_status),
         )
         .route("/v1/api/events/{event_id}/seats", get(events::seats))
+        .route("/v1/api/events/{event_id}/seat-map", get(events::seat_map))
         .route(
             "/v1/api/reservations",
             axum::routing::post(reservations::create),
@@ -89,6 +91,9 @@ pub fn router(state: AppState) -> Router {
         ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // gzip or brotli when the client accepts it; tiny answers stay as
+        // they are (the layer's default predicate).
+        .layer(CompressionLayer::new())
         .with_state(state)
 }
 

@@ -12,6 +12,7 @@ use super::seat_maps::{seat_views, Lookup};
 use super::{stored_seat_status, SqlStore};
 use super::{Result, StoreError};
 use crate::domain::hold::effective_seat_status;
+pub use crate::domain::SeatView;
 use crate::domain::{EventStatus, NewEvent, SeatStatus};
 
 /// Rows per multi-row INSERT when writing a seat map: 6 binds each stays far
@@ -66,17 +67,6 @@ impl SeatRow {
             status: effective_seat_status(self.status, self.hold_expires_at_ms, now_ms),
         }
     }
-}
-
-/// A seat as buyers see it, with its status as of the read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeatView {
-    pub id: i64,
-    pub section: String,
-    pub row: i64,
-    pub number: i64,
-    pub price_krw: i64,
-    pub status: SeatStatus,
 }
 
 const EVENT_COLUMNS: &str = "id, name, venue, starts_at_ms, queue_id, hold_ttl_sec, \

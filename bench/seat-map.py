@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""seat-map.py: what a 50,000-seat venue costs on the wire, seat list against compact seat map.
+
+Starts the one-process runner (release build) on a scratch SQLite database, creates an event of
+20 sections x 50 rows x 50 seats, and fetches GET .../seats and GET .../seat-map with no
+compression, gzip and brotli: bytes on the wire and time to the last byte (median of 7). Then it
+marks a random third of the seats sold, straight in the database (the map's rows are read again
+within --seat-map-max-age-ms), so that the map is as fragmented as in the middle of a sale, and
+measures again; last, a poll with If-None-Match (a 304).
+
+    cargo build --release -p ticketon && python3 bench/seat-map.py
+
+Env: CARGO_TARGET_DIR (where the release binary is), PORT_BASE [18180].
+"""
+import json, os, random, sqlite3, statistics, subprocess, sys, tempfile, time, urllib.request
+
+BIN = os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release", "ticketon")
+BASE = int(os.environ.get("PORT_BASE", "18180"))
+ADMIN = "bench-admin-key"
+SECTIONS, ROWS, PER_ROW = 20, 50, 50
+
+
+def request(url, headers=None, method="GET", body=None):
+    req = urllib.request.Request(url, headers=headers or {}, method=method, data=body)
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(req) as resp:
+            data = resp.read()
+            headers = {k.lower(): v for k, v in resp.headers.items()}
+            return resp.status, headers, data, time.perf_counter() - started
+    except urllib.error.HTTPError as e:
+        headers = {k.lower(): v for k, v in e.headers.items()}
+        return e.code, headers, e.read(), time.perf_counter() - started
+
+
+def wait_up(url):
+    for _ in range(200):
+        try:
+            if request(url)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    sys.exit(f"{url} never answered")
+
+
+def measure(url, encoding, extra=None):
+    headers = {"Accept-Encoding": encoding}
+    headers.update(extra or {})
+    sizes, times, status = [], [], None
+    for _ in range(7):
+        status, hdrs, data, elapsed = request(url, headers)
+        sizes.append(len(data))
+        times.append(elapsed * 1000)
+    return status, statistics.median(sizes), statistics.median(times), hdrs
+
+
+def table(title, api):
+    print(f"\n{title}\n")
+    print("| resource | encoding | status | bytes on the wire | ms (median of 7) |")
+    print("|---|---|---:|---:|---:|")
+    etag = None
+    for name, path in [("seat list", "seats"), ("seat map", "seat-map")]:
+        for encoding in ["identity", "gzip", "br"]:
+            status, size, ms, hdrs = measure(f"{api}/{path}", encoding)
+            etag = hdrs.get("etag", etag) if path == "seat-map" else etag
+            print(f"| {name} | {encoding} | {status} | {size:,.0f} | {ms:.1f} |")
+    status, size, ms, _ = measure(f"{api}/seat-map", "gzip", {"If-None-Match": etag})
+    print(f"| seat map, If-None-Match | gzip | {status} | {size:,.0f} | {ms:.1f} |")
+
+
+def main():
+    scratch = tempfile.mkdtemp(prefix="ticketon-seat-map-")
+    db = os.path.join(scratch, "reservations.db")
+    env = {
+        "PATH": os.environ["PATH"],
+        "RUST_LOG": "warn",
+        "TICKETON_ADMIN_KEY": ADMIN,
+        "TICKETON_TOKEN_SECRET": "bench-token-secret-of-32-bytes!!",
+        "TICKETON_QUEUE_LISTEN": f"127.0.0.1:{BASE}",
+        "TICKETON_RESERVATION_LISTEN": f"127.0.0.1:{BASE + 1}",
+        "TICKETON_TOSS_SANDBOX_LISTEN": f"127.0.0.1:{BASE + 2}",
+        "TICKETON_DATABASE_URL": f"sqlite://{db}",
+    }
+    runner = subprocess.Popen([BIN], env=env, stdout=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{BASE + 1}"
+        wait_up(f"{base}/healthz")
+        body = json.dumps({
+            "name": "Stadium", "venue": "Seoul", "startsAt": "2030-06-01T19:00:00+09:00",
+            "queueId": "stadium", "holdTtlSec": 300, "maxSeatsPerOrder": 4, "status": "on_sale",
+            "sections": [{"name": f"S{i + 1}", "rows": ROWS, "seatsPerRow": PER_ROW,
+                          "price": 50000 + 10000 * (i % 5)} for i in range(SECTIONS)],
+        }).encode()
+        status, _, data, _ = request(f"{base}/v1/api/events", {
+            "X-Admin-Key": ADMIN, "Content-Type": "application/json"}, "POST", body)
+        if status != 201:
+            sys.exit(f"creating the event: {status} {data[:300]!r}")
+        event = json.loads(data)["eventId"]
+        api = f"{base}/v1/api/events/{event}"
+        table(f"{SECTIONS * ROWS * PER_ROW:,} seats, all available", api)
+        with sqlite3.connect(db) as conn:
+            ids = [r[0] for r in conn.execute("SELECT id FROM seats WHERE event_id = ?", (event,))]
+            sold = random.Random(7).sample(ids, len(ids) // 3)
+            conn.executemany("UPDATE seats SET status = 'sold' WHERE id = ?", [(i,) for i in sold])
+        time.sleep(0.5)
+        table("a random third sold (the most fragmented a map gets)", api)
+    finally:
+        runner.terminate()
+        runner.wait()
+
+
+if __name__ == "__main__":
+    main()
