@@ -47,11 +47,13 @@ pub enum RouteLabel {
     QueueStatus,
     Entries,
     Entry,
+    /// The waiting room page.
+    Page,
     Unknown,
 }
 
 impl RouteLabel {
-    const ALL: [RouteLabel; 8] = [
+    const ALL: [RouteLabel; 9] = [
         RouteLabel::Healthz,
         RouteLabel::Readyz,
         RouteLabel::Metrics,
@@ -59,6 +61,7 @@ impl RouteLabel {
         RouteLabel::QueueStatus,
         RouteLabel::Entries,
         RouteLabel::Entry,
+        RouteLabel::Page,
         RouteLabel::Unknown,
     ];
 
@@ -71,14 +74,15 @@ impl RouteLabel {
             RouteLabel::QueueStatus => "queue_status",
             RouteLabel::Entries => "entries",
             RouteLabel::Entry => "entry",
+            RouteLabel::Page => "page",
             RouteLabel::Unknown => "unknown",
         }
     }
 }
 
 /// The statuses counted by code; anything else is counted as "other".
-const STATUS_CODES: [u16; 15] = [
-    101, 200, 201, 204, 400, 401, 403, 404, 405, 409, 413, 429, 500, 503, 0,
+const STATUS_CODES: [u16; 16] = [
+    101, 200, 201, 204, 304, 400, 401, 403, 404, 405, 409, 413, 429, 500, 503, 0,
 ];
 /// Upper bounds of the latency histograms, in microseconds.
 const LATENCY_BUCKETS_US: [u64; 11] = [

@@ -5,6 +5,7 @@
 
 pub mod body;
 mod handlers;
+mod pages;
 mod response;
 mod router;
 mod server;
@@ -121,6 +122,13 @@ async fn dispatch<S: QueueStore>(
             match method {
                 Method::POST => handlers::join(app, q, req).await,
                 _ => not_allowed("POST"),
+            },
+        ),
+        Route::WaitingRoom(_) => (
+            RouteLabel::Page,
+            match method {
+                Method::GET => Ok(pages::waiting_room(req.headers())),
+                _ => not_allowed("GET"),
             },
         ),
         Route::Entry(q, e) => (

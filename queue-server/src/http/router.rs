@@ -14,7 +14,11 @@ pub(super) enum Route<'a> {
     Entries(&'a str),
     /// `/v1/api/queues/{queueId}/entries/{entryId}`
     Entry(&'a str, &'a str),
+    /// `/queues/{queueId}`: the waiting room page.
+    WaitingRoom(&'a str),
 }
+
+const PAGES_PREFIX: &str = "/queues/";
 
 const QUEUES_PREFIX: &str = "/v1/api/queues/";
 
@@ -24,6 +28,10 @@ pub(super) fn route(path: &str) -> Option<Route<'_>> {
         "/readyz" => return Some(Route::Readyz),
         "/metrics" => return Some(Route::Metrics),
         _ => {}
+    }
+    if let Some(queue_id) = path.strip_prefix(PAGES_PREFIX) {
+        return (!queue_id.is_empty() && !queue_id.contains('/'))
+            .then_some(Route::WaitingRoom(queue_id));
     }
     let mut parts = path.strip_prefix(QUEUES_PREFIX)?.split('/');
     let queue_id = parts.next().filter(|q| !q.is_empty())?;
@@ -61,6 +69,7 @@ mod tests {
             route("/v1/api/queues/q1/entries/abc"),
             Some(Route::Entry("q1", "abc"))
         );
+        assert_eq!(route("/queues/q1"), Some(Route::WaitingRoom("q1")));
     }
 
     #[test]
@@ -75,6 +84,9 @@ mod tests {
             "/v1/api/queues/q1/entries/abc/x",
             "/v1/api/queues/q1/other",
             "/healthz/",
+            "/queues/",
+            "/queues/q1/",
+            "/queues/q1/x",
         ] {
             assert_eq!(route(path), None, "{path}");
         }
