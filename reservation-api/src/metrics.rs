@@ -178,8 +178,15 @@ impl Metrics {
     }
 
     /// `route`: the matched route template (never a raw path, whose ids
-    /// would make a series per reservation).
+    /// would make a series per reservation). Methods outside the standard
+    /// set are counted as `other`: any token is a valid method to hyper.
     pub fn record_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
+        const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+        let method = METHODS
+            .iter()
+            .find(|m| **m == method)
+            .copied()
+            .unwrap_or("other");
         self.requests
             .get_or_create(&[
                 ("route", route.to_string()),

@@ -581,6 +581,48 @@ async function main() {
     expectEqual('still on the waiting room', new URL(adm.page.url()).pathname, `/queues/${adm.queue}`);
   });
 
+  // The queue was deleted and made again: the remembered entry is gone, and the page joins afresh
+  // instead of showing an error forever.
+  await step('a-gone-entry-joins-again', {}, async (s) => {
+    const id = await createQueue('remade', { rate: 1, maxActive: 1 });
+    await joinFans(id, 'remade-ahead', 1);
+    const context = await newContext();
+    const page = (s.page = await newPage(context, 'remade'));
+    await openPage(page, pageUrl(id, { user: 'remade-fan' }));
+    const before = await waitPage(page, 'waiting', 10_000, waiting);
+    await api('DELETE', `/v1/api/queues/${id}`, undefined, { admin: true, expect: [204] });
+    await api('PUT', `/v1/api/queues/${id}`, { admissionRatePerSec: 1, maxActive: 1, sessionTtlSec: 600, status: 'paused' },
+      { admin: true, expect: [201] });
+    await openPage(page, pageUrl(id, { user: 'remade-fan' }));
+    const after = await waitPage(page, 'waiting again under a new entry', 15_000,
+      (p) => waiting(p) && p.entryId && p.entryId !== before.entryId);
+    expectEqual('the position in the new line', after.position, '1');
+  });
+
+  // A crafted link must not send the token elsewhere: another host, or a javascript: URL.
+  await step('next-only-to-this-host', {}, async (s) => {
+    adm.queue ??= await createQueue('admit', { rate: 100, maxActive: 10, status: 'open' });
+    for (const [user, next] of [
+      ['evil-1', 'http://evil.example/steal'],
+      ['evil-2', 'javascript:alert(document.cookie)'],
+    ]) {
+      const context = await newContext();
+      const page = (s.page = await newPage(context, user));
+      let leaked = false;
+      await page.route('http://evil.example/**', (route) => {
+        leaked = true;
+        return route.abort();
+      });
+      await openPage(page, pageUrl(adm.queue, { user, next }));
+      const snap = await waitPage(page, '#admitted visible', 10_000, (p) => p.admitted);
+      if (leaked) throw new Error(`next=${next}: the page went there`);
+      if (!(snap.continueHref ?? '').includes('/queues/')) {
+        throw new Error(`next=${next}: #continue goes to ${snap.continueHref}`);
+      }
+      expectEqual(`still on the waiting room (next=${next})`, new URL(page.url()).pathname, `/queues/${adm.queue}`);
+    }
+  });
+
   await step('axe-admitted', { needs: ['admitted-shows-continue'] }, async (s) => {
     s.page = adm.page;
     s.notes.push(...(await axeCheck(adm.page)));
