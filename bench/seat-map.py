@@ -6,7 +6,9 @@ Starts the one-process runner (release build) on a scratch SQLite database, crea
 compression, gzip and brotli: bytes on the wire and time to the last byte (median of 7). Then it
 marks a random third of the seats sold, straight in the database (the map's rows are read again
 within --seat-map-max-age-ms), so that the map is as fragmented as in the middle of a sale, and
-measures again; last, a poll with If-None-Match (a 304).
+measures again; last, a poll with If-None-Match (a 304). With wrk installed, it then loads the
+map as a sale's admitted fans would (wrk -t1 -c32 -d5s): conditional polls answered 304, and
+gzip downloads.
 
     cargo build --release -p ticketon && python3 bench/seat-map.py
 
@@ -69,6 +71,31 @@ def table(title, api):
     print(f"| seat map, If-None-Match | gzip | {status} | {size:,.0f} | {ms:.1f} |")
 
 
+def load(url, headers):
+    """wrk against url: requests/s and the 50th/99th percentile latency."""
+    args = ["wrk", "-t1", "-c32", "-d5s", "--latency"]
+    for name, value in headers.items():
+        args += ["-H", f"{name}: {value}"]
+    out = subprocess.run(args + [url], capture_output=True, text=True).stdout
+    rps = next(l.split()[1] for l in out.splitlines() if l.startswith("Requests/sec:"))
+    pct = {l.split()[0]: l.split()[1] for l in out.splitlines() if l.strip().startswith(("50%", "99%"))}
+    return float(rps), pct.get("50%"), pct.get("99%")
+
+
+def load_table(api):
+    if subprocess.run(["which", "wrk"], capture_output=True).returncode != 0:
+        print("\n(wrk not installed: no load figures)")
+        return
+    etag = request(f"{api}/seat-map")[1]["etag"]
+    print("\nunder load (wrk -t1 -c32 -d5s)\n")
+    print("| request | req/s | p50 | p99 |")
+    print("|---|---:|---:|---:|")
+    for name, headers in [("seat map, If-None-Match (304)", {"If-None-Match": etag}),
+                          ("seat map, gzip (200)", {"Accept-Encoding": "gzip"})]:
+        rps, p50, p99 = load(f"{api}/seat-map", headers)
+        print(f"| {name} | {rps:,.0f} | {p50} | {p99} |")
+
+
 def main():
     scratch = tempfile.mkdtemp(prefix="ticketon-seat-map-")
     db = os.path.join(scratch, "reservations.db")
@@ -105,6 +132,7 @@ def main():
             conn.executemany("UPDATE seats SET status = 'sold' WHERE id = ?", [(i,) for i in sold])
         time.sleep(0.5)
         table("a random third sold (the most fragmented a map gets)", api)
+        load_table(api)
     finally:
         runner.terminate()
         runner.wait()

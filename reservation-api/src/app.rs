@@ -137,6 +137,7 @@ impl App {
                 bus: events.as_ref().map(|e| e.publisher.clone()),
                 admissions_consumed: Arc::default(),
                 payments: payments.clone(),
+                seat_maps: Arc::default(),
             },
             listener,
             sweep_interval: Duration::from_millis(config.sweep_interval_ms.max(50)),

@@ -19,8 +19,8 @@ use crate::seat_lock::{
     SeatLocker,
 };
 use crate::store::{
-    EventRecord, IdemBegin, PendingHold, ReservationRecord, SeatView, SectionSummary, SessionRef,
-    SqlStore,
+    EventRecord, IdemBegin, PendingHold, ReservationRecord, SeatRow, SeatView, SectionSummary,
+    SessionRef, SqlStore,
 };
 
 /// Who is buying, as stated by a verified admission token.
@@ -210,6 +210,11 @@ impl Reservations {
     }
 
     /// The seat map of one event (optionally one section, one status).
+    /// An event's stored seat rows, as the snapshot all readers share.
+    pub async fn seat_rows(&self, event_id: &str) -> Result<Arc<[SeatRow]>> {
+        Ok(self.store.seat_rows_shared(event_id, None).await?)
+    }
+
     pub async fn seats(
         &self,
         event_id: &str,

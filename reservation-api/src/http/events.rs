@@ -14,6 +14,7 @@ use super::dto::{
     parse_json, to_json, CreateEventBody, EventDto, EventPage, SeatDto, SeatMapDto, StatusBody,
 };
 use super::idempotency::idempotent;
+use super::seat_map_cache::Rendered;
 use super::AppState;
 use crate::domain::{EventStatus, SeatStatus};
 use crate::error::{Error, ErrorCode, Result};
@@ -182,24 +183,37 @@ pub(super) async fn seat_map(
 ) -> Result<Response> {
     let admin = is_admin(&headers, &st.admin_key);
     let event = st.svc.visible_event(&event_id, admin).await?;
-    let seats = st.svc.seats(&event.id, None, None).await?;
-    let map = crate::domain::seat_map::compact(&seats);
-    let body = to_json(&SeatMapDto::new(&event.id, &map))?;
-    let digest = Sha256::digest(&body);
-    let etag = format!("W/\"{}\"", hex(&digest[..12]));
+    let rows = st.svc.seat_rows(&event.id).await?;
+    let rendered = st
+        .seat_maps
+        .get_or_render(&event.id, &rows, st.svc.now_ms(), |seats| {
+            let map = crate::domain::seat_map::compact(seats);
+            let body = to_json(&SeatMapDto::new(&event.id, &map))?;
+            let digest = Sha256::digest(&body);
+            Ok(Rendered {
+                etag: format!("W/\"{}\"", hex(&digest[..12])),
+                body: body.into(),
+            })
+        })?;
+    let etag = rendered.etag.as_str();
     // Drafts are for admins only: never in a shared cache.
     let cache_control = if event.status == EventStatus::Draft {
         "private, no-store"
     } else {
         "public, max-age=1"
     };
-    let mut response = if matches_etag(&headers, &etag) {
+    let mut response = if matches_etag(&headers, etag) {
         (StatusCode::NOT_MODIFIED, ()).into_response()
     } else {
-        json_response(StatusCode::OK, body)
+        let mut response = (StatusCode::OK, rendered.body.clone()).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
     };
     let h = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&etag) {
+    if let Ok(value) = HeaderValue::from_str(etag) {
         h.insert(header::ETAG, value);
     }
     h.insert(

@@ -12,8 +12,10 @@ mod holder;
 mod idempotency;
 mod ops;
 pub mod payment_dto;
+pub use seat_map_cache::SeatMapRenders;
 mod payments;
 mod reservations;
+mod seat_map_cache;
 mod tickets;
 
 use std::sync::Arc;
@@ -41,6 +43,8 @@ pub struct AppState {
     pub bus: Option<Arc<dyn ticketon_bus::Publisher>>,
     pub admissions_consumed: Arc<ticketon_bus::ConsumerStats>,
     pub payments: Arc<crate::payments::Payments>,
+    /// Seat maps rendered for pages, reused while unchanged.
+    pub seat_maps: Arc<seat_map_cache::SeatMapRenders>,
 }
 
 // Hand-written so that the admin key and the token secret never reach a

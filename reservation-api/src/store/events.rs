@@ -256,8 +256,20 @@ impl SqlStore {
         status: Option<SeatStatus>,
         now_ms: i64,
     ) -> Result<Vec<SeatView>> {
-        let rows = match self.seat_maps.lookup(event_id, section, Instant::now()) {
-            Lookup::Fresh(rows) => rows,
+        let rows = self.seat_rows_shared(event_id, section).await?;
+        Ok(seat_views(&rows, status, now_ms))
+    }
+
+    /// The seats of an event (or one section) as stored, in id order, from
+    /// the snapshot every reader of this process shares (`seat_maps.rs`):
+    /// the same `Arc` until it is read again.
+    pub async fn seat_rows_shared(
+        &self,
+        event_id: &str,
+        section: Option<&str>,
+    ) -> Result<Arc<[SeatRow]>> {
+        match self.seat_maps.lookup(event_id, section, Instant::now()) {
+            Lookup::Fresh(rows) => Ok(rows),
             Lookup::Refresh(writes_before) => {
                 let read_at = Instant::now();
                 match self.seat_rows(event_id, section).await {
@@ -270,16 +282,15 @@ impl SqlStore {
                             read_at,
                             writes_before,
                         );
-                        rows
+                        Ok(rows)
                     }
                     Err(e) => {
                         self.seat_maps.refresh_failed(event_id, section);
-                        return Err(e);
+                        Err(e)
                     }
                 }
             }
-        };
-        Ok(seat_views(&rows, status, now_ms))
+        }
     }
 
     /// The seats of an event (or one section) as stored, in id order.
