@@ -141,6 +141,12 @@ impl EventOutbox {
         by_entry.insert(entry_id.to_string(), traceparent);
     }
 
+    /// The trace of the entry's join, kept for the entry's later events.
+    pub fn join_trace(&self, entry_id: &str) -> Option<String> {
+        let traces = self.join_traces.lock();
+        traces.by_entry.get(entry_id).cloned()
+    }
+
     /// The trace of the entry's join, forgotten from here on.
     pub fn take_join_trace(&self, entry_id: &str) -> Option<String> {
         let mut traces = self.join_traces.lock();
@@ -229,10 +235,11 @@ mod tests {
     }
 
     #[test]
-    fn a_join_trace_is_handed_out_once() {
+    fn a_join_trace_is_read_until_it_is_taken() {
         let events = outbox();
         events.remember_join_trace("e1", "00-t1".into());
         assert_eq!(events.take_join_trace("e2"), None);
+        assert_eq!(events.join_trace("e1").as_deref(), Some("00-t1"), "kept");
         assert_eq!(events.take_join_trace("e1").as_deref(), Some("00-t1"));
         assert_eq!(events.take_join_trace("e1"), None);
     }

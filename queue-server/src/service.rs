@@ -457,10 +457,7 @@ impl<S: QueueStore> QueueService<S> {
                 // The admission continues the join's trace: the reservation-api
                 // applies it in a span of that trace. The entry keeps it for
                 // its expiry or leave.
-                let trace = events.take_join_trace(&entry_id);
-                if let Some(trace) = &trace {
-                    events.remember_join_trace(&entry_id, trace.clone());
-                }
+                let trace = events.join_trace(&entry_id);
                 let event = AdmissionEvent::Admitted {
                     schema: EVENT_SCHEMA_VERSION,
                     queue_id: queue_id.to_string(),

@@ -6,6 +6,9 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+#[path = "../support/ci_script.rs"]
+mod ci_script;
+
 mod compose;
 mod nginx;
 mod prometheus;
@@ -13,7 +16,6 @@ mod scrape;
 mod systemd;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The repository's root.
@@ -21,29 +23,9 @@ pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The path a `.ci/` script prints last (the script installs the tool when
-/// it is missing). `None` once reported unavailable (a machine without root
-/// or apt-get); under `CI=true` that fails the test instead.
+/// The path a `.ci/` script prints last (see `ci_script_paths`).
 pub(crate) fn ci_tool(tool: &str, script: &str, args: &[&str]) -> Option<PathBuf> {
-    let script = root().join(script);
-    let detail = match Command::new("bash").arg(&script).args(args).output() {
-        Ok(out) if out.status.success() => {
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            match stdout.lines().map(str::trim).rfind(|l| !l.is_empty()) {
-                Some(path) => return Some(PathBuf::from(path)),
-                None => format!("{} printed no path", script.display()),
-            }
-        }
-        Ok(out) => format!(
-            "{} failed ({}): {}",
-            script.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
-        Err(e) => format!("running {}: {e}", script.display()),
-    };
-    ticketon_runtime::test_env::service_unavailable(tool, detail);
-    None
+    ci_script::ci_script_paths(tool, script, args, 1).and_then(|mut paths| paths.pop())
 }
 
 /// A directory of the test's own, removed when dropped.

@@ -10,10 +10,14 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+#[path = "../support/ci_script.rs"]
+mod ci_script;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
+use ci_script::ci_script_paths;
 use support::Runner;
 
 const ADMIN_KEY: &str = "pages-admin-key";
@@ -28,34 +32,10 @@ fn root() -> PathBuf {
 /// Chromium's path and the node_modules directory `.ci/playwright.sh` prints (it installs them
 /// first when missing). `None` once reported unavailable; under `CI=true` that panics instead.
 fn browser_tools() -> Option<(PathBuf, PathBuf)> {
-    let script = root().join(".ci/playwright.sh");
-    let detail = match Command::new("bash").arg(&script).output() {
-        Ok(out) if out.status.success() => {
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            let lines: Vec<&str> = stdout
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect();
-            match lines[..] {
-                [.., chromium, modules] => return Some((chromium.into(), modules.into())),
-                _ => format!(
-                    "{} printed {:?}, not the chromium and node_modules paths",
-                    script.display(),
-                    stdout.trim()
-                ),
-            }
-        }
-        Ok(out) => format!(
-            "{} failed ({}): {}",
-            script.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
-        Err(e) => format!("running {}: {e}", script.display()),
-    };
-    ticketon_runtime::test_env::service_unavailable("chromium and playwright", detail);
-    None
+    let mut paths = ci_script_paths("chromium and playwright", ".ci/playwright.sh", &[], 2)?;
+    let modules = paths.pop()?;
+    let chromium = paths.pop()?;
+    Some((chromium, modules))
 }
 
 /// A fresh directory, emptied first.

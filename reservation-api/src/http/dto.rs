@@ -33,6 +33,11 @@ pub fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T> {
         .map_err(|e| Error::rejected(ErrorCode::InvalidJson, format!("invalid request body: {e}")))
 }
 
+/// Lowercase hex, for digests on the wire (ETags, request fingerprints).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 pub fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(v).map_err(|e| Error::Internal(format!("serializing a response: {e}")))
 }

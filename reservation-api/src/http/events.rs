@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::auth::{is_admin, Admin};
 use super::dto::{
-    parse_json, to_json, CreateEventBody, EventDto, EventPage, SeatDto, SeatMapDto, StatusBody,
+    hex, parse_json, to_json, CreateEventBody, EventDto, EventPage, SeatDto, SeatMapDto, StatusBody,
 };
 use super::idempotency::idempotent;
 use super::seat_map_cache::Rendered;
@@ -221,10 +221,6 @@ pub(super) async fn seat_map(
         HeaderValue::from_static(cache_control),
     );
     Ok(response)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `If-None-Match` names `etag` (weak comparison, as RFC 9110 asks for it).

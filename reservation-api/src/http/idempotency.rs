@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
+use super::dto::hex;
 use super::AppState;
 use crate::error::{Error, ErrorCode, Result};
 use crate::http::error::json_response;
@@ -17,10 +18,7 @@ use crate::store::IdemBegin;
 const MAX_KEY_LEN: usize = 200;
 
 fn fingerprint(body: &[u8]) -> String {
-    Sha256::digest(body)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Sha256::digest(body))
 }
 
 fn key_of(headers: &HeaderMap) -> Result<Option<String>> {

@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 
 use crate::domain::{SeatStatus, SeatView};
 use crate::error::Result;
-use crate::store::SeatRow;
+use crate::store::{seat_views, SeatRow};
 
 /// Events whose rendered map is kept; past this the cache starts over.
 const MAX_EVENTS: usize = 256;
@@ -52,7 +52,7 @@ impl SeatMapRenders {
                 return Ok(entry.rendered.clone());
             }
         }
-        let views: Vec<SeatView> = rows.iter().map(|row| row.view_at(now_ms)).collect();
+        let views = seat_views(rows, None, now_ms);
         let rendered = Arc::new(render(&views)?);
         let valid_until_ms = rows
             .iter()

@@ -40,6 +40,7 @@ pub use outbox::OutboxRecord;
 pub use payments::{ChargedInfo, PaymentRecord};
 pub use refunds::{RefundRecord, RefundTarget};
 pub use reservations::ReservationRecord;
+pub(crate) use seat_maps::seat_views;
 pub use sessions::SessionRef;
 pub use settlement::{Order, OrderSeat, Settlement};
 pub use tickets::{CancelStart, TicketRecord};

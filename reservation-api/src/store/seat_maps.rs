@@ -152,7 +152,7 @@ impl SeatMaps {
 
 /// The seats of `rows` as a reader sees them at `now_ms`, optionally only
 /// those of one status.
-pub(super) fn seat_views(
+pub(crate) fn seat_views(
     rows: &[SeatRow],
     status: Option<SeatStatus>,
     now_ms: i64,
