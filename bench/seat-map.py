@@ -6,7 +6,9 @@ Starts the one-process runner (release build) on a scratch SQLite database, crea
 compression, gzip and brotli: bytes on the wire and time to the last byte (median of 7). Then it
 marks a random third of the seats sold, straight in the database (the map's rows are read again
 within --seat-map-max-age-ms), so that the map is as fragmented as in the middle of a sale, and
-measures again; last, a poll with If-None-Match (a 304). With wrk installed, it then loads the
+measures again; last, a poll with If-None-Match (a 304). For both maps it loads the seat picker
+in headless Chromium (bench/seat-map-render.mjs, through .ci/playwright.sh) and reports the time
+from navigation start to the map drawn. With wrk installed, it then loads the
 map as a sale's admitted fans would (wrk -t1 -c32 -d5s): conditional polls answered 304, and
 gzip downloads.
 
@@ -96,6 +98,26 @@ def load_table(api):
         print(f"| {name} | {rps:,.0f} | {p50} | {p99} |")
 
 
+def browser_tools():
+    """Chromium's path and playwright-core's node_modules (from .ci/playwright.sh), or None."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run(["bash", os.path.join(root, ".ci", "playwright.sh")],
+                         capture_output=True, text=True)
+    lines = out.stdout.split()
+    return (lines[0], lines[1]) if out.returncode == 0 and len(lines) == 2 else None
+
+
+def render(picker_url):
+    """The seat picker in Chromium: time to the drawn map (bench/seat-map-render.mjs)."""
+    tools = browser_tools()
+    if tools is None:
+        print("\n(chromium or playwright-core unavailable: no render figures)")
+        return
+    env = dict(os.environ, CHROMIUM=tools[0], PAGES_NODE_MODULES=tools[1])
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seat-map-render.mjs")
+    subprocess.run(["node", script, picker_url], env=env, check=False)
+
+
 def main():
     scratch = tempfile.mkdtemp(prefix="ticketon-seat-map-")
     db = os.path.join(scratch, "reservations.db")
@@ -126,12 +148,14 @@ def main():
         event = json.loads(data)["eventId"]
         api = f"{base}/v1/api/events/{event}"
         table(f"{SECTIONS * ROWS * PER_ROW:,} seats, all available", api)
+        render(f"{base}/events/{event}")
         with sqlite3.connect(db) as conn:
             ids = [r[0] for r in conn.execute("SELECT id FROM seats WHERE event_id = ?", (event,))]
             sold = random.Random(7).sample(ids, len(ids) // 3)
             conn.executemany("UPDATE seats SET status = 'sold' WHERE id = ?", [(i,) for i in sold])
         time.sleep(0.5)
         table("a random third sold (the most fragmented a map gets)", api)
+        render(f"{base}/events/{event}")
         load_table(api)
     finally:
         runner.terminate()

@@ -57,8 +57,45 @@ impl Args {
     }
 }
 
+/// `http://addr` when browsers can reach `addr` as it is written (not an
+/// unspecified address such as 0.0.0.0), with its `localhost` twin for a
+/// loopback address, since a browser may be pointed at either.
+fn browser_origins(addr: &str) -> Vec<String> {
+    let Ok(addr) = addr.parse::<std::net::SocketAddr>() else {
+        return Vec::new();
+    };
+    if addr.ip().is_unspecified() {
+        return Vec::new();
+    }
+    let mut origins = vec![format!("http://{addr}")];
+    if addr.ip().is_loopback() {
+        origins.push(format!("http://localhost:{}", addr.port()));
+    }
+    origins
+}
+
+impl Args {
+    /// The two services on two origins of one machine: each page is told
+    /// where the other service is, and the console (on the queue-server)
+    /// may call the reservation-api. Settings given explicitly win.
+    fn link_pages(&mut self) {
+        let queue = browser_origins(&self.queue.queue_listen.to_string());
+        let reservation = browser_origins(&self.reservation.reservation_listen);
+        if self.queue.reservation_public_url.is_none() {
+            self.queue.reservation_public_url = reservation.first().cloned();
+        }
+        if self.reservation.queue_public_url.is_none() {
+            self.reservation.queue_public_url = queue.first().cloned();
+        }
+        if self.reservation.cors_origins.is_empty() {
+            self.reservation.cors_origins = queue;
+        }
+    }
+}
+
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    args.link_pages();
     let telemetry = ticketon_runtime::logging::init(args.common.log_format, "ticketon");
     let runtime = args.queue.runtime().context("starting the tokio runtime")?;
     let result = runtime.block_on(run(args));
@@ -120,6 +157,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         reservation_api = %reservations.local_addr(),
         toss_sandbox = reservations.toss_sandbox_url().as_deref().unwrap_or("off (TOSS_API_BASE)"),
         "ticketon is up"
+    );
+    tracing::info!(
+        waiting_room = %format_args!("http://{}/queues/{{queueId}}", queue.addr()),
+        console = %format_args!("http://{}/admin", queue.addr()),
+        seat_picker = %format_args!("http://{}/events/{{eventId}}", reservations.local_addr()),
+        "pages"
     );
     // Both services bound their listeners before their start functions
     // returned: tell systemd (when it runs us) that we are up.

@@ -85,6 +85,13 @@ pub struct QueueArgs {
     /// spread up to 5/3 of it). Keep it under every proxy's idle timeout.
     #[arg(long, env = "TICKETON_STREAM_HEARTBEAT_MS", default_value_t = 15_000)]
     pub stream_heartbeat_ms: u64,
+
+    /// The reservation-api's origin as browsers reach it
+    /// (`https://host[:port]`), for the operator's console at `/admin`.
+    /// Unset: the same origin as this server (the deploy's nginx serves
+    /// both under one host).
+    #[arg(long, env = "TICKETON_RESERVATION_PUBLIC_URL", value_parser = ticketon_runtime::page::parse_origin)]
+    pub reservation_public_url: Option<String>,
 }
 
 impl QueueArgs {
@@ -139,6 +146,7 @@ impl QueueArgs {
             admin_key: secrets.admin_key.clone(),
             token_secret: secrets.token_secret.clone(),
             limits: self.limits(),
+            reservation_public_url: self.reservation_public_url.clone(),
         }
     }
 }

@@ -42,6 +42,9 @@ pub struct ServerSettings {
     pub admin_key: String,
     pub token_secret: String,
     pub limits: Limits,
+    /// The reservation-api's origin for the console's browser, when it is
+    /// not this server's.
+    pub reservation_public_url: Option<String>,
 }
 
 /// The connection defences (see `http/server.rs`) and the per-IP stream cap.
@@ -204,6 +207,7 @@ pub async fn start_with_events<S: QueueStore>(
     let app = Arc::new(App {
         service: service.clone(),
         admin_key: settings.admin_key,
+        pages: http::Pages::new(settings.reservation_public_url.as_deref()),
     });
     let (shutdown, signal) = watch::channel(false);
     let until_shutdown = |mut signal: watch::Receiver<bool>| async move {

@@ -22,6 +22,7 @@ async fn start(bus: &InProcessBus) -> RunningServer<MemoryStore> {
         admin_key: ADMIN.into(),
         token_secret: "secret".into(),
         limits: Default::default(),
+        reservation_public_url: None,
     };
     let link = EventLink {
         publisher: Arc::new(bus.clone()),

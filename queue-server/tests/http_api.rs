@@ -24,6 +24,7 @@ fn settings() -> ServerSettings {
         admin_key: ADMIN.into(),
         token_secret: SECRET.into(),
         limits: Default::default(),
+        reservation_public_url: None,
     }
 }
 
@@ -709,6 +710,89 @@ async fn bodies_split_across_frames_are_read_whole_and_still_capped() {
     assert_eq!(
         status, 413,
         "a chunked body without Content-Length is capped too"
+    );
+    h.server.shutdown().await;
+}
+
+/// The operator's console: its page, where it finds the reservation-api,
+/// and the list of every queue it shows (admin only).
+#[tokio::test]
+async fn the_console_lists_every_queue() {
+    let server = queue_server::start_memory(ServerSettings {
+        reservation_public_url: Some("http://tickets.test:8080".into()),
+        ..settings()
+    })
+    .await
+    .unwrap();
+    let h = Harness {
+        server,
+        client: ticketon_runtime::test_env::http_client(),
+    };
+    let page = h.client.get(h.url("/admin")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    assert_eq!(page.headers()["cache-control"], "public, max-age=0");
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("connect-src 'self' http://tickets.test:8080;"),
+        "{csp}"
+    );
+    let site: Value = h
+        .client
+        .get(h.url("/admin/config"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(site, json!({"reservationUrl": "http://tickets.test:8080"}));
+
+    for id in ["b-sale", "a-sale"] {
+        let (status, _) = h.put_queue(id, queue_body(5, 10)).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    h.join("a-sale", "fan-1").await;
+    let resp = h
+        .client
+        .get(h.url("/v1/api/queues"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(resp).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ids: Vec<&str> = body["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["queueId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["a-sale", "b-sale"]);
+    assert_eq!(body["queues"][0]["admissionRatePerSec"], 5);
+    assert!(
+        body["queues"][0]["waiting"].as_u64().unwrap()
+            + body["queues"][0]["active"].as_u64().unwrap()
+            == 1,
+        "{body}"
+    );
+
+    let resp = h.client.get(h.url("/v1/api/queues")).send().await.unwrap();
+    let (status, body) = read(resp).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+    let resp = h
+        .client
+        .post(h.url("/v1/api/queues"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(resp).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
     );
     h.server.shutdown().await;
 }

@@ -16,7 +16,7 @@ use crate::admissions::ADMISSIONS_GROUP;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::http::{router, AppState};
+use crate::http::{router, AppState, Checkout, FanPages};
 use crate::payments::provider::{PaymentProvider, ProviderError};
 use crate::payments::Payments;
 use crate::service::Reservations;
@@ -110,6 +110,16 @@ impl App {
         );
         let svc = Arc::new(Reservations::open(&config, clock).await?);
         let (provider, toss_sandbox) = start_payment_provider(&config).await?;
+        let checkout = match (&toss_sandbox, &config.payments.provider) {
+            (Some(sandbox), _) => Checkout::Sandbox {
+                client_key: config.payments.toss.client_key.clone(),
+                widget_url: format!("{}/v1/sandbox/checkout", sandbox.base_url()),
+            },
+            (None, None) => Checkout::Toss {
+                client_key: config.payments.toss.client_key.clone(),
+            },
+            (None, Some(_)) => Checkout::None,
+        };
         let payments = Arc::new(Payments {
             revenue_won: svc.metrics.revenue_won.clone(),
             ..Payments::new(
@@ -138,6 +148,8 @@ impl App {
                 admissions_consumed: Arc::default(),
                 payments: payments.clone(),
                 seat_maps: Arc::default(),
+                pages: Arc::new(FanPages::new(config.queue_public_url.as_deref(), &checkout)),
+                cors_origins: Arc::from(config.cors_origins.clone()),
             },
             listener,
             sweep_interval: Duration::from_millis(config.sweep_interval_ms.max(50)),

@@ -46,6 +46,12 @@ pub struct Config {
     pub kafka_brokers: Option<String>,
     /// Toss and the payment reconciler.
     pub payments: PaymentsConfig,
+    /// The queue-server's origin as browsers reach it (the seat picker
+    /// links to the waiting room); `None`: this origin.
+    pub queue_public_url: Option<String>,
+    /// Origins whose pages may call this API from a browser (CORS), such
+    /// as the operator's console on the queue-server.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -63,6 +69,8 @@ impl Default for Config {
             seat_map_max_age: std::time::Duration::from_millis(DEFAULT_SEAT_MAP_MAX_AGE_MS),
             kafka_brokers: None,
             payments: PaymentsConfig::default(),
+            queue_public_url: None,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -83,6 +91,8 @@ impl fmt::Debug for Config {
             .field("seat_map_max_age", &self.seat_map_max_age)
             .field("kafka_brokers", &self.kafka_brokers)
             .field("payments", &self.payments)
+            .field("queue_public_url", &self.queue_public_url)
+            .field("cors_origins", &self.cors_origins)
             .finish()
     }
 }
@@ -145,6 +155,17 @@ pub struct ReservationArgs {
     pub payment_reconcile_grace_ms: u64,
     #[command(flatten)]
     pub toss: TossArgs,
+    /// The queue-server's origin as browsers reach it
+    /// (`https://host[:port]`), for the seat picker's link back to the
+    /// waiting room. Unset: this server's origin (the deploy's nginx serves
+    /// both under one host).
+    #[arg(long, env = "TICKETON_QUEUE_PUBLIC_URL", value_parser = ticketon_runtime::page::parse_origin)]
+    pub queue_public_url: Option<String>,
+    /// Origins (comma-separated) whose pages may call this API from a
+    /// browser, such as the operator's console when the queue-server is on
+    /// another origin. Unset: none, same-origin pages only.
+    #[arg(long, env = "TICKETON_CORS_ORIGINS", value_delimiter = ',', value_parser = ticketon_runtime::page::parse_origin)]
+    pub cors_origins: Vec<String>,
 }
 
 /// The `reservation-api` command line.
@@ -186,6 +207,8 @@ impl ReservationArgs {
                 reconcile_grace_ms: self.payment_reconcile_grace_ms,
                 ..PaymentsConfig::default()
             },
+            queue_public_url: self.queue_public_url,
+            cors_origins: self.cors_origins,
         })
     }
 }

@@ -211,6 +211,26 @@ impl Reservations {
 
     /// The seat map of one event (optionally one section, one status).
     /// An event's stored seat rows, as the snapshot all readers share.
+    /// The event's seats by status and its revenue, as of now.
+    pub async fn sales(&self, event_id: &str) -> Result<crate::domain::sales::Sales> {
+        let rows = self.seat_rows(event_id).await?;
+        let seats = crate::store::seat_views(&rows, None, self.now_ms());
+        let tickets = self.store.tickets_of_event(event_id).await?;
+        Ok(crate::domain::sales::tally(
+            &seats,
+            tickets.iter().map(|t| crate::domain::sales::TicketSale {
+                section: &t.section,
+                price_krw: t.price_krw,
+                status: t.status,
+            }),
+        ))
+    }
+
+    /// Charges an operator must settle by hand (a refused full refund).
+    pub async fn stuck_refunds(&self) -> Result<Vec<crate::store::StuckRefund>> {
+        Ok(self.store.stuck_refunds(200).await?)
+    }
+
     pub async fn seat_rows(&self, event_id: &str) -> Result<Arc<[SeatRow]>> {
         Ok(self.store.seat_rows_shared(event_id, None).await?)
     }

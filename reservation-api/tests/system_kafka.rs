@@ -274,6 +274,7 @@ async fn start_queue(kafka: &KafkaConfig, sessions_group: &str) -> RunningServer
             admin_key: ADMIN_KEY.into(),
             token_secret: SECRET.into(),
             limits: Default::default(),
+            reservation_public_url: None,
         },
         MemoryStore::new(),
         Some(QueueEvents {

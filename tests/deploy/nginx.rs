@@ -218,6 +218,40 @@ async fn joins_polls_a_stream_and_a_payment_pass_through_nginx() {
         "{tickets:?}"
     );
 
+    // The pages and the console's calls, each to its service.
+    let reservation_id = reservation;
+    for path in [
+        format!("/queues/{QUEUE}"),
+        format!("/events/{event_id}"),
+        format!("/tickets/{reservation_id}"),
+        "/admin".to_string(),
+    ] {
+        let page = http
+            .get(format!("{front}{path}"))
+            .send()
+            .await
+            .expect("a page");
+        assert_eq!(page.status(), 200, "{path}");
+        assert!(
+            page.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("script-src 'sha256-"),
+            "{path}"
+        );
+    }
+    let config = expect(http.get(format!("{front}/admin/config")), 200).await;
+    assert!(config["reservationUrl"].is_string(), "{config}");
+    let queues = expect(
+        http.get(format!("{front}/v1/api/queues"))
+            .bearer_auth(ADMIN_KEY),
+        200,
+    )
+    .await;
+    assert_eq!(queues["queues"][0]["queueId"], QUEUE, "{queues}");
+    let site = expect(http.get(format!("{front}/v1/api/site")), 200).await;
+    assert_eq!(site["payments"]["provider"], "sandbox", "{site}");
+
     // Operations endpoints stay on the internal network.
     for path in ["/metrics", "/healthz", "/readyz"] {
         expect(http.get(format!("{front}{path}")), 403).await;
@@ -237,6 +271,13 @@ async fn joins_polls_a_stream_and_a_payment_pass_through_nginx() {
             format!("POST /v1/api/reservations 201 {reservations} "),
             format!("POST /v1/api/payments 201 {reservations} "),
             format!("GET /v1/api/tickets 200 {reservations} "),
+            format!("GET /queues/{QUEUE} 200 {queue} "),
+            format!("GET /events/{event_id} 200 {reservations} "),
+            format!("GET /tickets/{reservation_id} 200 {reservations} "),
+            format!("GET /admin 200 {queue} "),
+            format!("GET /admin/config 200 {queue} "),
+            format!("GET /v1/api/queues 200 {queue} "),
+            format!("GET /v1/api/site 200 {reservations} "),
             "GET /metrics 403 - ".to_string(),
             "GET /healthz 403 - ".to_string(),
             "GET /readyz 403 - ".to_string(),

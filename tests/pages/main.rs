@@ -1,12 +1,17 @@
-//! The pages in a real browser (issue 18): `tests/pages/waiting-room.mjs` drives Debian's
-//! chromium with playwright-core through the waiting room the queue-server serves at
-//! `/queues/{queueId}`, against the one-process runner, and runs axe-core on every state of the
-//! page. `.ci/playwright.sh` installs chromium, playwright-core and axe-core when missing; a
-//! machine where it cannot reports the test skipped, or fails it under `CI=true`. Each step's
-//! screenshot is left in `<CARGO_TARGET_TMPDIR>/pages`.
+//! The pages in a real browser (issue 18): Debian's chromium driven by playwright-core through
+//! every page, against the one-process runner, with axe-core on every state of each page:
+//! - `waiting-room.mjs`: the waiting room the queue-server serves at `/queues/{queueId}`;
+//! - `journey.mjs`: a fan's whole purchase, from the waiting room through the seat picker, the
+//!   sandbox's checkout and the tickets, and the other paths (a declined card, a hold that runs
+//!   out, the keyboard alone, both languages, a 50,000-seat venue);
+//! - `admin.mjs`: the operator's console at `/admin`.
+//!
+//! The scripts share `harness.mjs`. They run one after another (chromium and the runner share two
+//! cores, and some steps measure how soon a page shows a change). `.ci/playwright.sh` installs
+//! chromium, playwright-core and axe-core when missing; a machine where it cannot reports the test
+//! skipped, or fails it under `CI=true`. Each step's screenshot is left in
+//! `<CARGO_TARGET_TMPDIR>/pages/<script>/`.
 
-// This test reads only the queue-server's address of the runner.
-#[allow(dead_code)]
 #[path = "../support/mod.rs"]
 mod support;
 
@@ -22,8 +27,11 @@ use support::Runner;
 
 const ADMIN_KEY: &str = "pages-admin-key";
 const TOKEN_SECRET: &str = "pages-token-secret-of-at-least-32-bytes";
-/// Over the script's own budget (120 s and the browser's shutdown).
-const NODE_TIMEOUT: Duration = Duration::from_secs(180);
+/// Over every script's own budget (at most 150 s, and the browser's shutdown).
+const NODE_TIMEOUT: Duration = Duration::from_secs(210);
+
+/// The scripts, in the order they run.
+const SCRIPTS: &[&str] = &["waiting-room", "journey", "admin"];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -46,7 +54,7 @@ fn fresh_dir(dir: &Path) -> &Path {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_waiting_room_in_chromium() {
+async fn the_pages_in_chromium() {
     let Some((chromium, modules)) = tokio::task::spawn_blocking(browser_tools)
         .await
         .expect("running .ci/playwright.sh")
@@ -62,41 +70,46 @@ async fn the_waiting_room_in_chromium() {
         ],
     )
     .await;
-    let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pages");
-    fresh_dir(&out_dir);
+    let out_root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pages");
+    fresh_dir(&out_root);
 
-    let script = root().join("tests/pages/waiting-room.mjs");
-    let mut node = tokio::process::Command::new("node")
-        .arg(&script)
-        .current_dir(root())
-        .env("CHROMIUM", chromium)
-        .env("PAGES_NODE_MODULES", modules)
-        .env("QUEUE_URL", runner.queue.as_str())
-        .env("ADMIN_KEY", ADMIN_KEY)
-        .env("OUT_DIR", &out_dir)
-        .env_remove("NODE_OPTIONS")
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starting node (.ci/playwright.sh found it on PATH)");
-    let status = match tokio::time::timeout(NODE_TIMEOUT, node.wait()).await {
-        Ok(status) => status.expect("waiting for node"),
-        Err(_) => {
-            let _ = node.kill().await;
-            panic!(
-                "{} ran over {NODE_TIMEOUT:?}; screenshots in {}",
-                script.display(),
+    let mut failed = Vec::new();
+    for name in SCRIPTS {
+        let script = root().join(format!("tests/pages/{name}.mjs"));
+        let out_dir = out_root.join(name);
+        let mut node = tokio::process::Command::new("node")
+            .arg(&script)
+            .current_dir(root())
+            .env("CHROMIUM", &chromium)
+            .env("PAGES_NODE_MODULES", &modules)
+            .env("QUEUE_URL", runner.queue.as_str())
+            .env("RESERVATION_URL", runner.reservations.as_str())
+            .env("SANDBOX_URL", runner.sandbox.as_str())
+            .env("ADMIN_KEY", ADMIN_KEY)
+            .env("OUT_DIR", &out_dir)
+            .env_remove("NODE_OPTIONS")
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("starting node (.ci/playwright.sh found it on PATH)");
+        let status = match tokio::time::timeout(NODE_TIMEOUT, node.wait()).await {
+            Ok(status) => status.expect("waiting for node"),
+            Err(_) => {
+                let _ = node.kill().await;
+                failed.push(format!("{name}.mjs ran over {NODE_TIMEOUT:?}"));
+                continue;
+            }
+        };
+        if !status.success() {
+            failed.push(format!(
+                "{name}.mjs failed ({status}): its `not ok` lines above say which step and why; \
+                 screenshots in {}",
                 out_dir.display()
-            );
+            ));
         }
-    };
+    }
     drop(runner);
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(
-        status.success(),
-        "{} failed ({status}): its `not ok` lines above say which step and why; screenshots in {}",
-        script.display(),
-        out_dir.display()
-    );
-    eprintln!("screenshots of every step in {}", out_dir.display());
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+    eprintln!("screenshots of every step in {}", out_root.display());
 }

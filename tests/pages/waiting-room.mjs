@@ -12,126 +12,28 @@
 //
 // Every step prints `ok - name (ms)` or `not ok - name: reason`; the exit code is 0 only when all
 // passed. The queues are the script's own (a fresh name per run), created through the admin API.
-// Every wait is bounded, and the whole run by BUDGET_MS; the browser is always closed.
+// Every wait is bounded, and the whole run by the 120 s budget; the browser is always closed.
 
-import fs from 'node:fs';
-import path from 'node:path';
-import { createRequire } from 'node:module';
+import { harness, queueApi, claimsOf, expectEqual, show } from './harness.mjs';
 
-const BUDGET_MS = 120_000;
-const started = Date.now();
-const deadline = started + BUDGET_MS;
-
-const env = {};
-for (const name of ['CHROMIUM', 'PAGES_NODE_MODULES', 'QUEUE_URL', 'ADMIN_KEY', 'OUT_DIR']) {
-  env[name] = process.env[name];
-  if (!env[name]) {
-    console.log(`not ok - setup: the environment variable ${name} is not set`);
-    process.exit(2);
-  }
-}
+// The harness (tests/pages/harness.mjs): environment, chromium, axe-core, budget, steps.
+const h = harness({
+  name: 'waiting-room',
+  vars: ['CHROMIUM', 'PAGES_NODE_MODULES', 'QUEUE_URL', 'ADMIN_KEY', 'OUT_DIR'],
+  budgetMs: 120_000,
+  snapshot,
+});
+const { env, sleep, until, bounded, newContext, newPage, axeCheck, step } = h;
 const QUEUE_URL = env.QUEUE_URL.replace(/\/+$/, '');
-const MODULES = env.PAGES_NODE_MODULES;
-// No NODE_PATH: the packages are loaded from the absolute directory .ci/playwright.sh installed.
-let AXE_SOURCE, chromium;
-try {
-  AXE_SOURCE = fs.readFileSync(path.join(MODULES, 'axe-core', 'axe.min.js'), 'utf8');
-  ({ chromium } = createRequire(import.meta.url)(path.join(MODULES, 'playwright-core')));
-  fs.mkdirSync(env.OUT_DIR, { recursive: true });
-} catch (e) {
-  console.log(`not ok - setup: ${String(e?.message ?? e).split('\n')[0]} (run .ci/playwright.sh)`);
-  process.exit(2);
-}
-
-// What Debian's chromium needs on these machines (as root, no GPU, no network but loopback);
-// Playwright adds a fresh --user-data-dir itself.
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  // Loopback only: a proxy from the environment must not see the test's requests.
-  '--no-proxy-server',
-];
 
 // ---------------------------------------------------------------------------------------------
-// Time: every wait is cut to what is left of the budget.
+// The queue-server's API (proto-notes/queue-server.md); the queues are deleted at the end.
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const left = () => deadline - Date.now();
-const bounded = (ms) => Math.max(1, Math.min(ms, left()));
-
-/** Polls `probe` (→ {ok, seen}) until ok, for at most `ms`; throws with what was last seen. */
-async function until(what, ms, probe) {
-  const end = Date.now() + bounded(ms);
-  for (;;) {
-    const last = await probe();
-    if (last.ok) return last;
-    if (Date.now() >= end) {
-      throw new Error(`${what}: not within ${ms} ms (last seen: ${last.seen})`);
-    }
-    await sleep(40);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The queue-server's API (proto-notes/queue-server.md).
-
-async function api(method, route, body, { admin = false, expect } = {}) {
-  const headers = { accept: 'application/json' };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  if (admin) headers.authorization = `Bearer ${env.ADMIN_KEY}`;
-  const response = await fetch(`${QUEUE_URL}${route}`, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(bounded(10_000)),
-  });
-  const text = await response.text();
-  if (expect && !expect.includes(response.status)) {
-    throw new Error(`${method} ${route} answered ${response.status} (expected ${expect}): ${text}`);
-  }
-  return { status: response.status, body: text ? JSON.parse(text) : null };
-}
-
-const RUN = `pages-${Date.now().toString(36)}`;
-const created = [];
-
-async function createQueue(name, { rate, maxActive, status = 'paused' }) {
-  const id = `${RUN}-${name}`;
-  await api(
-    'PUT',
-    `/v1/api/queues/${id}`,
-    { admissionRatePerSec: rate, maxActive, sessionTtlSec: 600, status },
-    { admin: true, expect: [201] },
-  );
-  created.push(id);
-  return id;
-}
-const setStatus = (id, status) =>
-  api('PATCH', `/v1/api/queues/${id}/status`, { status }, { admin: true, expect: [200] });
-const joinFan = async (id, userId) =>
-  (await api('POST', `/v1/api/queues/${id}/entries`, { userId }, { expect: [200, 201] })).body;
-const leaveFan = (id, entryId) =>
-  api('DELETE', `/v1/api/queues/${id}/entries/${entryId}`, undefined, { expect: [204] });
-const queueInfo = async (id) => (await api('GET', `/v1/api/queues/${id}`, undefined, { expect: [200] })).body;
-
-/** Joins `count` fans named `prefix-N` in order, each acknowledged before the next. */
-async function joinFans(id, prefix, count) {
-  const entries = [];
-  for (let n = 1; n <= count; n++) entries.push(await joinFan(id, `${prefix}-${n}`));
-  return entries;
-}
-
-const pageUrl = (id, params = {}) => {
-  const url = new URL(`${QUEUE_URL}/queues/${encodeURIComponent(id)}`);
-  for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
-  return url.href;
-};
+const { api, createQueue, setStatus, joinFan, leaveFan, queueInfo, joinFans, pageUrl } = queueApi(
+  h,
+  QUEUE_URL,
+  env.ADMIN_KEY,
+);
 
 // ---------------------------------------------------------------------------------------------
 // The page as the DOM contract describes it.
@@ -160,9 +62,6 @@ function snapshot(page) {
   });
 }
 
-const show = (snap) =>
-  JSON.stringify(snap, (k, v) => (typeof v === 'string' && v.length > 80 ? `${v.slice(0, 77)}...` : v));
-
 /** Waits until `check(snapshot)` holds. */
 function waitPage(page, what, ms, check) {
   return until(what, ms, async () => {
@@ -176,44 +75,6 @@ const HANGUL = /[\u3131-\uD79D]/;
 const SUBMIT = 'button:not([type]), button[type=submit], input[type=submit]';
 const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
-function claimsOf(token) {
-  return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8'));
-}
-
-function expectEqual(what, actual, expected) {
-  if (actual !== expected) {
-    throw new Error(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Browser, pages, and what they log (printed under a failing step).
-
-let browser;
-const contexts = [];
-const pageLog = [];
-
-async function newContext(options = {}) {
-  const context = await browser.newContext({ locale: 'ko-KR', ...options });
-  context.setDefaultTimeout(bounded(10_000));
-  context.setDefaultNavigationTimeout(bounded(15_000));
-  contexts.push(context);
-  return context;
-}
-
-async function newPage(context, label) {
-  const page = await context.newPage();
-  page.on('pageerror', (e) => pageLog.push(`${label}: page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning')
-      pageLog.push(`${label}: console ${m.type()}: ${m.text()}`);
-  });
-  page.on('requestfailed', (r) =>
-    pageLog.push(`${label}: request failed: ${r.method()} ${r.url()} (${r.failure()?.errorText})`),
-  );
-  return page;
-}
-
 /** Opens the waiting room; its own response must be a page (the rest is the page's doing). */
 async function openPage(page, url) {
   const response = await page.goto(url);
@@ -224,87 +85,10 @@ async function openPage(page, url) {
   }
 }
 
-/** `axe.run()` on the page; fails on any serious or critical violation (all are printed). */
-async function axeCheck(page) {
-  // Evaluated over the DevTools protocol, as @axe-core/playwright does: the page's
-  // Content-Security-Policy (inline scripts by hash only) refuses an injected <script> tag
-  // (page.addScriptTag), and bypassCSP would hide what the policy does to the page's own script.
-  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(AXE_SOURCE);
-  const results = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-  const lines = results.violations.map(
-    (v) =>
-      `${v.impact} ${v.id}: ${v.help} (${v.nodes.length} node${v.nodes.length === 1 ? '' : 's'}: ` +
-      `${v.nodes
-        .slice(0, 3)
-        .map((n) => n.target.join(' '))
-        .join(', ')})`,
-  );
-  const blocking = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  if (blocking.length > 0) {
-    throw new Error(`${blocking.length} serious or critical axe violation(s):\n${lines.join('\n')}`);
-  }
-  return lines.map((l) => `axe (not blocking): ${l}`);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Steps: each is named, timed, screenshotted (OUT_DIR/NN-name.png), and may need earlier ones.
-
-const results = new Map();
-let stepNo = 0;
-
-async function step(name, { needs = [] } = {}, body) {
-  stepNo += 1;
-  const number = String(stepNo).padStart(2, '0');
-  const missing = needs.filter((n) => results.get(n) !== true);
-  if (missing.length > 0) {
-    results.set(name, false);
-    console.log(`not ok - ${name}: not run, needs ${missing.join(', ')}`);
-    return;
-  }
-  if (left() <= 0) {
-    results.set(name, false);
-    console.log(`not ok - ${name}: not run, the ${BUDGET_MS / 1000} s budget is spent`);
-    return;
-  }
-  const t0 = Date.now();
-  const logFrom = pageLog.length;
-  const s = { page: null, notes: [] };
-  try {
-    await body(s);
-    // The page's own Content-Security-Policy must allow everything the page does.
-    const refused = pageLog.slice(logFrom).filter((l) => /Content Security Policy/i.test(l));
-    if (refused.length > 0) throw new Error(`the page's CSP refused something:\n${refused.join('\n')}`);
-    results.set(name, true);
-    console.log(`ok - ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    results.set(name, false);
-    const [first, ...rest] = String(e?.message ?? e).split('\n');
-    console.log(`not ok - ${name}: ${first}`);
-    for (const line of rest.filter((l) => l.trim()).slice(0, 20)) console.log(`  # ${line}`);
-    if (s.page) {
-      const snap = await snapshot(s.page).catch(() => null);
-      if (snap) console.log(`  # page ${s.page.url()}: ${show(snap)}`);
-    }
-    for (const line of pageLog.slice(logFrom, logFrom + 20)) console.log(`  # ${line}`);
-  }
-  for (const note of s.notes) console.log(`  # ${note}`);
-  if (s.page && !s.page.isClosed()) {
-    const file = path.join(env.OUT_DIR, `${number}-${name}.png`);
-    await s.page
-      .screenshot({ path: file, fullPage: true, timeout: bounded(5_000) })
-      .catch((e) => console.log(`  # no screenshot ${file}: ${String(e.message).split('\n')[0]}`));
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
-  browser = await chromium.launch({
-    executablePath: env.CHROMIUM,
-    args: CHROMIUM_ARGS,
-    timeout: bounded(30_000),
-  });
-  console.log(`# chromium ${browser.version()}, queue-server ${QUEUE_URL}, screenshots in ${env.OUT_DIR}`);
 
   // --- A paused sale: 3 fans ahead, then fan-1 through the page. maxActive 3 keeps every slot
   // busy once the 3 are admitted, so fan-1 waits at the front from then on.
@@ -464,10 +248,7 @@ async function main() {
     await en.page.click('#lang-toggle');
     snap = await waitPage(en.page, 'lang=ko after the toggle', 2_000, (p) => p.lang === 'ko');
     expectEqual('#eta in Korean', snap.eta, '약 3분');
-    await en.page.screenshot({
-      path: path.join(env.OUT_DIR, `${String(stepNo).padStart(2, '0')}-english-and-toggle-ko.png`),
-      timeout: bounded(5_000),
-    });
+    await h.shot(en.page, 'english-and-toggle-ko');
     // The choice is remembered: a reload stays Korean though the browser prefers English.
     await en.page.reload();
     snap = await waitPage(en.page, 'lang=ko after a reload', 5_000, (p) => p.lang === 'ko' && waiting(p));
@@ -693,41 +474,5 @@ async function main() {
   );
 }
 
-// ---------------------------------------------------------------------------------------------
 
-async function closeAll() {
-  await Promise.race([
-    (async () => {
-      for (const context of contexts) await context.close().catch(() => {});
-      await browser?.close().catch(() => {});
-    })(),
-    sleep(5_000),
-  ]);
-  await Promise.race([
-    Promise.all(
-      created.map((id) => api('DELETE', `/v1/api/queues/${id}`, undefined, { admin: true }).catch(() => {})),
-    ),
-    sleep(2_000),
-  ]);
-}
-
-const watchdog = setTimeout(async () => {
-  console.log(`not ok - budget: the run took over ${BUDGET_MS / 1000} s`);
-  await closeAll();
-  process.exit(1);
-}, BUDGET_MS + 5_000);
-
-let code = 0;
-try {
-  await main();
-} catch (e) {
-  console.log(`not ok - setup: ${String(e?.message ?? e).split('\n')[0]}`);
-  code = 1;
-} finally {
-  await closeAll();
-  clearTimeout(watchdog);
-}
-const passed = [...results.values()].filter(Boolean).length;
-const failed = results.size - passed;
-console.log(`# waiting-room: ${passed} ok, ${failed} not ok, ${Date.now() - started} ms`);
-process.exit(code !== 0 || failed > 0 ? 1 : 0);
+await h.run(main, { banner: `queue-server ${QUEUE_URL}` });

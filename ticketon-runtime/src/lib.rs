@@ -9,9 +9,11 @@
 //! - [`Shutdown`]: Ctrl-C or SIGTERM, listened for from before the bind;
 //! - [`systemd`]: `READY=1`, `STOPPING=1` and the watchdog's pings for the
 //!   `Type=notify` units in `deploy/systemd/` (no-ops outside systemd);
+//! - [`page`]: the static HTML pages, with their CSP, ETag and caching;
 //! - [`test_env`]: how tests reach real services (Redis, MariaDB, Kafka).
 
 pub mod logging;
+pub mod page;
 pub mod secrets;
 pub mod settings;
 pub mod systemd;

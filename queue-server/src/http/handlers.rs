@@ -154,6 +154,24 @@ pub(super) async fn delete_queue<S: QueueStore>(
     Ok(response::empty(StatusCode::NO_CONTENT))
 }
 
+/// Every queue, by id, for the operator's console.
+pub(super) fn list_queues<S: QueueStore>(
+    app: &App<S>,
+    req: &Request<Incoming>,
+) -> Result<HttpResponse, QueueError> {
+    require_admin(app, req)?;
+    let mut queues = app.service.queues();
+    queues.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+    let queues: Vec<QueueBody<'_>> = queues
+        .iter()
+        .map(|(id, info)| QueueBody::new(id, info))
+        .collect();
+    Ok(response::json(
+        StatusCode::OK,
+        &serde_json::json!({ "queues": queues }),
+    ))
+}
+
 pub(super) fn get_queue<S: QueueStore>(
     app: &App<S>,
     queue_id: &str,

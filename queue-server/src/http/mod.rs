@@ -18,6 +18,7 @@ use std::time::Instant;
 use hyper::body::Incoming;
 use hyper::{Method, Request};
 
+pub use pages::Pages;
 pub use response::HttpResponse;
 pub use server::{serve, ConnectionLimits};
 pub use stream::{MAX_CLIENT_FRAME_BYTES, SSE_RETRY_MS};
@@ -33,6 +34,7 @@ use router::Route;
 pub struct App<S> {
     pub service: Arc<QueueService<S>>,
     pub admin_key: String,
+    pub pages: Pages,
 }
 
 // Hand-written so that the admin key never reaches a log line.
@@ -101,6 +103,27 @@ async fn dispatch<S: QueueStore>(
                 _ => not_allowed("GET"),
             },
         ),
+        Route::Queues => (
+            RouteLabel::Queue,
+            match method {
+                Method::GET => handlers::list_queues(app, &req),
+                _ => not_allowed("GET"),
+            },
+        ),
+        Route::AdminConfig => (
+            RouteLabel::Page,
+            match method {
+                Method::GET => Ok(app.pages.admin_config()),
+                _ => not_allowed("GET"),
+            },
+        ),
+        Route::Admin => (
+            RouteLabel::Page,
+            match method {
+                Method::GET => Ok(app.pages.admin(req.headers())),
+                _ => not_allowed("GET"),
+            },
+        ),
         Route::Queue(q) => (
             RouteLabel::Queue,
             match method {
@@ -127,7 +150,7 @@ async fn dispatch<S: QueueStore>(
         Route::WaitingRoom(_) => (
             RouteLabel::Page,
             match method {
-                Method::GET => Ok(pages::waiting_room(req.headers())),
+                Method::GET => Ok(app.pages.waiting_room(req.headers())),
                 _ => not_allowed("GET"),
             },
         ),

@@ -1,113 +1,133 @@
-//! The fan's waiting room, `GET /queues/{queueId}`: one static page, the
-//! same bytes for every queue (its script reads the queueId from the path),
-//! compiled into the binary. A browser fetches it once and then only talks
-//! to the API, so a million fans waiting cost what their streams cost.
+//! The pages the queue-server serves: the fan's waiting room,
+//! `GET /queues/{queueId}` (the same bytes for every queue: its script
+//! reads the queueId from the path), and the operator's console,
+//! `GET /admin`. Both are static files compiled into the binary
+//! (`ticketon_runtime::page`). A browser fetches a page once and then only
+//! talks to the API, so a million fans waiting cost what their streams
+//! cost.
 //!
-//! The page's inline script and style are allowed by their hashes in the
+//! Each page's inline script and style are allowed by their hashes in the
 //! Content-Security-Policy: nothing else may run on it, and it may connect
-//! only back to this origin.
+//! only back to this origin (the console also to the reservation-api).
 
-use std::sync::OnceLock;
-
-use base64::Engine as _;
 use bytes::Bytes;
-use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
+use http_body_util::Full;
+use hyper::header::HeaderValue;
 use hyper::{HeaderMap, StatusCode};
-use sha2::{Digest, Sha256};
+use serde::Serialize;
+use ticketon_runtime::page::{ExtraSources, PageAnswer, PageSource, ServedPage};
 
-use super::response::{empty, HttpResponse};
+use super::response::{self, HttpResponse};
 
-const WAITING_ROOM: &str = include_str!("pages/waiting_room.html");
+const WAITING_ROOM: PageSource = PageSource {
+    embedded: include_str!("pages/waiting_room.html"),
+    path: concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/http/pages/waiting_room.html"
+    ),
+};
 
-struct Page {
-    body: Bytes,
-    etag: HeaderValue,
-    csp: HeaderValue,
+const ADMIN: PageSource = PageSource {
+    embedded: include_str!("pages/admin.html"),
+    path: concat!(env!("CARGO_MANIFEST_DIR"), "/src/http/pages/admin.html"),
+};
+
+/// What the console's script reads first (`GET /admin/config`): where the
+/// reservation-api is.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AdminConfig<'a> {
+    /// Empty: the same origin (behind the deploy's nginx).
+    reservation_url: &'a str,
 }
 
-fn sha256_base64(text: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(text.as_bytes()))
+#[derive(Debug)]
+pub struct Pages {
+    waiting_room: ServedPage,
+    admin: ServedPage,
+    admin_config: Bytes,
 }
 
-/// The text between the page's first `<tag>` and `</tag>`.
-fn inline(tag: &str) -> &'static str {
-    let open = format!("<{tag}>");
-    let close = format!("</{tag}>");
-    let start = WAITING_ROOM.find(&open).map_or(0, |i| i + open.len());
-    let end = WAITING_ROOM[start..]
-        .find(&close)
-        .map_or(start, |i| start + i);
-    &WAITING_ROOM[start..end]
-}
-
-fn page() -> &'static Page {
-    static PAGE: OnceLock<Page> = OnceLock::new();
-    PAGE.get_or_init(|| {
-        let digest = sha256_base64(WAITING_ROOM);
-        let csp = format!(
-            "default-src 'none'; script-src 'sha256-{}'; style-src 'sha256-{}'; \
-             connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; \
-             frame-ancestors 'none'",
-            sha256_base64(inline("script")),
-            sha256_base64(inline("style")),
-        );
-        Page {
-            body: Bytes::from_static(WAITING_ROOM.as_bytes()),
-            etag: HeaderValue::from_str(&format!("\"{}\"", &digest[..22]))
-                .expect("base64 is a valid header value"),
-            csp: HeaderValue::from_str(&csp).expect("the policy is ASCII"),
+impl Pages {
+    /// `reservation_url`: the reservation-api's origin as browsers reach
+    /// it, when it is not this one.
+    pub fn new(reservation_url: Option<&str>) -> Pages {
+        let admin_extra = ExtraSources {
+            connect: reservation_url.map(str::to_string).into_iter().collect(),
+            ..ExtraSources::default()
+        };
+        let admin_config = AdminConfig {
+            reservation_url: reservation_url.unwrap_or(""),
+        };
+        Pages {
+            waiting_room: ServedPage::new(WAITING_ROOM, ExtraSources::default()),
+            admin: ServedPage::new(ADMIN, admin_extra),
+            admin_config: Bytes::from(
+                serde_json::to_vec(&admin_config).expect("a struct of strings serializes"),
+            ),
         }
-    })
-}
+    }
 
-/// The waiting room, or 304 when the browser has these bytes already.
-pub(super) fn waiting_room(headers: &HeaderMap) -> HttpResponse {
-    let page = page();
-    let cached = headers
-        .get(IF_NONE_MATCH)
-        .is_some_and(|v| v.as_bytes() == page.etag.as_bytes());
-    let mut response = if cached {
-        empty(StatusCode::NOT_MODIFIED)
-    } else {
-        let mut response = empty(StatusCode::OK);
-        *response.body_mut() = http_body_util::Full::new(page.body.clone());
+    /// The waiting room, or 304 when the browser has these bytes already.
+    /// Five minutes: a new release reaches waiting fans on their next load,
+    /// and a reload in between costs a 304.
+    pub(super) fn waiting_room(&self, request: &HeaderMap) -> HttpResponse {
+        into_response(self.waiting_room.current().answer(request, 300))
+    }
+
+    /// The console: revalidated on every load, so an operator never runs
+    /// yesterday's controls.
+    pub(super) fn admin(&self, request: &HeaderMap) -> HttpResponse {
+        into_response(self.admin.current().answer(request, 0))
+    }
+
+    pub(super) fn admin_config(&self) -> HttpResponse {
+        let mut response = response::empty(StatusCode::OK);
+        *response.body_mut() = Full::new(self.admin_config.clone());
         response.headers_mut().insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
+            hyper::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
         );
         response
-    };
-    let h = response.headers_mut();
-    h.insert(ETAG, page.etag.clone());
-    // Five minutes: a new release reaches waiting fans on their next load,
-    // and a reload in between costs a 304.
-    h.insert(
-        CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
-    h.insert("content-security-policy", page.csp.clone());
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    }
+}
+
+fn into_response(answer: PageAnswer) -> HttpResponse {
+    let mut response = response::empty(answer.status);
+    *response.body_mut() = Full::new(answer.body);
+    *response.headers_mut() = answer.headers;
     response
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ticketon_runtime::page::{inline, Page};
 
     #[test]
-    fn the_page_is_small_and_its_inline_code_is_what_the_policy_allows() {
+    fn the_waiting_room_is_small_and_its_inline_code_is_what_the_policy_allows() {
+        let html = WAITING_ROOM.embedded;
+        assert!(html.len() <= 30 * 1024, "{} bytes", html.len());
+        assert!(inline(html, "script").contains("EventSource"));
+        assert!(inline(html, "style").contains("--accent"));
+        let page = Page::new(html, &ExtraSources::default());
+        assert!(page.csp().contains("connect-src 'self';"), "{}", page.csp());
+    }
+
+    #[test]
+    fn the_console_may_reach_the_reservation_api() {
+        let pages = Pages::new(Some("http://127.0.0.1:8080"));
+        let csp = pages.admin.current().csp().to_string();
         assert!(
-            WAITING_ROOM.len() <= 30 * 1024,
-            "{} bytes",
-            WAITING_ROOM.len()
+            csp.contains("connect-src 'self' http://127.0.0.1:8080;"),
+            "{csp}"
         );
-        assert!(inline("script").contains("EventSource"));
-        assert!(inline("style").contains("--accent"));
-        let csp = page().csp.to_str().unwrap();
-        assert!(csp.contains(&sha256_base64(inline("script"))), "{csp}");
+        let config: serde_json::Value = serde_json::from_slice(&pages.admin_config).unwrap();
+        assert_eq!(config["reservationUrl"], "http://127.0.0.1:8080");
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&Pages::new(None).admin_config).unwrap()
+                ["reservationUrl"],
+            ""
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! Path routing by plain string splitting: the API has six shapes of path,
+//! Path routing by plain string splitting: the API has a handful of path shapes,
 //! and matching them byte by byte costs less than any regex or trie.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -6,6 +6,10 @@ pub(super) enum Route<'a> {
     Healthz,
     Readyz,
     Metrics,
+    /// `/v1/api/queues`: every queue (admin).
+    Queues,
+    /// `/admin/config`: where the console finds the reservation-api.
+    AdminConfig,
     /// `/v1/api/queues/{queueId}`
     Queue(&'a str),
     /// `/v1/api/queues/{queueId}/status`
@@ -16,6 +20,8 @@ pub(super) enum Route<'a> {
     Entry(&'a str, &'a str),
     /// `/queues/{queueId}`: the waiting room page.
     WaitingRoom(&'a str),
+    /// `/admin`: the operator's console.
+    Admin,
 }
 
 const PAGES_PREFIX: &str = "/queues/";
@@ -27,6 +33,9 @@ pub(super) fn route(path: &str) -> Option<Route<'_>> {
         "/healthz" => return Some(Route::Healthz),
         "/readyz" => return Some(Route::Readyz),
         "/metrics" => return Some(Route::Metrics),
+        "/v1/api/queues" => return Some(Route::Queues),
+        "/admin/config" => return Some(Route::AdminConfig),
+        "/admin" => return Some(Route::Admin),
         _ => {}
     }
     if let Some(queue_id) = path.strip_prefix(PAGES_PREFIX) {
@@ -70,14 +79,17 @@ mod tests {
             Some(Route::Entry("q1", "abc"))
         );
         assert_eq!(route("/queues/q1"), Some(Route::WaitingRoom("q1")));
+        assert_eq!(route("/v1/api/queues"), Some(Route::Queues));
+        assert_eq!(route("/admin/config"), Some(Route::AdminConfig));
+        assert_eq!(route("/admin"), Some(Route::Admin));
     }
 
     #[test]
     fn anything_else_does_not() {
         for path in [
             "/",
-            "/v1/api/queues",
             "/v1/api/queues/",
+            "/admin/",
             "/v1/api/queues//entries",
             "/v1/api/queues/q1/",
             "/v1/api/queues/q1/entries/",

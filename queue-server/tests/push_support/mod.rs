@@ -27,6 +27,7 @@ pub(crate) fn settings(limits: Limits) -> ServerSettings {
         admin_key: ADMIN.into(),
         token_secret: SECRET.into(),
         limits,
+        reservation_public_url: None,
     }
 }
 

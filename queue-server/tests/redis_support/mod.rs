@@ -305,6 +305,7 @@ pub(crate) async fn server(options: RedisOptions) -> Server {
             admin_key: ADMIN.into(),
             token_secret: SECRET.into(),
             limits: Default::default(),
+            reservation_public_url: None,
         },
         store,
     )

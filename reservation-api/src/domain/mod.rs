@@ -8,6 +8,7 @@
 pub mod event;
 pub mod hold;
 pub mod payment;
+pub mod sales;
 pub mod seat_map;
 pub mod session;
 pub mod status;

@@ -308,3 +308,60 @@ impl<'a> SeatMapDto<'a> {
         }
     }
 }
+
+/// `GET /v1/api/events/{eventId}/sales` (admin).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SalesDto<'a> {
+    pub event_id: &'a str,
+    pub available: u32,
+    pub held: u32,
+    pub sold: u32,
+    pub revenue: i64,
+    pub currency: &'static str,
+    pub tickets_issued: u32,
+    pub tickets_used: u32,
+    pub tickets_cancelled: u32,
+    pub sections: Vec<SectionSalesDto<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SectionSalesDto<'a> {
+    pub name: &'a str,
+    pub price: i64,
+    pub total: u32,
+    pub available: u32,
+    pub held: u32,
+    pub sold: u32,
+    pub revenue: i64,
+}
+
+impl<'a> SalesDto<'a> {
+    pub fn new(event_id: &'a str, s: &'a crate::domain::sales::Sales) -> Self {
+        SalesDto {
+            event_id,
+            available: s.available,
+            held: s.held,
+            sold: s.sold,
+            revenue: s.revenue_krw,
+            currency: "KRW",
+            tickets_issued: s.tickets_issued,
+            tickets_used: s.tickets_used,
+            tickets_cancelled: s.tickets_cancelled,
+            sections: s
+                .sections
+                .iter()
+                .map(|x| SectionSalesDto {
+                    name: &x.name,
+                    price: x.price_krw,
+                    total: x.total,
+                    available: x.available,
+                    held: x.held,
+                    sold: x.sold,
+                    revenue: x.revenue_krw,
+                })
+                .collect(),
+        }
+    }
+}

@@ -233,3 +233,18 @@ fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
         .flat_map(|v| v.split(','))
         .any(|candidate| candidate.trim() == "*" || bare(candidate) == bare(etag))
 }
+
+/// `GET /v1/api/events/{eventId}/sales` (admin): seats by status per
+/// section, and the revenue of the tickets that stand.
+pub(super) async fn sales(
+    State(st): State<AppState>,
+    _: Admin,
+    Path(event_id): Path<String>,
+) -> Result<Response> {
+    let event = st.svc.visible_event(&event_id, true).await?;
+    let sales = st.svc.sales(&event.id).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        to_json(&super::dto::SalesDto::new(&event.id, &sales))?,
+    ))
+}

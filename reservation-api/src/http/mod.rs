@@ -11,6 +11,8 @@ mod events;
 mod holder;
 mod idempotency;
 mod ops;
+mod pages;
+pub use pages::{Checkout, FanPages};
 pub mod payment_dto;
 pub use seat_map_cache::SeatMapRenders;
 mod payments;
@@ -22,12 +24,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, patch};
 use axum::Router;
 use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tracing::Instrument as _;
 
 use crate::error::{Error, ErrorCode};
@@ -45,6 +48,10 @@ pub struct AppState {
     pub payments: Arc<crate::payments::Payments>,
     /// Seat maps rendered for pages, reused while unchanged.
     pub seat_maps: Arc<seat_map_cache::SeatMapRenders>,
+    /// The fan's pages and what they are told about the site.
+    pub pages: Arc<FanPages>,
+    /// Origins whose pages may call the API from a browser.
+    pub cors_origins: Arc<[String]>,
 }
 
 // Hand-written so that the admin key and the token secret never reach a
@@ -67,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/api/events/{event_id}/seats", get(events::seats))
         .route("/v1/api/events/{event_id}/seat-map", get(events::seat_map))
+        .route("/v1/api/events/{event_id}/sales", get(events::sales))
         .route(
             "/v1/api/reservations",
             axum::routing::post(reservations::create),
@@ -80,12 +88,20 @@ pub fn router(state: AppState) -> Router {
             patch(reservations::set_status),
         )
         .route("/v1/api/payments", axum::routing::post(payments::pay))
+        .route("/v1/api/payments/attention", get(payments::attention))
         .route("/v1/api/tickets", get(tickets::list))
         .route("/v1/api/tickets/{ticket_id}", get(tickets::get_one))
+        .route("/v1/api/tickets/{ticket_id}/qr", get(tickets::qr))
         .route(
             "/v1/api/tickets/{ticket_id}/status",
             patch(tickets::set_status),
         )
+        .route("/v1/api/site", get(pages::site))
+        .route("/events/{event_id}", get(pages::fan))
+        .route("/events/{event_id}/checkout", get(pages::fan))
+        .route("/events/{event_id}/checkout/success", get(pages::fan))
+        .route("/events/{event_id}/checkout/fail", get(pages::fan))
+        .route("/tickets/{reservation_id}", get(pages::fan))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
@@ -98,7 +114,40 @@ pub fn router(state: AppState) -> Router {
         // gzip or brotli when the client accepts it; tiny answers stay as
         // they are (the layer's default predicate).
         .layer(CompressionLayer::new())
+        .layer(cors(&state.cors_origins))
         .with_state(state)
+}
+
+/// Browsers may call the API from `origins` (the operator's console on
+/// the queue-server's origin), with the headers the pages send; every
+/// other origin gets no CORS headers, so its browser refuses the answer.
+fn cors(origins: &[String]) -> CorsLayer {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
+            HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::RETRY_AFTER,
+            header::LINK,
+            header::LOCATION,
+        ])
+        .max_age(Duration::from_secs(600))
 }
 
 /// Counts and times every request to a route, by its template, in a span

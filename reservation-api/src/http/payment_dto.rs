@@ -131,3 +131,46 @@ impl PaidDto {
 pub struct PendingDto {
     pub payment: PaymentDto,
 }
+
+/// One entry of `GET /v1/api/payments/attention` (admin): a charge whose
+/// full refund the provider refused.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttentionDto<'a> {
+    pub payment_id: &'a str,
+    pub reservation_id: &'a str,
+    pub event_id: &'a str,
+    pub payment_key: &'a str,
+    pub amount: i64,
+    pub currency: &'static str,
+    pub status: &'a str,
+    pub failure_code: Option<&'a str>,
+    pub refund_id: &'a str,
+    pub refund_amount: i64,
+    pub refund_status: &'static str,
+    pub refund_failure_code: Option<&'a str>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl<'a> AttentionDto<'a> {
+    pub fn new(s: &'a crate::store::StuckRefund) -> Self {
+        let r = &s.target.refund;
+        AttentionDto {
+            payment_id: &r.payment_id,
+            reservation_id: &s.target.reservation_id,
+            event_id: &s.event_id,
+            payment_key: &s.target.payment_key,
+            amount: r.amount_krw,
+            currency: "KRW",
+            status: &s.payment_status,
+            failure_code: s.payment_failure_code.as_deref(),
+            refund_id: &r.id,
+            refund_amount: r.amount_krw,
+            refund_status: r.status.as_str(),
+            refund_failure_code: r.failure_code.as_deref(),
+            created_at: rfc3339(s.payment_created_at_ms),
+            updated_at: rfc3339(s.refund_updated_at_ms),
+        }
+    }
+}

@@ -7,8 +7,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
+use super::auth::Admin;
 use super::dto::{parse_json, to_json};
-use super::payment_dto::{PaidDto, PayBody, PaymentDto, PendingDto};
+use super::payment_dto::{AttentionDto, PaidDto, PayBody, PaymentDto, PendingDto};
 use super::AppState;
 use crate::error::Result;
 use crate::http::error::json_response;
@@ -42,4 +43,15 @@ pub(super) async fn pay(State(st): State<AppState>, buyer: Buyer, body: Bytes) -
             })?,
         )),
     }
+}
+
+/// `GET /v1/api/payments/attention` (admin): charges that only an operator
+/// can settle (a full refund the provider refused), oldest first.
+pub(super) async fn attention(State(st): State<AppState>, _: Admin) -> Result<Response> {
+    let stuck = st.svc.stuck_refunds().await?;
+    let payments: Vec<AttentionDto<'_>> = stuck.iter().map(AttentionDto::new).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        to_json(&serde_json::json!({ "payments": payments }))?,
+    ))
 }

@@ -4,8 +4,8 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 
 use super::auth::{is_admin, Admin};
 use super::dto::{parse_json, to_json, StatusBody};
@@ -26,6 +26,54 @@ pub(super) async fn get_one(
         StatusCode::OK,
         to_json(&TicketDto::new(&t, st.payments.keys.checkin_key()))?,
     ))
+}
+
+/// `GET /v1/api/tickets/{ticketId}/qr`: the ticket's check-in code as a QR
+/// image (SVG), for the holder's page and for printing. The code never
+/// changes, so a browser may keep the image; whether the ticket is still
+/// valid is the gate's question, not the image's.
+pub(super) async fn qr(
+    State(st): State<AppState>,
+    holder: Holder,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let t = st.payments.ticket_for(&holder, &id).await?;
+    let code = crate::domain::ticket::checkin_code(
+        st.payments.keys.checkin_key(),
+        &t.id,
+        &t.event_id,
+        t.seat_id,
+    );
+    let svg = qr_svg(&code)?;
+    let mut response = (StatusCode::OK, svg).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("image/svg+xml"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=86400"),
+    );
+    // An SVG opened on its own is a document: it may run nothing.
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+    );
+    Ok(response)
+}
+
+/// `text` as a QR code (error correction M, the quiet zone included),
+/// drawn as SVG with a view box so that it scales to any size.
+fn qr_svg(text: &str) -> Result<String> {
+    let code = qrcode::QrCode::with_error_correction_level(text, qrcode::EcLevel::M)
+        .map_err(|e| Error::Internal(format!("QR code of a check-in code: {e}")))?;
+    Ok(code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .dark_color(qrcode::render::svg::Color("#000000"))
+        .light_color(qrcode::render::svg::Color("#ffffff"))
+        .build())
 }
 
 pub(super) async fn list(State(st): State<AppState>, holder: Holder) -> Result<Response> {
@@ -103,5 +151,18 @@ impl FromRequestParts<AppState> for TicketCaller {
         Holder::from_request_parts(parts, st)
             .await
             .map(TicketCaller::Holder)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_check_in_code_becomes_a_scalable_svg() {
+        let svg = qr_svg("TK1.0193.0194.17.abcdefghijklmnopqrstuv").unwrap();
+        assert!(svg.contains("<svg"), "{svg}");
+        assert!(svg.contains("viewBox"), "{svg}");
+        assert!(svg.contains("#000000"));
     }
 }

@@ -271,24 +271,13 @@ impl SqlStore {
         match self.seat_maps.lookup(event_id, section, Instant::now()) {
             Lookup::Fresh(rows) => Ok(rows),
             Lookup::Refresh(writes_before) => {
+                // Let go when this future is dropped before storing (an
+                // error, or the client went away mid-read).
+                let claim = self.seat_maps.claim(event_id, section, writes_before);
                 let read_at = Instant::now();
-                match self.seat_rows(event_id, section).await {
-                    Ok(rows) => {
-                        let rows: Arc<[SeatRow]> = rows.into();
-                        self.seat_maps.store(
-                            event_id,
-                            section,
-                            rows.clone(),
-                            read_at,
-                            writes_before,
-                        );
-                        Ok(rows)
-                    }
-                    Err(e) => {
-                        self.seat_maps.refresh_failed(event_id, section);
-                        Err(e)
-                    }
-                }
+                let rows: Arc<[SeatRow]> = self.seat_rows(event_id, section).await?.into();
+                claim.store(rows.clone(), read_at);
+                Ok(rows)
             }
         }
     }

@@ -38,7 +38,7 @@ pub use holds::{Guard, PendingHold};
 pub use idempotency::IdemBegin;
 pub use outbox::OutboxRecord;
 pub use payments::{ChargedInfo, PaymentRecord};
-pub use refunds::{RefundRecord, RefundTarget};
+pub use refunds::{RefundRecord, RefundTarget, StuckRefund};
 pub use reservations::ReservationRecord;
 pub(crate) use seat_maps::seat_views;
 pub use sessions::SessionRef;

@@ -75,7 +75,46 @@ fn refund_target(row: &AnyRow) -> Result<RefundTarget> {
     })
 }
 
+/// A charge an operator must settle by hand: its full refund was refused
+/// by the provider, so the money is neither refunded nor earned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StuckRefund {
+    pub target: RefundTarget,
+    pub event_id: String,
+    pub payment_status: String,
+    pub payment_failure_code: Option<String>,
+    pub payment_created_at_ms: i64,
+    pub refund_updated_at_ms: i64,
+}
+
 impl SqlStore {
+    /// Refused full refunds of attempts still pending (the reconciler
+    /// skips them), oldest first, at most `limit`.
+    pub async fn stuck_refunds(&self, limit: i64) -> Result<Vec<StuckRefund>> {
+        let sql = format!(
+            "SELECT {REFUND_COLUMNS}, res.event_id, p.status AS payment_status, \
+             p.failure_code AS payment_failure_code, p.created_at_ms AS payment_created_at_ms, \
+             r.updated_at_ms AS refund_updated_at_ms \
+             FROM refunds r JOIN payments p ON p.id = r.payment_id \
+             JOIN reservations res ON res.id = p.reservation_id \
+             WHERE r.status = 'failed' AND r.ticket_id IS NULL AND p.status = 'pending' \
+             ORDER BY r.updated_at_ms LIMIT ?"
+        );
+        let rows = sqlx::query(&sql).bind(limit).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StuckRefund {
+                    target: refund_target(row)?,
+                    event_id: row.try_get("event_id")?,
+                    payment_status: row.try_get("payment_status")?,
+                    payment_failure_code: row.try_get("payment_failure_code")?,
+                    payment_created_at_ms: row.try_get("payment_created_at_ms")?,
+                    refund_updated_at_ms: row.try_get("refund_updated_at_ms")?,
+                })
+            })
+            .collect()
+    }
+
     pub async fn get_refund(&self, id: &str) -> Result<Option<RefundTarget>> {
         let sql = format!(
             "SELECT {REFUND_COLUMNS} FROM refunds r JOIN payments p ON p.id = r.payment_id \

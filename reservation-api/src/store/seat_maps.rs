@@ -51,6 +51,38 @@ struct Snapshot {
     refreshing: bool,
 }
 
+/// A reader's duty to refresh a map; see [`SeatMaps::claim`].
+#[derive(Debug)]
+pub(super) struct RefreshClaim<'a> {
+    maps: &'a SeatMaps,
+    event_id: &'a str,
+    section: Option<&'a str>,
+    writes_before: u64,
+    stored: bool,
+}
+
+impl RefreshClaim<'_> {
+    /// The rows just read, read after `read_at`.
+    pub(super) fn store(mut self, rows: Arc<[SeatRow]>, read_at: Instant) {
+        self.maps.store(
+            self.event_id,
+            self.section,
+            rows,
+            read_at,
+            self.writes_before,
+        );
+        self.stored = true;
+    }
+}
+
+impl Drop for RefreshClaim<'_> {
+    fn drop(&mut self) {
+        if !self.stored {
+            self.maps.release(self.event_id, self.section);
+        }
+    }
+}
+
 /// The seat-map snapshots of this process.
 #[derive(Debug)]
 pub(super) struct SeatMaps {
@@ -131,8 +163,28 @@ impl SeatMaps {
         );
     }
 
-    /// A refresh failed: let the next reader try.
-    pub(super) fn refresh_failed(&self, event_id: &str, section: Option<&str>) {
+    /// The refresh a reader was told to do ([`Lookup::Refresh`]): stored
+    /// with [`RefreshClaim::store`], or let go when dropped unstored, so
+    /// that the next reader tries. A request whose client goes away is
+    /// dropped at its await, mid-read: without this the map would stay
+    /// claimed, and every later reader would get the old rows for good.
+    pub(super) fn claim<'a>(
+        &'a self,
+        event_id: &'a str,
+        section: Option<&'a str>,
+        writes_before: u64,
+    ) -> RefreshClaim<'a> {
+        RefreshClaim {
+            maps: self,
+            event_id,
+            section,
+            writes_before,
+            stored: false,
+        }
+    }
+
+    /// A refresh failed or was abandoned: let the next reader try.
+    fn release(&self, event_id: &str, section: Option<&str>) {
         let key = (event_id.to_owned(), section.map(str::to_owned));
         if let Some(snapshot) = self.snapshots.lock().get_mut(&key) {
             snapshot.refreshing = false;
@@ -209,11 +261,29 @@ mod tests {
         ));
         // While that refresh runs, everyone else gets the old rows.
         assert!(matches!(maps.lookup("e", Some("A"), old), Lookup::Fresh(_)));
-        maps.refresh_failed("e", Some("A"));
+        maps.release("e", Some("A"));
         assert!(matches!(
             maps.lookup("e", Some("A"), old),
             Lookup::Refresh(_)
         ));
+    }
+
+    #[test]
+    fn a_refresh_abandoned_mid_read_lets_the_next_reader_refresh() {
+        let maps = SeatMaps::new(Duration::from_millis(250));
+        let t0 = Instant::now();
+        maps.store("e", None, rows(), t0, 0);
+        let old = t0 + Duration::from_millis(300);
+        let Lookup::Refresh(writes) = maps.lookup("e", None, old) else {
+            panic!("a refresh is due");
+        };
+        // The request's client went away: its future, and the claim, are dropped unstored.
+        drop(maps.claim("e", None, writes));
+        let Lookup::Refresh(writes) = maps.lookup("e", None, old) else {
+            panic!("the map stayed claimed by a reader that is gone");
+        };
+        maps.claim("e", None, writes).store(rows(), old);
+        assert!(matches!(maps.lookup("e", None, old), Lookup::Fresh(_)));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //!
 //! Endpoints and failure switches are documented in `proto-notes/toss.md`.
 
+mod checkout;
 mod idempotency;
 mod ledger;
 mod routes;

@@ -53,6 +53,10 @@ pub(super) fn router(app: Arc<App>) -> Router {
         .route("/v1/payments/{payment_key}/cancel", post(cancel))
         .route("/v1/sandbox/payments", post(create))
         .route("/v1/sandbox/ledger", get(ledger_totals))
+        .route(
+            "/v1/sandbox/checkout",
+            get(super::checkout::show).post(super::checkout::submit),
+        )
         .fallback(|| async {
             fail(ApiError::new(
                 404,
@@ -71,7 +75,7 @@ pub(super) fn router(app: Arc<App>) -> Router {
 }
 
 /// Toss answers in Korea time, without fractions of a second.
-fn now() -> OffsetDateTime {
+pub(super) fn now() -> OffsetDateTime {
     let t = OffsetDateTime::now_utc().to_offset(offset!(+9));
     t.replace_nanosecond(0).unwrap_or(t)
 }
