@@ -43,7 +43,7 @@ done
 PIDS+=($!)
 for side in old new; do
   if [[ $side == old ]]; then bin=$OLD addr=$OLD_ADDR; else bin=$NEW addr=$NEW_ADDR; fi
-  TICKETON_ADMIN_KEY=$ADMIN_KEY TICKETON_TOKEN_SECRET=bench-secret RUST_LOG=warn \
+  TICKETON_ADMIN_KEY=$ADMIN_KEY TICKETON_TOKEN_SECRET=bench-token-secret-of-at-least-32-bytes RUST_LOG=warn \
     "$bin" --listen "$addr" > "$TMP/$side.log" 2>&1 &
   PIDS+=($!)
   wait_http "$addr" "$side" "$TMP/$side.log"

@@ -51,7 +51,7 @@ BROKERS=127.0.0.1:$KAFKA_PORT
 PIDS+=($!)
 start_queue() { # addr log [flags...]
   local addr=$1 log=$2; shift 2
-  TICKETON_ADMIN_KEY=$ADMIN_KEY TICKETON_TOKEN_SECRET=bench-secret RUST_LOG=${RUST_LOG:-warn} \
+  TICKETON_ADMIN_KEY=$ADMIN_KEY TICKETON_TOKEN_SECRET=bench-token-secret-of-at-least-32-bytes RUST_LOG=${RUST_LOG:-warn} \
     "$BIN/queue-server" --listen "$addr" --kafka-brokers "$BROKERS" "$@" > "$log" 2>&1 &
   PIDS+=($!)
 }

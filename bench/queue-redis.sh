@@ -117,7 +117,7 @@ rcli ping > /dev/null || { echo "queue-redis.sh: no Redis at $REDIS_URL" >&2; ex
 
 qs() { # addr log [extra flags...]
   local addr=$1 log=$2; shift 2
-  TICKETON_ADMIN_KEY=$ADMIN_KEY TICKETON_TOKEN_SECRET=bench-secret RUST_LOG=${RUST_LOG:-warn} \
+  TICKETON_ADMIN_KEY=$ADMIN_KEY TICKETON_TOKEN_SECRET=bench-token-secret-of-at-least-32-bytes RUST_LOG=${RUST_LOG:-warn} \
     "${srv_pin[@]}" "$BIN/queue-server" --listen "$addr" --workers "$WORKERS" "$@" > "$log" 2>&1 &
   PIDS+=($!)
 }

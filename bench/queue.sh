@@ -60,7 +60,7 @@ done
 
 "${srv_pin[@]}" "$BIN/ceiling" --listen "$CEILING_ADDR" "${workers[@]}" > "$TMP/ceiling.log" 2>&1 &
 PIDS+=($!)
-TICKETON_ADMIN_KEY=$ADMIN_KEY TICKETON_TOKEN_SECRET=bench-secret RUST_LOG=${RUST_LOG:-warn} \
+TICKETON_ADMIN_KEY=$ADMIN_KEY TICKETON_TOKEN_SECRET=bench-token-secret-of-at-least-32-bytes RUST_LOG=${RUST_LOG:-warn} \
   "${srv_pin[@]}" "$BIN/queue-server" --listen "$QUEUE_ADDR" "${workers[@]}" > "$TMP/queue.log" 2>&1 &
 PIDS+=($!)
 wait_http "$CEILING_ADDR" ceiling "$TMP/ceiling.log"

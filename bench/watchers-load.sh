@@ -51,7 +51,7 @@ for addr in $CEILING_ADDR $QUEUE_ADDR; do
 done
 "$BIN/ceiling" --listen "$CEILING_ADDR" > "$TMP/ceiling.log" 2>&1 &
 PIDS+=($!)
-TICKETON_ADMIN_KEY=$ADMIN_KEY TICKETON_TOKEN_SECRET=bench-secret RUST_LOG=${RUST_LOG:-warn} \
+TICKETON_ADMIN_KEY=$ADMIN_KEY TICKETON_TOKEN_SECRET=bench-token-secret-of-at-least-32-bytes RUST_LOG=${RUST_LOG:-warn} \
   "$BIN/queue-server" --listen "$QUEUE_ADDR" --max-streams-per-ip 0 > "$TMP/queue.log" 2>&1 &
 PIDS+=($!)
 wait_http "$CEILING_ADDR" ceiling "$TMP/ceiling.log"

@@ -81,6 +81,13 @@ impl Args {
     fn link_pages(&mut self) {
         let queue = browser_origins(&self.queue.queue_listen.to_string());
         let reservation = browser_origins(&self.reservation.reservation_listen);
+        if queue.is_empty() || reservation.is_empty() {
+            tracing::warn!(
+                "a service listens on an unspecified address: set TICKETON_QUEUE_PUBLIC_URL, \
+                 TICKETON_RESERVATION_PUBLIC_URL and TICKETON_CORS_ORIGINS so that the pages find \
+                 each other"
+            );
+        }
         if self.queue.reservation_public_url.is_none() {
             self.queue.reservation_public_url = reservation.first().cloned();
         }
@@ -95,8 +102,8 @@ impl Args {
 
 fn main() -> anyhow::Result<()> {
     let mut args = Args::parse();
-    args.link_pages();
     let telemetry = ticketon_runtime::logging::init(args.common.log_format, "ticketon");
+    args.link_pages();
     let runtime = args.queue.runtime().context("starting the tokio runtime")?;
     let result = runtime.block_on(run(args));
     telemetry.shutdown();
@@ -107,7 +114,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let shutdown = ticketon_runtime::Shutdown::install();
     // Resolved once here, so that both services agree: tokens the
     // queue-server signs verify at the reservation-api.
-    let secrets = args.common.secrets("ticketon");
+    let secrets = args.common.secrets("ticketon")?;
     let common = Common {
         admin_key: Some(secrets.admin_key.clone()),
         token_secret: Some(secrets.token_secret.clone()),

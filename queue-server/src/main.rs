@@ -27,7 +27,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(config: Config) -> anyhow::Result<()> {
     let shutdown = ticketon_runtime::Shutdown::install();
-    let secrets = config.common.secrets("queue-server");
+    let secrets = config.common.secrets("queue-server")?;
     let events = match config.common.kafka_brokers() {
         Some(brokers) => Some(
             EventLink::kafka(brokers, config.queue.publish_entries)

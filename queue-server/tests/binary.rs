@@ -57,7 +57,10 @@ fn configured_secrets_are_never_logged_and_sigterm_exits_cleanly() {
     let (mut child, output) = start(
         Command::new(env!("CARGO_BIN_EXE_queue-server"))
             .env("TICKETON_ADMIN_KEY", "admin-key-that-must-not-leak")
-            .env("TICKETON_TOKEN_SECRET", "token-secret-that-must-not-leak")
+            .env(
+                "TICKETON_TOKEN_SECRET",
+                "token-secret-that-must-not-leak-anywhere",
+            )
             .env("RUST_LOG", "debug"),
     );
     let (status, logs) = sigterm_and_wait(&mut child, &output);

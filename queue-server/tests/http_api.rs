@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use ticketon_wire::{AdmissionClaims, TokenError};
 
 const ADMIN: &str = "test-admin-key";
-const SECRET: &str = "test-token-secret";
+const SECRET: &str = "test-token-secret-of-at-least-32-bytes";
 
 struct Harness<S> {
     server: RunningServer<S>,
@@ -251,6 +251,19 @@ async fn bad_admin_input_is_a_400() {
         )
         .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_field");
+    // A misspelt or unknown setting is refused, named, never ignored: a
+    // sale scheduled by a field this server does not know would start at once.
+    let mut typo = queue_body(1, 1);
+    typo["opensAt"] = json!("2030-01-01T10:00:00Z");
+    let (status, body) = h.put_queue("q", typo).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_field");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("opensAt"),
+        "{body}"
+    );
 
     let resp = h
         .client

@@ -107,7 +107,8 @@ impl App {
             config.admin_key.clone(),
             config.token_secret.clone(),
             "reservation-api",
-        );
+        )
+        .map_err(|e| Error::Internal(e.to_string()))?;
         let svc = Arc::new(Reservations::open(&config, clock).await?);
         let (provider, toss_sandbox) = start_payment_provider(&config).await?;
         let checkout = match (&toss_sandbox, &config.payments.provider) {

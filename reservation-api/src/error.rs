@@ -28,6 +28,7 @@ macro_rules! error_codes {
 
 error_codes! {
     InvalidJson => "invalid_json",
+    InvalidField => "invalid_field",
     InvalidEvent => "invalid_event",
     InvalidEventStatus => "invalid_event_status",
     InvalidSeatStatus => "invalid_seat_status",

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::hold::{effective_reservation_status, hold_expires_at};
+use crate::domain::sales::{self, Sales};
 use crate::domain::session::SessionStatus;
 use crate::domain::SeatStatus;
 use crate::domain::{EventStatus, NewEvent, ReservationStatus, SeatSelection};
@@ -19,8 +20,8 @@ use crate::seat_lock::{
     SeatLocker,
 };
 use crate::store::{
-    EventRecord, IdemBegin, PendingHold, ReservationRecord, SeatRow, SeatView, SectionSummary,
-    SessionRef, SqlStore,
+    seat_views, EventRecord, IdemBegin, PendingHold, ReservationRecord, SeatRow, SeatView,
+    SectionSummary, SessionRef, SqlStore, StuckRefund,
 };
 
 /// Who is buying, as stated by a verified admission token.
@@ -209,32 +210,25 @@ impl Reservations {
             .await?)
     }
 
-    /// The seat map of one event (optionally one section, one status).
     /// An event's stored seat rows, as the snapshot all readers share.
-    /// The event's seats by status and its revenue, as of now.
-    pub async fn sales(&self, event_id: &str) -> Result<crate::domain::sales::Sales> {
-        let rows = self.seat_rows(event_id).await?;
-        let seats = crate::store::seat_views(&rows, None, self.now_ms());
-        let tickets = self.store.tickets_of_event(event_id).await?;
-        Ok(crate::domain::sales::tally(
-            &seats,
-            tickets.iter().map(|t| crate::domain::sales::TicketSale {
-                section: &t.section,
-                price_krw: t.price_krw,
-                status: t.status,
-            }),
-        ))
-    }
-
-    /// Charges an operator must settle by hand (a refused full refund).
-    pub async fn stuck_refunds(&self) -> Result<Vec<crate::store::StuckRefund>> {
-        Ok(self.store.stuck_refunds(200).await?)
-    }
-
     pub async fn seat_rows(&self, event_id: &str) -> Result<Arc<[SeatRow]>> {
         Ok(self.store.seat_rows_shared(event_id, None).await?)
     }
 
+    /// The event's seats by status and its revenue, as of now.
+    pub async fn sales(&self, event_id: &str) -> Result<Sales> {
+        let rows = self.seat_rows(event_id).await?;
+        let seats = seat_views(&rows, None, self.now_ms());
+        let tickets = self.store.ticket_counts(event_id).await?;
+        Ok(sales::tally(&seats, &tickets))
+    }
+
+    /// Charges an operator must settle by hand (a refused full refund).
+    pub async fn stuck_refunds(&self) -> Result<Vec<StuckRefund>> {
+        Ok(self.store.stuck_refunds(200).await?)
+    }
+
+    /// The seats of one event (optionally one section, one status), now.
     pub async fn seats(
         &self,
         event_id: &str,

@@ -55,6 +55,30 @@ async fn scenario(db_url: &str, lock: SeatLockKind, redis: Option<String>) {
         .await
         .unwrap();
     assert_eq!(code(r).await, (400, "invalid_event".into()));
+    // A misspelt or unknown setting is refused, named, never ignored.
+    for (path, field) in [("", "opensAt"), ("/sections/0", "seatPerRow")] {
+        let mut typo = body.clone();
+        typo.pointer_mut(path)
+            .and_then(Value::as_object_mut)
+            .unwrap()
+            .insert(field.into(), json!(1));
+        let r = http
+            .post(s.url("/v1/api/events"))
+            .header("x-admin-key", ADMIN_KEY)
+            .json(&typo)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(
+            (status, v["error"]["code"].as_str()),
+            (400, Some("invalid_field")),
+            "{v}"
+        );
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains(field), "{message}");
+    }
 
     let (event_id, a, b) = s.create_event(2, 5, 60).await;
     assert_eq!((a.len(), b.len()), (10, 4));

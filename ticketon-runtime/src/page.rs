@@ -152,6 +152,17 @@ impl Page {
     }
 }
 
+impl PageAnswer {
+    /// The answer as an `http` response with any body type made of bytes
+    /// (hyper's `Full<Bytes>`, axum's `Body`).
+    pub fn into_response<B: From<Bytes>>(self) -> http::Response<B> {
+        let mut response = http::Response::new(B::from(self.body));
+        *response.status_mut() = self.status;
+        *response.headers_mut() = self.headers;
+        response
+    }
+}
+
 /// A page and its policy, built once (release) or from the file on disk
 /// at each request (debug builds with the source tree present).
 #[derive(Debug)]
@@ -182,30 +193,29 @@ impl ServedPage {
     }
 }
 
-/// The origin (`scheme://host[:port]`) of an absolute http(s) URL, for a
-/// CSP source or a CORS origin; `None` for anything else.
+/// The origin of an absolute http(s) URL as a browser writes it in an
+/// `Origin` header (`scheme://host[:port]`, the host lowercased, a default
+/// port dropped), for a CSP source or a CORS origin; `None` for anything
+/// else.
 pub fn origin_of(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    if scheme != "http" && scheme != "https" {
+    let url = url::Url::parse(url).ok()?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return None;
     }
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let valid = !authority.is_empty()
-        && authority
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
-    valid.then(|| format!("{scheme}://{authority}"))
+    Some(url.origin().ascii_serialization())
 }
 
 /// A setting that names an origin: `http(s)://host[:port]`, nothing after
 /// it (clap's value parser for the public-URL settings).
 pub fn parse_origin(value: &str) -> Result<String, String> {
-    let trimmed = value.trim_end_matches('/');
-    match origin_of(trimmed) {
-        Some(origin) if origin == trimmed => Ok(origin),
-        _ => Err(format!(
-            "'{value}' is not an origin: expected http(s)://host[:port] with no path"
-        )),
+    let refused =
+        || format!("'{value}' is not an origin: expected http(s)://host[:port] with no path");
+    let url = url::Url::parse(value).map_err(|_| refused())?;
+    let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
+    let plain = url.username().is_empty() && url.password().is_none();
+    match origin_of(value) {
+        Some(origin) if bare && plain => Ok(origin),
+        _ => Err(refused()),
     }
 }
 
@@ -269,7 +279,15 @@ mod tests {
         assert_eq!(origin_of("javascript:alert(1)"), None);
         assert_eq!(origin_of("http://a b/"), None);
         assert_eq!(origin_of(""), None);
+        assert_eq!(
+            origin_of("https://Tickets.Example:443/").as_deref(),
+            Some("https://tickets.example")
+        );
+        assert_eq!(origin_of("http://:80"), None);
+        assert_eq!(origin_of("http://a:b:c"), None);
         assert_eq!(parse_origin("http://a:1/").as_deref(), Ok("http://a:1"));
         assert!(parse_origin("http://a:1/x").is_err());
+        assert!(parse_origin("http://user@a:1").is_err());
+        assert!(parse_origin("http://[").is_err());
     }
 }

@@ -43,8 +43,9 @@ pub struct Common {
 }
 
 impl Common {
-    /// The secrets, generating the missing ones (`service` names who warns).
-    pub fn secrets(&self, service: &str) -> Secrets {
+    /// The secrets, generating the missing ones (`service` names who warns);
+    /// refuses a configured token secret that is too short.
+    pub fn secrets(&self, service: &str) -> Result<Secrets, crate::secrets::WeakSecret> {
         Secrets::resolve(self.admin_key.clone(), self.token_secret.clone(), service)
     }
 

@@ -7,6 +7,7 @@ use crate::model::{QueueId, QueueStatus};
 use crate::store::QueueInfo;
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct PutQueueBody {
     pub admission_rate_per_sec: u32,
@@ -17,6 +18,7 @@ pub struct PutQueueBody {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StatusBody<'a> {
     #[serde(borrow)]
     pub status: std::borrow::Cow<'a, str>,

@@ -15,7 +15,7 @@ use http_body_util::Full;
 use hyper::header::HeaderValue;
 use hyper::{HeaderMap, StatusCode};
 use serde::Serialize;
-use ticketon_runtime::page::{ExtraSources, PageAnswer, PageSource, ServedPage};
+use ticketon_runtime::page::{ExtraSources, PageSource, ServedPage};
 
 use super::response::{self, HttpResponse};
 
@@ -72,13 +72,16 @@ impl Pages {
     /// Five minutes: a new release reaches waiting fans on their next load,
     /// and a reload in between costs a 304.
     pub(super) fn waiting_room(&self, request: &HeaderMap) -> HttpResponse {
-        into_response(self.waiting_room.current().answer(request, 300))
+        self.waiting_room
+            .current()
+            .answer(request, 300)
+            .into_response()
     }
 
     /// The console: revalidated on every load, so an operator never runs
     /// yesterday's controls.
     pub(super) fn admin(&self, request: &HeaderMap) -> HttpResponse {
-        into_response(self.admin.current().answer(request, 0))
+        self.admin.current().answer(request, 0).into_response()
     }
 
     pub(super) fn admin_config(&self) -> HttpResponse {
@@ -90,13 +93,6 @@ impl Pages {
         );
         response
     }
-}
-
-fn into_response(answer: PageAnswer) -> HttpResponse {
-    let mut response = response::empty(answer.status);
-    *response.body_mut() = Full::new(answer.body);
-    *response.headers_mut() = answer.headers;
-    response
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub(crate) const ADMIN: &str = "push-test-admin-key";
-pub(crate) const SECRET: &str = "push-test-token-secret";
+pub(crate) const SECRET: &str = "push-test-token-secret-of-32-bytes!!";
 /// Longest wait for one message in these tests: far above every promise,
 /// so that only a missing message fails.
 pub(crate) const MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);

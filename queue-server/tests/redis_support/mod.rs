@@ -22,7 +22,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 pub(crate) const ADMIN: &str = "redis-test-admin-key";
-pub(crate) const SECRET: &str = "redis-test-token-secret";
+pub(crate) const SECRET: &str = "redis-test-token-secret-of-32-bytes!";
 
 /// The shared Redis, or `None` (after reporting it) when it is unreachable.
 pub(crate) async fn shared_redis() -> Option<RedisTarget> {

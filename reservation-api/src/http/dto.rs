@@ -28,9 +28,22 @@ pub fn parse_rfc3339_ms(field: &str, s: &str) -> Result<i64> {
         .map_err(|_| Error::rejected(ErrorCode::InvalidEvent, format!("{field} is out of range")))
 }
 
+/// A body that is not JSON, or lacks a field, is `invalid_json`; a field
+/// the body must not have (bodies that configure something refuse unknown
+/// fields, so that a misspelt setting is not silently ignored) is
+/// `invalid_field`, named in the message.
 pub fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T> {
-    serde_json::from_slice(body)
-        .map_err(|e| Error::rejected(ErrorCode::InvalidJson, format!("invalid request body: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        let message = e.to_string();
+        if message.starts_with("unknown field") {
+            Error::rejected(ErrorCode::InvalidField, message)
+        } else {
+            Error::rejected(
+                ErrorCode::InvalidJson,
+                format!("invalid request body: {message}"),
+            )
+        }
+    })
 }
 
 /// Lowercase hex, for digests on the wire (ETags, request fingerprints).
@@ -43,6 +56,7 @@ pub fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>> {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct SectionBody {
     pub name: String,
@@ -52,6 +66,7 @@ pub struct SectionBody {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateEventBody {
     pub name: String,
@@ -95,6 +110,7 @@ impl CreateEventBody {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StatusBody {
     pub status: String,
 }

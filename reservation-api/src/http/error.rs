@@ -16,6 +16,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
     use ErrorCode::*;
     match code {
         InvalidJson
+        | InvalidField
         | InvalidEvent
         | InvalidEventStatus
         | InvalidSeatStatus

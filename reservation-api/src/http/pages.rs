@@ -8,7 +8,7 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use serde::Serialize;
 use ticketon_runtime::page::{ExtraSources, PageSource, ServedPage};
@@ -118,8 +118,11 @@ impl FanPages {
 
 /// Every fan page: the same bytes, revalidated after five minutes.
 pub(super) async fn fan(State(st): State<AppState>, headers: HeaderMap) -> Response {
-    let answer = st.pages.page.current().answer(&headers, 300);
-    (answer.status, answer.headers, answer.body).into_response()
+    st.pages
+        .page
+        .current()
+        .answer(&headers, 300)
+        .into_response()
 }
 
 /// `GET /v1/api/site`: where the waiting room is and how to pay.

@@ -161,7 +161,7 @@ impl<'a> AttentionDto<'a> {
             reservation_id: &s.target.reservation_id,
             event_id: &s.event_id,
             payment_key: &s.target.payment_key,
-            amount: r.amount_krw,
+            amount: s.payment_amount_krw,
             currency: "KRW",
             status: &s.payment_status,
             failure_code: s.payment_failure_code.as_deref(),

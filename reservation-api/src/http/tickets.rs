@@ -58,7 +58,7 @@ pub(super) async fn qr(
     // An SVG opened on its own is a document: it may run nothing.
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+        HeaderValue::from_static("default-src 'none'"),
     );
     Ok(response)
 }

@@ -270,10 +270,10 @@ impl SqlStore {
     ) -> Result<Arc<[SeatRow]>> {
         match self.seat_maps.lookup(event_id, section, Instant::now()) {
             Lookup::Fresh(rows) => Ok(rows),
-            Lookup::Refresh(writes_before) => {
+            Lookup::Refresh(refresh) => {
                 // Let go when this future is dropped before storing (an
                 // error, or the client went away mid-read).
-                let claim = self.seat_maps.claim(event_id, section, writes_before);
+                let claim = self.seat_maps.claim(event_id, section, refresh);
                 let read_at = Instant::now();
                 let rows: Arc<[SeatRow]> = self.seat_rows(event_id, section).await?.into();
                 claim.store(rows.clone(), read_at);

@@ -81,6 +81,8 @@ fn refund_target(row: &AnyRow) -> Result<RefundTarget> {
 pub struct StuckRefund {
     pub target: RefundTarget,
     pub event_id: String,
+    /// What the charge took (the full refund asks all of it back).
+    pub payment_amount_krw: i64,
     pub payment_status: String,
     pub payment_failure_code: Option<String>,
     pub payment_created_at_ms: i64,
@@ -92,7 +94,8 @@ impl SqlStore {
     /// skips them), oldest first, at most `limit`.
     pub async fn stuck_refunds(&self, limit: i64) -> Result<Vec<StuckRefund>> {
         let sql = format!(
-            "SELECT {REFUND_COLUMNS}, res.event_id, p.status AS payment_status, \
+            "SELECT {REFUND_COLUMNS}, res.event_id, p.amount_krw AS payment_amount_krw, \
+             p.status AS payment_status, \
              p.failure_code AS payment_failure_code, p.created_at_ms AS payment_created_at_ms, \
              r.updated_at_ms AS refund_updated_at_ms \
              FROM refunds r JOIN payments p ON p.id = r.payment_id \
@@ -106,6 +109,7 @@ impl SqlStore {
                 Ok(StuckRefund {
                     target: refund_target(row)?,
                     event_id: row.try_get("event_id")?,
+                    payment_amount_krw: row.try_get("payment_amount_krw")?,
                     payment_status: row.try_get("payment_status")?,
                     payment_failure_code: row.try_get("payment_failure_code")?,
                     payment_created_at_ms: row.try_get("payment_created_at_ms")?,

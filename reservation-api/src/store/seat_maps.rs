@@ -51,13 +51,23 @@ struct Snapshot {
     refreshing: bool,
 }
 
+/// What a reader told to refresh needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Refresh {
+    /// Seat writes of this process seen before the read.
+    writes_before: u64,
+    /// Whether this reader holds the map's one refresh (others are served
+    /// the old rows meanwhile); a reader of a map not cached yet does not.
+    owns_the_refresh: bool,
+}
+
 /// A reader's duty to refresh a map; see [`SeatMaps::claim`].
 #[derive(Debug)]
 pub(super) struct RefreshClaim<'a> {
     maps: &'a SeatMaps,
     event_id: &'a str,
     section: Option<&'a str>,
-    writes_before: u64,
+    refresh: Refresh,
     stored: bool,
 }
 
@@ -69,7 +79,7 @@ impl RefreshClaim<'_> {
             self.section,
             rows,
             read_at,
-            self.writes_before,
+            self.refresh.writes_before,
         );
         self.stored = true;
     }
@@ -77,7 +87,9 @@ impl RefreshClaim<'_> {
 
 impl Drop for RefreshClaim<'_> {
     fn drop(&mut self) {
-        if !self.stored {
+        // Only the owner may let go: a reader of a map not cached yet must
+        // not end the refresh another reader has claimed since.
+        if !self.stored && self.refresh.owns_the_refresh {
             self.maps.release(self.event_id, self.section);
         }
     }
@@ -97,9 +109,8 @@ pub(super) struct SeatMaps {
 pub(super) enum Lookup {
     /// Serve these rows.
     Fresh(Arc<[SeatRow]>),
-    /// Read the rows and [`SeatMaps::store`] them, with this count of writes
-    /// seen before the read.
-    Refresh(u64),
+    /// Read the rows and store them through [`SeatMaps::claim`].
+    Refresh(Refresh),
 }
 
 impl SeatMaps {
@@ -114,9 +125,13 @@ impl SeatMaps {
 
     /// The snapshot to serve for a map, or that the caller is to read it.
     pub(super) fn lookup(&self, event_id: &str, section: Option<&str>, now: Instant) -> Lookup {
-        let writes = self.writes.load(Ordering::Acquire);
+        let writes_before = self.writes.load(Ordering::Acquire);
+        let unowned = Lookup::Refresh(Refresh {
+            writes_before,
+            owns_the_refresh: false,
+        });
         if self.max_age.is_zero() {
-            return Lookup::Refresh(writes);
+            return unowned;
         }
         let mut snapshots = self.snapshots.lock();
         let key = (event_id.to_owned(), section.map(str::to_owned));
@@ -125,12 +140,15 @@ impl SeatMaps {
                 let due = snapshot.stale || now.duration_since(snapshot.read_at) >= self.max_age;
                 if due && !snapshot.refreshing {
                     snapshot.refreshing = true;
-                    Lookup::Refresh(writes)
+                    Lookup::Refresh(Refresh {
+                        writes_before,
+                        owns_the_refresh: true,
+                    })
                 } else {
                     Lookup::Fresh(snapshot.rows.clone())
                 }
             }
-            None => Lookup::Refresh(writes),
+            None => unowned,
         }
     }
 
@@ -172,13 +190,13 @@ impl SeatMaps {
         &'a self,
         event_id: &'a str,
         section: Option<&'a str>,
-        writes_before: u64,
+        refresh: Refresh,
     ) -> RefreshClaim<'a> {
         RefreshClaim {
             maps: self,
             event_id,
             section,
-            writes_before,
+            refresh,
             stored: false,
         }
     }
@@ -274,16 +292,36 @@ mod tests {
         let t0 = Instant::now();
         maps.store("e", None, rows(), t0, 0);
         let old = t0 + Duration::from_millis(300);
-        let Lookup::Refresh(writes) = maps.lookup("e", None, old) else {
+        let Lookup::Refresh(refresh) = maps.lookup("e", None, old) else {
             panic!("a refresh is due");
         };
         // The request's client went away: its future, and the claim, are dropped unstored.
-        drop(maps.claim("e", None, writes));
-        let Lookup::Refresh(writes) = maps.lookup("e", None, old) else {
+        drop(maps.claim("e", None, refresh));
+        let Lookup::Refresh(refresh) = maps.lookup("e", None, old) else {
             panic!("the map stayed claimed by a reader that is gone");
         };
-        maps.claim("e", None, writes).store(rows(), old);
+        maps.claim("e", None, refresh).store(rows(), old);
         assert!(matches!(maps.lookup("e", None, old), Lookup::Fresh(_)));
+    }
+
+    #[test]
+    fn only_the_owner_of_a_refresh_lets_it_go() {
+        let maps = SeatMaps::new(Duration::from_millis(250));
+        let t0 = Instant::now();
+        // A first reader, before anything is cached, owns no refresh...
+        let Lookup::Refresh(first) = maps.lookup("e", None, t0) else {
+            panic!("nothing cached yet");
+        };
+        maps.store("e", None, rows(), t0, 0);
+        let old = t0 + Duration::from_millis(300);
+        let Lookup::Refresh(owner) = maps.lookup("e", None, old) else {
+            panic!("a refresh is due");
+        };
+        // ...so dropping its claim leaves the owner's refresh alone.
+        drop(maps.claim("e", None, first));
+        assert!(matches!(maps.lookup("e", None, old), Lookup::Fresh(_)));
+        drop(maps.claim("e", None, owner));
+        assert!(matches!(maps.lookup("e", None, old), Lookup::Refresh(_)));
     }
 
     #[test]
@@ -310,7 +348,7 @@ mod tests {
         };
         // A hold commits while the rows are being read...
         maps.changed();
-        maps.store("e", None, rows(), t0, before);
+        maps.claim("e", None, before).store(rows(), t0);
         // ...so the rows may miss it: the next reader reads again.
         assert!(matches!(maps.lookup("e", None, t0), Lookup::Refresh(_)));
     }

@@ -9,6 +9,7 @@ use super::refunds::{RefundRecord, RefundTarget};
 use super::SqlStore;
 use super::{Result, StoreError};
 use crate::domain::payment::RefundState;
+use crate::domain::sales::TicketCount;
 use crate::domain::ticket::{check_change, TicketChange, TicketStatus};
 use crate::error::ErrorCode;
 use crate::store::retrying;
@@ -104,6 +105,36 @@ impl SqlStore {
     /// Every ticket of an event (tests check invariants with it).
     pub async fn tickets_of_event(&self, event_id: &str) -> Result<Vec<TicketRecord>> {
         self.tickets_where("t.event_id = ?", event_id).await
+    }
+
+    /// An event's tickets counted by section and status, with the sum of
+    /// their prices: one grouped query, however many tickets were sold.
+    /// (MySQL sums integers as DECIMAL, which the `Any` driver cannot read
+    /// as an integer: hence the cast; SQLite keeps it an integer.)
+    pub async fn ticket_counts(&self, event_id: &str) -> Result<Vec<TicketCount>> {
+        let rows = sqlx::query(
+            "SELECT s.section AS section, t.status AS status, COUNT(*) AS tickets, \
+             CAST(SUM(t.price_krw) AS SIGNED) AS price_krw FROM tickets t \
+             JOIN seats s ON s.id = t.seat_id \
+             WHERE t.event_id = ? GROUP BY s.section, t.status",
+        )
+        .bind(event_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let status: String = row.try_get("status")?;
+                let tickets: i64 = row.try_get("tickets")?;
+                Ok(TicketCount {
+                    section: row.try_get("section")?,
+                    status: TicketStatus::parse(&status).ok_or_else(|| {
+                        StoreError::Inconsistent(format!("unknown ticket status {status:?}"))
+                    })?,
+                    tickets: u32::try_from(tickets).unwrap_or(u32::MAX),
+                    price_krw: row.try_get("price_krw")?,
+                })
+            })
+            .collect()
     }
 
     async fn tickets_where(&self, cond: &str, value: &str) -> Result<Vec<TicketRecord>> {

@@ -5,7 +5,7 @@ use reservation_api::clock::{Clock, SystemClock};
 use ticketon_wire::{AdmissionClaims, ADMISSION_ISSUER};
 
 pub const ADMIN_KEY: &str = "test-admin-key";
-pub const SECRET: &str = "test-token-secret";
+pub const SECRET: &str = "test-token-secret-of-at-least-32-bytes";
 pub const QUEUE: &str = "concert-q";
 
 pub fn now_s() -> i64 {

@@ -45,8 +45,7 @@ fn page() -> &'static ServedPage {
 /// `GET /v1/sandbox/checkout?...`: the card form (its script reads the
 /// order from the query).
 pub(super) async fn show(headers: HeaderMap) -> Response {
-    let answer = page().current().answer(&headers, 0);
-    (answer.status, answer.headers, answer.body).into_response()
+    page().current().answer(&headers, 0).into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -116,6 +115,9 @@ fn see_other(location: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
 }
 
+/// A form the page never sends (a shop's bad URL, a hand-made request):
+/// plain text, since a browser shows it as it is, unlike the sandbox's JSON
+/// API errors meant for Ticketon's client.
 fn bad_form(message: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
@@ -130,9 +132,9 @@ pub(super) async fn submit(
     State(app): State<Arc<App>>,
     Form(form): Form<CheckoutForm>,
 ) -> Response {
-    let Some(_) = with_query(&form.success_url, &[]) else {
-        return bad_form("successUrl must be an absolute http(s) URL");
-    };
+    if with_query(&form.success_url, &[]).is_none() || with_query(&form.fail_url, &[]).is_none() {
+        return bad_form("successUrl and failUrl must be absolute http(s) URLs");
+    }
     let to_fail = |code: &str, message: &str| match with_query(
         &form.fail_url,
         &[
