@@ -51,7 +51,13 @@ impl Args {
     fn parse() -> Args {
         let command = Args::command()
             .mut_arg("queue_listen", |a| a.long("queue-listen"))
-            .mut_arg("reservation_listen", |a| a.long("reservation-listen"));
+            .mut_arg("reservation_listen", |a| a.long("reservation-listen"))
+            .mut_arg("reservation_max_connections", |a| {
+                a.long("reservation-max-connections")
+            })
+            .mut_arg("reservation_header_read_timeout_ms", |a| {
+                a.long("reservation-header-read-timeout-ms")
+            });
         let mut matches = command.get_matches();
         Args::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.exit())
     }

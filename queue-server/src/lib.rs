@@ -208,6 +208,7 @@ pub async fn start_with_events<S: QueueStore>(
         service: service.clone(),
         admin_key: settings.admin_key,
         pages: http::Pages::new(settings.reservation_public_url.as_deref()),
+        body_read_timeout: settings.limits.connections.header_read_timeout,
     });
     let (shutdown, signal) = watch::channel(false);
     let until_shutdown = |mut signal: watch::Receiver<bool>| async move {

@@ -809,3 +809,76 @@ async fn the_console_lists_every_queue() {
     );
     h.server.shutdown().await;
 }
+
+/// Sends `head` and then `body` on a fresh connection, writing all of it
+/// before reading, as Python's urllib does; returns the raw answer, or the
+/// error that ended the exchange.
+async fn write_then_read(
+    addr: std::net::SocketAddr,
+    head: &str,
+    body: &[u8],
+) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body).await?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await?;
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+/// Slow and oversized bodies (issue 15): a body that stops coming is
+/// answered 408 once the header read timeout has passed without a byte,
+/// and a body too large to accept is read and dropped before the 413, so
+/// a client that writes before it reads still reads the answer.
+#[tokio::test]
+async fn slow_and_oversized_bodies_get_a_readable_answer() {
+    let limits = queue_server::Limits {
+        connections: queue_server::http::ConnectionLimits {
+            header_read_timeout: Duration::from_millis(300),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let server = queue_server::start_memory(ServerSettings {
+        limits,
+        ..settings()
+    })
+    .await
+    .unwrap();
+    let h = Harness {
+        server,
+        client: ticketon_runtime::test_env::http_client(),
+    };
+    let (status, _) = h.put_queue("slow", queue_body(5, 10)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let addr = h.server.addr;
+
+    let head = "POST /v1/api/queues/slow/entries HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n";
+    let started = std::time::Instant::now();
+    let answer = tokio::time::timeout(
+        Duration::from_secs(5),
+        write_then_read(addr, head, b"{\"userId\":"),
+    )
+    .await
+    .expect("the server answers a stalled body instead of waiting for it")
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+
+    let big = vec![b'x'; 8 << 20];
+    let head = format!(
+        "POST /v1/api/queues/slow/entries HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        big.len()
+    );
+    let answer = write_then_read(addr, &head, &big)
+        .await
+        .expect("the 413 is readable after writing the whole body");
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(
+        answer.contains("\"code\":\"payload_too_large\""),
+        "{answer}"
+    );
+    h.server.shutdown().await;
+}

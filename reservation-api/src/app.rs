@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ticketon_runtime::connections::ConnectionLimits;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -37,6 +38,7 @@ pub struct App {
     payments: Arc<Payments>,
     /// The embedded Toss sandbox when `TOSS_API_BASE` is unset.
     toss_sandbox: Option<SandboxHandle>,
+    connections: ConnectionLimits,
 }
 
 /// The payment provider the service charges through, and the embedded
@@ -151,12 +153,14 @@ impl App {
                 seat_maps: Arc::default(),
                 pages: Arc::new(FanPages::new(config.queue_public_url.as_deref(), &checkout)),
                 cors_origins: Arc::from(config.cors_origins.clone()),
+                body_read_timeout: config.connections.header_read_timeout,
             },
             listener,
             sweep_interval: Duration::from_millis(config.sweep_interval_ms.max(50)),
             events,
             payments,
             toss_sandbox,
+            connections: config.connections,
         })
     }
 
@@ -199,15 +203,13 @@ impl App {
                 stop_rx.clone(),
             )));
         }
-        let mut server_stop = stop_rx;
         let app = router(self.state);
-        let server = tokio::spawn(async move {
-            axum::serve(self.listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = server_stop.wait_for(|stop| *stop).await;
-                })
-                .await
-        });
+        let server = tokio::spawn(crate::http::serve(
+            self.listener,
+            app,
+            self.connections,
+            stop_rx,
+        ));
         Ok(ServerHandle {
             addr,
             stop: stop_tx,
@@ -225,7 +227,7 @@ impl App {
 pub struct ServerHandle {
     addr: SocketAddr,
     stop: watch::Sender<bool>,
-    server: JoinHandle<std::io::Result<()>>,
+    server: JoinHandle<()>,
     /// The sweeper, and with an event bus the outbox relay and the
     /// admissions consumer.
     background: Vec<JoinHandle<()>>,
@@ -256,8 +258,7 @@ impl ServerHandle {
     /// and closes the database pool.
     pub async fn shutdown(self) -> Result<()> {
         let _ = self.stop.send(true);
-        let served = self
-            .server
+        self.server
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
         for task in self.background {
@@ -267,7 +268,7 @@ impl ServerHandle {
             sandbox.shutdown().await;
         }
         self.svc.store.close().await;
-        served.map_err(|e| Error::Internal(format!("server error: {e}")))
+        Ok(())
     }
 }
 

@@ -11,6 +11,7 @@
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
+use ticketon_runtime::connections::ConnectionLimits;
 
 use clap::Parser;
 use ticketon_runtime::settings::non_empty;
@@ -52,6 +53,8 @@ pub struct Config {
     /// Origins whose pages may call this API from a browser (CORS), such
     /// as the operator's console on the queue-server.
     pub cors_origins: Vec<String>,
+    /// The connection cap and the header (and body) read timeout.
+    pub connections: ConnectionLimits,
 }
 
 impl Default for Config {
@@ -71,6 +74,10 @@ impl Default for Config {
             payments: PaymentsConfig::default(),
             queue_public_url: None,
             cors_origins: Vec::new(),
+            connections: ConnectionLimits {
+                max_connections: DEFAULT_MAX_CONNECTIONS,
+                ..ConnectionLimits::default()
+            },
         }
     }
 }
@@ -93,6 +100,7 @@ impl fmt::Debug for Config {
             .field("payments", &self.payments)
             .field("queue_public_url", &self.queue_public_url)
             .field("cors_origins", &self.cors_origins)
+            .field("connections", &self.connections)
             .finish()
     }
 }
@@ -166,6 +174,21 @@ pub struct ReservationArgs {
     /// another origin. Unset: none, same-origin pages only.
     #[arg(long, env = "TICKETON_CORS_ORIGINS", value_delimiter = ',', value_parser = ticketon_runtime::page::parse_origin)]
     pub cors_origins: Vec<String>,
+    /// Open connections at most; past it a new connection gets a 503 at
+    /// once. Keep it under the file limit (`LimitNOFILE`) with room for the
+    /// database pool and Redis (`--reservation-max-connections` in the
+    /// one-process runner).
+    #[arg(long = "max-connections", env = "TICKETON_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    pub reservation_max_connections: usize,
+    /// Time a client has to send a request head, in ms; also the keep-alive
+    /// idle timeout and the longest pause within a request body
+    /// (`--reservation-header-read-timeout-ms` in the one-process runner).
+    #[arg(
+        long = "header-read-timeout-ms",
+        env = "TICKETON_HEADER_READ_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub reservation_header_read_timeout_ms: u64,
 }
 
 /// The `reservation-api` command line.
@@ -209,11 +232,20 @@ impl ReservationArgs {
             },
             queue_public_url: self.queue_public_url,
             cors_origins: self.cors_origins,
+            connections: ConnectionLimits {
+                max_connections: self.reservation_max_connections.max(1),
+                header_read_timeout: std::time::Duration::from_millis(
+                    self.reservation_header_read_timeout_ms.max(1),
+                ),
+            },
         })
     }
 }
 
 pub const DEFAULT_RECONCILE_INTERVAL_MS: u64 = 2_000;
+/// Far under the 20,000 open files of a process here, with room for the
+/// database pool, Redis and Kafka.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4_096;
 pub const DEFAULT_RECONCILE_GRACE_MS: u64 = 5_000;
 
 #[derive(Clone)]

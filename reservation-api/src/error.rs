@@ -29,6 +29,9 @@ macro_rules! error_codes {
 error_codes! {
     InvalidJson => "invalid_json",
     InvalidField => "invalid_field",
+    RequestTimeout => "request_timeout",
+    PayloadTooLarge => "payload_too_large",
+    OverCapacity => "over_capacity",
     InvalidEvent => "invalid_event",
     InvalidEventStatus => "invalid_event_status",
     InvalidSeatStatus => "invalid_seat_status",

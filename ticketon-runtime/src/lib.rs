@@ -9,9 +9,12 @@
 //! - [`Shutdown`]: Ctrl-C or SIGTERM, listened for from before the bind;
 //! - [`systemd`]: `READY=1`, `STOPPING=1` and the watchdog's pings for the
 //!   `Type=notify` units in `deploy/systemd/` (no-ops outside systemd);
+//! - [`connections`]: the connection cap and header read timeout of both
+//!   HTTP servers, with the canned 503 over the cap;
 //! - [`page`]: the static HTML pages, with their CSP, ETag and caching;
 //! - [`test_env`]: how tests reach real services (Redis, MariaDB, Kafka).
 
+pub mod connections;
 pub mod logging;
 pub mod page;
 pub mod secrets;

@@ -1,9 +1,11 @@
 //! One function per endpoint: read the request, call the service, answer.
 
 use std::borrow::Cow;
+use std::time::Duration;
 
 use bytes::Bytes;
 use bytes::BytesMut;
+use futures_util::FutureExt as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, UPGRADE};
@@ -28,7 +30,52 @@ use crate::store::QueueStore;
 /// Bodies are a few dozen bytes; anything much larger is a mistake or abuse.
 pub(super) const MAX_BODY_BYTES: usize = 4096;
 
-pub(super) async fn read_body(req: Request<Incoming>) -> Result<Bytes, QueueError> {
+/// How much of a body too large to accept is still read and dropped before
+/// the 413 is sent, and for how long at most: a client that writes its whole
+/// body before reading (Python's urllib, curl) then reads the 413 instead of
+/// a connection reset, as nginx's lingering close gives it. Beyond these the
+/// connection is closed.
+const MAX_DRAIN_BYTES: usize = 16 << 20;
+const MAX_DRAIN_TIME: Duration = Duration::from_secs(2);
+
+/// Reads and drops what is left of `body`, within the drain bounds.
+async fn drain(body: &mut Incoming) {
+    let mut drained = 0;
+    let _ = tokio::time::timeout(MAX_DRAIN_TIME, async {
+        while drained < MAX_DRAIN_BYTES {
+            match body.frame().await {
+                Some(Ok(frame)) => drained += frame.data_ref().map_or(0, Bytes::len),
+                _ => break,
+            }
+        }
+    })
+    .await;
+}
+
+/// The next frame of `body`, or `BodyTimeout` when it does not come within
+/// `timeout` (the header read timeout: the head's deadline does not cover
+/// the body, and a client that declares a body and never sends it would
+/// otherwise hold its connection for good). A join's body nearly always
+/// came with its head: then it is taken at once, without arming a timer on
+/// the join path.
+async fn next_frame(
+    body: &mut Incoming,
+    timeout: Duration,
+) -> Result<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>, QueueError> {
+    if let Some(ready) = body.frame().now_or_never() {
+        return Ok(ready);
+    }
+    tokio::time::timeout(timeout, body.frame())
+        .await
+        .map_err(|_| QueueError::BodyTimeout {
+            ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        })
+}
+
+pub(super) async fn read_body(
+    req: Request<Incoming>,
+    timeout: Duration,
+) -> Result<Bytes, QueueError> {
     let too_large = QueueError::PayloadTooLarge {
         limit: MAX_BODY_BYTES,
     };
@@ -37,15 +84,16 @@ pub(super) async fn read_body(req: Request<Incoming>) -> Result<Bytes, QueueErro
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let mut body = req.into_body();
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        drain(&mut body).await;
         return Err(too_large);
     }
     // A join body nearly always arrives as one frame: keep that frame's
     // `Bytes` as is, and only copy when a client splits its body.
-    let mut body = req.into_body();
     let mut first: Option<Bytes> = None;
     let mut joined: Option<BytesMut> = None;
-    while let Some(frame) = body.frame().await {
+    while let Some(frame) = next_frame(&mut body, timeout).await? {
         let frame =
             frame.map_err(|e| QueueError::InvalidJson(format!("could not read the body: {e}")))?;
         let Ok(data) = frame.into_data() else {
@@ -55,6 +103,7 @@ pub(super) async fn read_body(req: Request<Incoming>) -> Result<Bytes, QueueErro
             + joined.as_ref().map_or(0, BytesMut::len)
             + data.len();
         if size > MAX_BODY_BYTES {
+            drain(&mut body).await;
             return Err(too_large);
         }
         match (&mut first, &mut joined) {
@@ -111,7 +160,7 @@ pub(super) async fn put_queue<S: QueueStore>(
     req: Request<Incoming>,
 ) -> Result<HttpResponse, QueueError> {
     require_admin(app, &req)?;
-    let body: PutQueueBody = parse_owned(&read_body(req).await?)?;
+    let body: PutQueueBody = parse_owned(&read_body(req, app.body_read_timeout).await?)?;
     let settings = QueueSettings::new(
         body.admission_rate_per_sec,
         body.max_active,
@@ -136,7 +185,7 @@ pub(super) async fn set_status<S: QueueStore>(
     req: Request<Incoming>,
 ) -> Result<HttpResponse, QueueError> {
     require_admin(app, &req)?;
-    let bytes = read_body(req).await?;
+    let bytes = read_body(req, app.body_read_timeout).await?;
     let body: StatusBody = parse_json(&bytes)?;
     let status = QueueStatus::parse(&body.status)?;
     let info = app.service.set_status(queue_id, status).await?;
@@ -212,7 +261,7 @@ async fn join_untraced<S: QueueStore>(
     req: Request<Incoming>,
     traceparent: Option<String>,
 ) -> Result<HttpResponse, QueueError> {
-    let bytes = read_body(req).await?;
+    let bytes = read_body(req, app.body_read_timeout).await?;
     let body: JoinBody = parse_json(&bytes)?;
     let user_id: Cow<str> = body.user_id;
     let joined = app.service.join(queue_id, &user_id).await?;

@@ -35,6 +35,8 @@ pub struct App<S> {
     pub service: Arc<QueueService<S>>,
     pub admin_key: String,
     pub pages: Pages,
+    /// How long a request's body may pause (the header read timeout).
+    pub body_read_timeout: std::time::Duration,
 }
 
 // Hand-written so that the admin key never reaches a log line.

@@ -7,12 +7,8 @@
 //! writes for tiny bodies, and no per-connection state beyond an `Arc`.
 //!
 //! Defences, because push streams hold sockets for minutes and a client can
-//! open sockets and send nothing:
-//! - a cap on open connections: past it a new connection gets a canned 503
-//!   with `Retry-After` at once and is closed, so the process never runs out
-//!   of file descriptors and keeps answering;
-//! - a header read timeout: a connection that does not finish a request
-//!   head in time (a half-open request, or an idle keep-alive) is closed.
+//! open sockets and send nothing: the connection cap (streams included) and
+//! the header read timeout of `ticketon_runtime::connections`.
 //!
 //! A stream does not stay a hyper connection: a WebSocket leaves through the
 //! upgrade, an event stream through a takeover (`takeover.rs`), so an idle
@@ -20,15 +16,14 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use ticketon_runtime::connections::Refusals;
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::takeover::{Client, ClientIo};
@@ -41,39 +36,7 @@ use crate::store::QueueStore;
 /// shutdown signal.
 pub(super) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// Connections refused over the cap at once at most; beyond that they are
-/// closed without an answer (each refusal holds its socket for a moment).
-const MAX_REFUSING: usize = 1024;
-/// How long a refused connection is drained before it is closed, so that
-/// the client reads the 503 instead of a reset.
-const REFUSAL_DRAIN: Duration = Duration::from_millis(500);
-
-#[derive(Debug, Clone, Copy)]
-pub struct ConnectionLimits {
-    /// Open connections (streams included) at most; keep it under the
-    /// process's file limit with room for Redis and Kafka sockets.
-    pub max_connections: usize,
-    /// Time a client has to send a whole request head, from the moment the
-    /// connection waits for one (so also the keep-alive idle timeout).
-    pub header_read_timeout: Duration,
-}
-
-impl Default for ConnectionLimits {
-    fn default() -> Self {
-        ConnectionLimits {
-            max_connections: 16_384,
-            header_read_timeout: Duration::from_secs(10),
-        }
-    }
-}
-
-const OVER_CAPACITY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
-content-type: application/json\r\n\
-retry-after: 1\r\n\
-connection: close\r\n\
-content-length: 84\r\n\
-\r\n\
-{\"error\":{\"code\":\"over_capacity\",\"message\":\"too many open connections, retry soon\"}}";
+pub use ticketon_runtime::connections::ConnectionLimits;
 
 pub async fn serve<S: QueueStore>(
     listener: TcpListener,
@@ -87,7 +50,7 @@ pub async fn serve<S: QueueStore>(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
     let stop = watch::Sender::new(false);
-    let refusing = Arc::new(AtomicUsize::new(0));
+    let refusals = Refusals::default();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -109,7 +72,7 @@ pub async fn serve<S: QueueStore>(
             + app.service.watchers().stats().open(StreamKind::WebSocket);
         if open >= limits.max_connections as u64 {
             metrics.connections_refused.inc();
-            refuse(stream, &refusing);
+            refusals.refuse(stream);
             continue;
         }
         let _ = stream.set_nodelay(true);
@@ -187,27 +150,6 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
 }
 
-/// Answers the canned 503 and closes, after draining what the client sent
-/// (closing with unread data would reset the connection under the answer).
-fn refuse(mut stream: TcpStream, refusing: &Arc<AtomicUsize>) {
-    if refusing.fetch_add(1, Ordering::Relaxed) >= MAX_REFUSING {
-        refusing.fetch_sub(1, Ordering::Relaxed);
-        return;
-    }
-    let refusing = refusing.clone();
-    tokio::spawn(async move {
-        let _ = tokio::time::timeout(REFUSAL_DRAIN, async {
-            stream.write_all(OVER_CAPACITY).await?;
-            stream.shutdown().await?;
-            let mut sink = [0u8; 1024];
-            while stream.read(&mut sink).await? > 0 {}
-            Ok::<_, std::io::Error>(())
-        })
-        .await;
-        refusing.fetch_sub(1, Ordering::Relaxed);
-    });
-}
-
 /// Counts a connection as open until dropped.
 struct OpenConnection(Arc<Metrics>);
 
@@ -221,19 +163,5 @@ impl OpenConnection {
 impl Drop for OpenConnection {
     fn drop(&mut self) {
         self.0.connections_open.dec();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_canned_refusal_is_a_complete_response() {
-        let text = std::str::from_utf8(OVER_CAPACITY).unwrap();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        assert!(head.contains(&format!("content-length: {}", body.len())));
-        let parsed: serde_json::Value = serde_json::from_str(body).unwrap();
-        assert_eq!(parsed["error"]["code"], "over_capacity");
     }
 }

@@ -37,6 +37,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         AdminKeyInvalid | WrongQueue | AdminOnly | HolderOnly => StatusCode::FORBIDDEN,
         EventNotFound | ReservationNotFound | TicketNotFound | NotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+        PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         SeatUnavailable
         | EventNotOnSale
         | ReservationNotHeld
@@ -52,7 +54,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,
         PaymentProviderError => StatusCode::BAD_GATEWAY,
-        SeatBusy | LockServiceUnavailable | DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        SeatBusy | LockServiceUnavailable | DatabaseUnavailable | OverCapacity => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
     }
 }
 

@@ -3,13 +3,13 @@
 
 use std::collections::HashMap;
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use super::auth::{is_admin, Admin};
+use super::body::RequestBody;
 use super::dto::{
     hex, parse_json, to_json, CreateEventBody, EventDto, EventPage, SeatDto, SeatMapDto, StatusBody,
 };
@@ -41,7 +41,7 @@ pub(super) async fn create(
     State(st): State<AppState>,
     _admin: Admin,
     headers: HeaderMap,
-    body: Bytes,
+    RequestBody(body): RequestBody,
 ) -> Response {
     idempotent(&st, "admin", &headers, &body, || async {
         let new_event = parse_json::<CreateEventBody>(&body)?.into_new_event()?;
@@ -102,7 +102,7 @@ pub(super) async fn set_status(
     State(st): State<AppState>,
     _admin: Admin,
     Path(event_id): Path<String>,
-    body: Bytes,
+    RequestBody(body): RequestBody,
 ) -> Result<Response> {
     let req: StatusBody = parse_json(&body)?;
     let status: EventStatus = EventStatus::settable_by_admin(&req.status)?;

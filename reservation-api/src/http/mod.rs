@@ -5,6 +5,7 @@
 //! `crate::Error`, turned into a response in `error.rs` only.
 
 pub mod auth;
+mod body;
 pub mod dto;
 pub mod error;
 mod events;
@@ -18,6 +19,8 @@ pub use seat_map_cache::SeatMapRenders;
 mod payments;
 mod reservations;
 mod seat_map_cache;
+mod serve;
+pub(crate) use serve::serve;
 mod tickets;
 
 use std::sync::Arc;
@@ -52,6 +55,8 @@ pub struct AppState {
     pub pages: Arc<FanPages>,
     /// Origins whose pages may call the API from a browser.
     pub cors_origins: Arc<[String]>,
+    /// How long a request body may pause (the header read timeout).
+    pub body_read_timeout: Duration,
 }
 
 // Hand-written so that the admin key and the token secret never reach a

@@ -2,12 +2,12 @@
 //! buyer's accessToken; 202 with the pending payment when Toss's answer is
 //! not known yet (the same request, retried, reports the settled result).
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::auth::Admin;
+use super::body::RequestBody;
 use super::dto::{parse_json, to_json};
 use super::payment_dto::{AttentionDto, PaidDto, PayBody, PaymentDto, PendingDto};
 use super::AppState;
@@ -17,7 +17,11 @@ use crate::metrics::PaymentOutcome;
 use crate::payments::{PayOutcome, PayRequest};
 use crate::service::Buyer;
 
-pub(super) async fn pay(State(st): State<AppState>, buyer: Buyer, body: Bytes) -> Result<Response> {
+pub(super) async fn pay(
+    State(st): State<AppState>,
+    buyer: Buyer,
+    RequestBody(body): RequestBody,
+) -> Result<Response> {
     let body: PayBody = parse_json(&body)?;
     let req = PayRequest {
         reservation_id: body.reservation_id,

@@ -1,11 +1,11 @@
 //! Hold endpoints for admitted buyers. The buyer is the admission token's
 //! `sub`; a reservation of anyone else is answered as not found.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
+use super::body::RequestBody;
 use super::dto::{parse_json, to_json, HoldBody, ReservationDto, StatusBody};
 use super::idempotency::idempotent;
 use super::AppState;
@@ -19,7 +19,7 @@ pub(super) async fn create(
     State(st): State<AppState>,
     buyer: Buyer,
     headers: HeaderMap,
-    body: Bytes,
+    RequestBody(body): RequestBody,
 ) -> Response {
     let scope = format!("user:{}", buyer.user_id);
     idempotent(&st, &scope, &headers, &body, || async {
@@ -68,7 +68,7 @@ pub(super) async fn set_status(
     State(st): State<AppState>,
     buyer: Buyer,
     Path(id): Path<String>,
-    body: Bytes,
+    RequestBody(body): RequestBody,
 ) -> Result<Response> {
     let req: StatusBody = parse_json(&body)?;
     ReservationStatus::settable_by_buyer(&req.status)?;

@@ -1,13 +1,13 @@
 //! Ticket endpoints: the holder reads and cancels; an admin marks a ticket
 //! used at the gate.
 
-use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::auth::{is_admin, Admin};
+use super::body::RequestBody;
 use super::dto::{parse_json, to_json, StatusBody};
 use super::payment_dto::TicketDto;
 use super::AppState;
@@ -94,7 +94,7 @@ pub(super) async fn set_status(
     State(st): State<AppState>,
     caller: TicketCaller,
     Path(id): Path<String>,
-    body: Bytes,
+    RequestBody(body): RequestBody,
 ) -> Result<Response> {
     let req: StatusBody = parse_json(&body)?;
     let change = TicketChange::parse(&req.status)?;

@@ -1,0 +1,92 @@
+//! The connection defences both services' HTTP servers share, because a
+//! client can open sockets and send nothing, or send half a request:
+//! - a cap on open connections: past it a new connection gets a canned 503
+//!   with `Retry-After` at once and is closed, so the process never runs out
+//!   of file descriptors and keeps answering;
+//! - a header read timeout: a connection that does not finish a request
+//!   head in time (a half-open request, or an idle keep-alive) is closed.
+//!   Each server also bounds the pauses within a request body by it.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Open connections at most; keep it under the process's file limit
+    /// with room for the sockets of its own dependencies.
+    pub max_connections: usize,
+    /// Time a client has to send a whole request head, from the moment the
+    /// connection waits for one (so also the keep-alive idle timeout).
+    pub header_read_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: 16_384,
+            header_read_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What a connection over the cap reads before it is closed.
+pub const OVER_CAPACITY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+content-type: application/json\r\n\
+retry-after: 1\r\n\
+connection: close\r\n\
+content-length: 84\r\n\
+\r\n\
+{\"error\":{\"code\":\"over_capacity\",\"message\":\"too many open connections, retry soon\"}}";
+
+/// Connections refused over the cap at once at most; beyond that they are
+/// closed without an answer (each refusal holds its socket for a moment).
+const MAX_REFUSING: usize = 1024;
+/// How long a refused connection is drained before it is closed, so that
+/// the client reads the 503 instead of a reset.
+const REFUSAL_DRAIN: Duration = Duration::from_millis(500);
+
+/// The refusals under way, shared by an accept loop.
+#[derive(Debug, Clone, Default)]
+pub struct Refusals(Arc<AtomicUsize>);
+
+impl Refusals {
+    /// Answers the canned 503 and closes, after draining what the client
+    /// sent (closing with unread data would reset the connection under the
+    /// answer).
+    pub fn refuse(&self, mut stream: TcpStream) {
+        if self.0.fetch_add(1, Ordering::Relaxed) >= MAX_REFUSING {
+            self.0.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        let refusing = self.0.clone();
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(REFUSAL_DRAIN, async {
+                stream.write_all(OVER_CAPACITY).await?;
+                stream.shutdown().await?;
+                let mut sink = [0u8; 1024];
+                while stream.read(&mut sink).await? > 0 {}
+                Ok::<_, std::io::Error>(())
+            })
+            .await;
+            refusing.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_canned_refusal_is_a_complete_response() {
+        let text = std::str::from_utf8(OVER_CAPACITY).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains(&format!("content-length: {}", body.len())));
+        let parsed: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(parsed["error"]["code"], "over_capacity");
+    }
+}
