@@ -96,3 +96,71 @@ fn unset_secrets_are_generated_with_one_warning() {
         warnings[0]
     );
 }
+
+/// A configured token secret too short to sign with is refused at start,
+/// with the reason; nothing is served.
+#[test]
+fn a_short_token_secret_is_refused_at_start() {
+    let output = Command::new(env!("CARGO_BIN_EXE_queue-server"))
+        .env("TICKETON_QUEUE_LISTEN", "127.0.0.1:0")
+        .env("TICKETON_ADMIN_KEY", "admin")
+        .env("TICKETON_TOKEN_SECRET", "change-me")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stderr).into_owned()
+        + &String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{text}");
+    assert!(text.contains("at least 32"), "{text}");
+}
+
+/// Sends one request on a fresh connection and returns the status line, or
+/// the error that ended the exchange.
+fn status_line(addr: std::net::SocketAddr) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    Ok(answer.lines().next().unwrap_or_default().to_string())
+}
+
+/// More half-open requests than the process has file descriptors (issue
+/// 15): the server, started with 256 open files at most, keeps answering
+/// (a 503 past its connection cap, never a hang), and once the header read
+/// timeout has closed the half-open ones, it serves again.
+#[test]
+fn half_open_requests_beyond_the_file_limit_do_not_stop_the_server() {
+    use std::io::Write;
+    let (mut child, output) = start(
+        Command::new("prlimit")
+            .args(["--nofile=256:256", "--"])
+            .arg(env!("CARGO_BIN_EXE_queue-server"))
+            .env("TICKETON_ADMIN_KEY", "admin")
+            .env("TICKETON_MAX_CONNECTIONS", "200")
+            .env("TICKETON_HEADER_READ_TIMEOUT_MS", "1000"),
+    );
+    let addr = output
+        .listening_addr("queue-server listening", Duration::from_secs(1))
+        .unwrap();
+    let mut half_open = Vec::new();
+    for _ in 0..400 {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")
+            .unwrap();
+        half_open.push(stream);
+    }
+    let during = status_line(addr).expect("an answer while 400 half-open requests are held");
+    assert!(
+        during.starts_with("HTTP/1.1 503") || during.starts_with("HTTP/1.1 200"),
+        "{during}"
+    );
+    // The header read timeout closes the half-open ones; the server serves again.
+    std::thread::sleep(Duration::from_millis(1500));
+    let after = status_line(addr).unwrap();
+    assert!(after.starts_with("HTTP/1.1 200"), "{after}");
+    drop(half_open);
+    let (status, logs) = sigterm_and_wait(&mut child, &output);
+    assert!(status.success(), "exit status {status:?}:\n{logs}");
+}

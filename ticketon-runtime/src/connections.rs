@@ -11,6 +11,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http::header::CONTENT_LENGTH;
+use http::HeaderMap;
+use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -75,6 +79,40 @@ impl Refusals {
             refusing.fetch_sub(1, Ordering::Relaxed);
         });
     }
+}
+
+/// How much of a body too large to accept is still read and dropped before
+/// the 413 is sent, and for how long at most: a client that writes its whole
+/// body before reading (Python's urllib, curl) then reads the 413 instead of
+/// a connection reset, as nginx's lingering close gives it. Beyond these the
+/// connection is closed.
+const MAX_DRAIN_BYTES: usize = 16 << 20;
+const MAX_DRAIN_TIME: Duration = Duration::from_secs(2);
+
+/// Reads and drops what is left of a refused request body, within the
+/// bounds above.
+pub async fn drain<B>(body: &mut B)
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+{
+    let mut drained = 0;
+    let _ = tokio::time::timeout(MAX_DRAIN_TIME, async {
+        while drained < MAX_DRAIN_BYTES {
+            match body.frame().await {
+                Some(Ok(frame)) => drained += frame.data_ref().map_or(0, Bytes::len),
+                _ => break,
+            }
+        }
+    })
+    .await;
+}
+
+/// The body size a request declares (`Content-Length`), when it does.
+pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
 }
 
 #[cfg(test)]

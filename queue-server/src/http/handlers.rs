@@ -8,10 +8,11 @@ use bytes::BytesMut;
 use futures_util::FutureExt as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, UPGRADE};
+use hyper::header::{AUTHORIZATION, UPGRADE};
 use hyper::{Request, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use ticketon_runtime::connections::{declared_length, drain};
 use ticketon_runtime::trace_context::{self, TRACEPARENT};
 use ticketon_wire::{DependencyCheck, Readiness};
 use tracing::Instrument as _;
@@ -29,28 +30,6 @@ use crate::store::QueueStore;
 
 /// Bodies are a few dozen bytes; anything much larger is a mistake or abuse.
 pub(super) const MAX_BODY_BYTES: usize = 4096;
-
-/// How much of a body too large to accept is still read and dropped before
-/// the 413 is sent, and for how long at most: a client that writes its whole
-/// body before reading (Python's urllib, curl) then reads the 413 instead of
-/// a connection reset, as nginx's lingering close gives it. Beyond these the
-/// connection is closed.
-const MAX_DRAIN_BYTES: usize = 16 << 20;
-const MAX_DRAIN_TIME: Duration = Duration::from_secs(2);
-
-/// Reads and drops what is left of `body`, within the drain bounds.
-async fn drain(body: &mut Incoming) {
-    let mut drained = 0;
-    let _ = tokio::time::timeout(MAX_DRAIN_TIME, async {
-        while drained < MAX_DRAIN_BYTES {
-            match body.frame().await {
-                Some(Ok(frame)) => drained += frame.data_ref().map_or(0, Bytes::len),
-                _ => break,
-            }
-        }
-    })
-    .await;
-}
 
 /// The next frame of `body`, or `BodyTimeout` when it does not come within
 /// `timeout` (the header read timeout: the head's deadline does not cover
@@ -79,11 +58,7 @@ pub(super) async fn read_body(
     let too_large = QueueError::PayloadTooLarge {
         limit: MAX_BODY_BYTES,
     };
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = declared_length(req.headers());
     let mut body = req.into_body();
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         drain(&mut body).await;

@@ -7,13 +7,10 @@
 //! Every failure is this crate's `Error`, so it answers in the API's error
 //! shape (axum's own body extractors answer in plain text).
 
-use std::time::Duration;
-
-use axum::body::Body;
 use axum::extract::{FromRequest, Request};
-use axum::http::header::CONTENT_LENGTH;
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
+use ticketon_runtime::connections::{declared_length, drain};
 
 use super::AppState;
 use crate::error::{Error, ErrorCode};
@@ -22,12 +19,8 @@ use crate::error::{Error, ErrorCode};
 /// about 20 KB.
 pub(super) const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// How much of a refused body is still read and dropped, and for how long
-/// at most (as nginx's lingering close); beyond them the connection closes.
-const MAX_DRAIN_BYTES: usize = 16 << 20;
-const MAX_DRAIN_TIME: Duration = Duration::from_secs(2);
-
-/// A request's whole body, read within the limits above.
+/// A request's whole body, read within these limits (the lingering read is
+/// `ticketon_runtime::connections::drain`).
 #[derive(Debug)]
 pub(super) struct RequestBody(pub(super) Bytes);
 
@@ -38,28 +31,11 @@ fn too_large() -> Error {
     )
 }
 
-async fn drain(body: &mut Body) {
-    let mut drained = 0;
-    let _ = tokio::time::timeout(MAX_DRAIN_TIME, async {
-        while drained < MAX_DRAIN_BYTES {
-            match body.frame().await {
-                Some(Ok(frame)) => drained += frame.data_ref().map_or(0, Bytes::len),
-                _ => break,
-            }
-        }
-    })
-    .await;
-}
-
 impl FromRequest<AppState> for RequestBody {
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let declared = req
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        let declared = declared_length(req.headers());
         let mut body = req.into_body();
         if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
             drain(&mut body).await;
