@@ -696,3 +696,26 @@ async fn the_seat_list_pages_and_answers_are_compressed() {
     assert!(gzipped_len * 3 < plain_len, "{gzipped_len} of {plain_len}");
     s.stop().await;
 }
+
+/// What schemathesis found (issue 15): a huge `offset` is an empty page, not
+/// a crash; an undecodable path segment is a JSON 404, not axum's plain text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extreme_queries_and_paths_get_the_error_shape() {
+    let db = TestDb::sqlite();
+    let s = start(db.url(), SeatLockKind::Pessimistic, None, false).await;
+    let r = s
+        .http
+        .get(s.url("/v1/api/events?limit=20&offset=9223372036854775806"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let page: Value = r.json().await.unwrap();
+    assert_eq!(page["events"], json!([]), "{page}");
+    for path in ["/v1/api/events/%FF", "/v1/api/events/%FF/seat-map"] {
+        let r = s.http.get(s.url(path)).send().await.unwrap();
+        assert_eq!(code(r).await, (404, "not_found".into()), "{path}");
+    }
+    s.stop().await;
+    db.cleanup().await;
+}

@@ -24,8 +24,16 @@ pub fn parse_rfc3339_ms(field: &str, s: &str) -> Result<i64> {
             format!("{field} must be an RFC 3339 time, got {s:?}"),
         )
     })?;
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
-        .map_err(|_| Error::rejected(ErrorCode::InvalidEvent, format!("{field} is out of range")))
+    // Every time this API answers is RFC 3339 in UTC: an offset that moves
+    // the instant out of the years 0000-9999 could not be written back.
+    let out_of_range =
+        || Error::rejected(ErrorCode::InvalidEvent, format!("{field} is out of range"));
+    let nanos = t.unix_timestamp_nanos();
+    let in_utc = OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| out_of_range())?;
+    if !(0..=9999).contains(&in_utc.year()) {
+        return Err(out_of_range());
+    }
+    i64::try_from(nanos / 1_000_000).map_err(|_| out_of_range())
 }
 
 /// A body that is not JSON, or lacks a field, is `invalid_json`; a field
@@ -249,6 +257,16 @@ mod tests {
         let ms = parse_rfc3339_ms("t", "2026-05-01T19:00:00+09:00").unwrap();
         assert_eq!(rfc3339(ms), "2026-05-01T10:00:00Z");
         assert!(parse_rfc3339_ms("t", "tomorrow").is_err());
+    }
+
+    #[test]
+    fn a_time_that_could_not_be_written_back_in_utc_is_refused() {
+        for far in ["9999-12-31T23:59:59-23:59", "0000-01-01T00:00:00+01:00"] {
+            let e = parse_rfc3339_ms("startsAt", far).unwrap_err();
+            assert_eq!(e.code(), ErrorCode::InvalidEvent, "{far}");
+        }
+        let last = parse_rfc3339_ms("t", "9999-12-31T23:59:59Z").unwrap();
+        assert_eq!(rfc3339(last), "9999-12-31T23:59:59Z");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
@@ -14,6 +14,7 @@ use super::dto::{
     hex, parse_json, to_json, CreateEventBody, EventDto, EventPage, SeatDto, SeatMapDto, StatusBody,
 };
 use super::idempotency::idempotent;
+use super::path::Id;
 use super::seat_map_cache::Rendered;
 use super::AppState;
 use crate::domain::{EventStatus, SeatStatus};
@@ -73,7 +74,7 @@ pub(super) async fn list(
             .collect(),
         limit,
         offset,
-        next_offset: has_more.then_some(offset + limit),
+        next_offset: has_more.then(|| offset.saturating_add(limit)),
     };
     Ok(json_response(StatusCode::OK, to_json(&page)?))
 }
@@ -81,7 +82,7 @@ pub(super) async fn list(
 pub(super) async fn get_one(
     State(st): State<AppState>,
     headers: HeaderMap,
-    Path(event_id): Path<String>,
+    Id(event_id): Id,
 ) -> Result<Response> {
     let admin = is_admin(&headers, &st.admin_key);
     let event = st.svc.visible_event(&event_id, admin).await?;
@@ -101,7 +102,7 @@ async fn event_with_sections(st: &AppState, event: EventRecord) -> Result<Respon
 pub(super) async fn set_status(
     State(st): State<AppState>,
     _admin: Admin,
-    Path(event_id): Path<String>,
+    Id(event_id): Id,
     RequestBody(body): RequestBody,
 ) -> Result<Response> {
     let req: StatusBody = parse_json(&body)?;
@@ -120,7 +121,7 @@ const MAX_SEAT_PAGE: i64 = 10_000;
 pub(super) async fn seats(
     State(st): State<AppState>,
     headers: HeaderMap,
-    Path(event_id): Path<String>,
+    Id(event_id): Id,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response> {
     let admin = is_admin(&headers, &st.admin_key);
@@ -179,7 +180,7 @@ pub(super) async fn seats(
 pub(super) async fn seat_map(
     State(st): State<AppState>,
     headers: HeaderMap,
-    Path(event_id): Path<String>,
+    Id(event_id): Id,
 ) -> Result<Response> {
     let admin = is_admin(&headers, &st.admin_key);
     let event = st.svc.visible_event(&event_id, admin).await?;
@@ -239,7 +240,7 @@ fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
 pub(super) async fn sales(
     State(st): State<AppState>,
     _: Admin,
-    Path(event_id): Path<String>,
+    Id(event_id): Id,
 ) -> Result<Response> {
     let event = st.svc.visible_event(&event_id, true).await?;
     let sales = st.svc.sales(&event.id).await?;

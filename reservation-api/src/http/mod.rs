@@ -13,6 +13,7 @@ mod holder;
 mod idempotency;
 mod ops;
 mod pages;
+mod path;
 pub use pages::{Checkout, FanPages};
 pub mod payment_dto;
 pub use seat_map_cache::SeatMapRenders;

@@ -1,13 +1,14 @@
 //! Hold endpoints for admitted buyers. The buyer is the admission token's
 //! `sub`; a reservation of anyone else is answered as not found.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::body::RequestBody;
 use super::dto::{parse_json, to_json, HoldBody, ReservationDto, StatusBody};
 use super::idempotency::idempotent;
+use super::path::Id;
 use super::AppState;
 use crate::domain::ReservationStatus;
 use crate::error::{ErrorCode, Result};
@@ -35,7 +36,7 @@ pub(super) async fn create(
 pub(super) async fn get_one(
     State(st): State<AppState>,
     holder: Holder,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Response> {
     if !holder.may_see(&holder.user_id, &id) {
         return Err(crate::error::Error::rejected(
@@ -53,7 +54,7 @@ pub(super) async fn get_one(
 pub(super) async fn release(
     State(st): State<AppState>,
     buyer: Buyer,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Response> {
     let r = st.svc.release(&buyer.user_id, &id).await?;
     Ok(json_response(
@@ -67,10 +68,10 @@ pub(super) async fn release(
 pub(super) async fn set_status(
     State(st): State<AppState>,
     buyer: Buyer,
-    Path(id): Path<String>,
+    Id(id): Id,
     RequestBody(body): RequestBody,
 ) -> Result<Response> {
     let req: StatusBody = parse_json(&body)?;
     ReservationStatus::settable_by_buyer(&req.status)?;
-    release(State(st), buyer, Path(id)).await
+    release(State(st), buyer, Id(id)).await
 }

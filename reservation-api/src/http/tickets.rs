@@ -1,7 +1,7 @@
 //! Ticket endpoints: the holder reads and cancels; an admin marks a ticket
 //! used at the gate.
 
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use super::auth::{is_admin, Admin};
 use super::body::RequestBody;
 use super::dto::{parse_json, to_json, StatusBody};
+use super::path::Id;
 use super::payment_dto::TicketDto;
 use super::AppState;
 use crate::domain::ticket::TicketChange;
@@ -19,7 +20,7 @@ use crate::payments::{Holder, TicketCancel};
 pub(super) async fn get_one(
     State(st): State<AppState>,
     holder: Holder,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Response> {
     let t = st.payments.ticket_for(&holder, &id).await?;
     Ok(json_response(
@@ -32,11 +33,7 @@ pub(super) async fn get_one(
 /// image (SVG), for the holder's page and for printing. The code never
 /// changes, so a browser may keep the image; whether the ticket is still
 /// valid is the gate's question, not the image's.
-pub(super) async fn qr(
-    State(st): State<AppState>,
-    holder: Holder,
-    Path(id): Path<String>,
-) -> Result<Response> {
+pub(super) async fn qr(State(st): State<AppState>, holder: Holder, Id(id): Id) -> Result<Response> {
     let t = st.payments.ticket_for(&holder, &id).await?;
     let code = crate::domain::ticket::checkin_code(
         st.payments.keys.checkin_key(),
@@ -93,7 +90,7 @@ pub(super) async fn list(State(st): State<AppState>, holder: Holder) -> Result<R
 pub(super) async fn set_status(
     State(st): State<AppState>,
     caller: TicketCaller,
-    Path(id): Path<String>,
+    Id(id): Id,
     RequestBody(body): RequestBody,
 ) -> Result<Response> {
     let req: StatusBody = parse_json(&body)?;
