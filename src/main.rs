@@ -5,9 +5,12 @@
 //!
 //! It reads every setting the two services read, under the same names
 //! (flags and `TICKETON_*` / `TOSS_*` variables), so that it can also run on
-//! Redis, MySQL and Kafka. Only the two listen flags are renamed here
-//! (`--queue-listen`, `--reservation-listen`), because both services call
-//! theirs `--listen`.
+//! Redis, MySQL and Kafka. Only the flags both services spell alike are
+//! renamed here: `--queue-listen` and `--reservation-listen`, and the
+//! reservation-api's `--reservation-max-connections` and
+//! `--reservation-header-read-timeout-ms`. Their variables
+//! (`TICKETON_MAX_CONNECTIONS`, `TICKETON_HEADER_READ_TIMEOUT_MS`) set both
+//! services at once.
 //!
 //! Production runs the two services as separate binaries (see deploy/).
 

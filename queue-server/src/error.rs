@@ -25,8 +25,8 @@ pub enum QueueError {
     MethodNotAllowed { method: String, allow: &'static str },
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
-    #[error("the request body stopped arriving: nothing more for {ms} ms")]
-    BodyTimeout { ms: u64 },
+    #[error("{0}")]
+    BodyTimeout(String),
     #[error("the queue {0:?} is closed")]
     QueueClosed(String),
     #[error("this address already holds {limit} open streams")]

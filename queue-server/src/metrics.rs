@@ -81,8 +81,8 @@ impl RouteLabel {
 }
 
 /// The statuses counted by code; anything else is counted as "other".
-const STATUS_CODES: [u16; 16] = [
-    101, 200, 201, 204, 304, 400, 401, 403, 404, 405, 409, 413, 429, 500, 503, 0,
+const STATUS_CODES: [u16; 17] = [
+    101, 200, 201, 204, 304, 400, 401, 403, 404, 405, 408, 409, 413, 429, 500, 503, 0,
 ];
 /// Upper bounds of the latency histograms, in microseconds.
 const LATENCY_BUCKETS_US: [u64; 11] = [

@@ -101,15 +101,28 @@ fn unset_secrets_are_generated_with_one_warning() {
 /// with the reason; nothing is served.
 #[test]
 fn a_short_token_secret_is_refused_at_start() {
-    let output = Command::new(env!("CARGO_BIN_EXE_queue-server"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_queue-server"))
         .env("TICKETON_QUEUE_LISTEN", "127.0.0.1:0")
         .env("TICKETON_ADMIN_KEY", "admin")
         .env("TICKETON_TOKEN_SECRET", "change-me")
-        .output()
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
         .unwrap();
-    let text = String::from_utf8_lossy(&output.stderr).into_owned()
-        + &String::from_utf8_lossy(&output.stdout);
-    assert!(!output.status.success(), "{text}");
+    let output = ChildOutput::capture(&mut child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("the server started with a short secret:\n{}", output.text());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = output.text_after_exit();
+    assert!(!status.success(), "{text}");
     assert!(text.contains("at least 32"), "{text}");
 }
 
@@ -136,6 +149,9 @@ fn half_open_requests_beyond_the_file_limit_do_not_stop_the_server() {
         Command::new("prlimit")
             .args(["--nofile=256:256", "--"])
             .arg(env!("CARGO_BIN_EXE_queue-server"))
+            // Only the listener's own sockets under the low file limit.
+            .env_remove("TICKETON_REDIS_URL")
+            .env_remove("TICKETON_KAFKA_BROKERS")
             .env("TICKETON_ADMIN_KEY", "admin")
             .env("TICKETON_MAX_CONNECTIONS", "200")
             .env("TICKETON_HEADER_READ_TIMEOUT_MS", "1000"),

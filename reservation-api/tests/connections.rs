@@ -14,7 +14,7 @@ use ticketon_runtime::connections::ConnectionLimits;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-async fn server(db: &TestDb, max_connections: usize) -> TestServer {
+async fn server(db: &TestDb, max_connections: usize, header_read_timeout: Duration) -> TestServer {
     let config = Config {
         listen: "127.0.0.1:0".into(),
         database_url: db.url().into(),
@@ -22,7 +22,7 @@ async fn server(db: &TestDb, max_connections: usize) -> TestServer {
         token_secret: Some(SECRET.into()),
         connections: ConnectionLimits {
             max_connections,
-            header_read_timeout: Duration::from_millis(300),
+            header_read_timeout,
         },
         payments: reservation_api::config::PaymentsConfig {
             toss: reservation_api::toss::TossConfig::sandbox(([127, 0, 0, 1], 0).into()),
@@ -54,7 +54,7 @@ fn post(path: &str, length: usize, extra: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_and_malformed_clients_are_answered_and_let_go() {
     let db = TestDb::sqlite();
-    let s = server(&db, 64).await;
+    let s = server(&db, 64, Duration::from_millis(300)).await;
     let addr = s.handle.local_addr();
 
     // Half a request head: closed once the header read timeout passes.
@@ -71,6 +71,38 @@ async fn slow_and_malformed_clients_are_answered_and_let_go() {
     let answer = exchange(addr, &request).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
+
+    // A body trickled a byte at a time, each pause under the timeout: the
+    // whole body is bounded too (three timeouts), then 408.
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(post("/v1/api/events", 200, "").as_bytes())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let trickle = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            if stream.write_all(b" ").await.is_err() {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), trickle).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the server kept reading a trickled body"
+    );
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+
+    // A client that waits for 100 Continue gets the 413 and no invitation
+    // to send its body.
+    let request = post("/v1/api/events", 8 << 20, "Expect: 100-continue\r\n");
+    let answer = exchange(addr, request.as_bytes()).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
 
     // A body too large, written whole before reading: the 413 is read.
     let big = vec![b' '; 8 << 20];
@@ -107,7 +139,9 @@ async fn slow_and_malformed_clients_are_answered_and_let_go() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_connection_cap_a_new_connection_reads_503_at_once() {
     let db = TestDb::sqlite();
-    let s = server(&db, 4).await;
+    // A long header timeout: the held connections must still be held when the fifth comes,
+    // however slowly a busy machine opens them.
+    let s = server(&db, 4, Duration::from_secs(5)).await;
     let addr = s.handle.local_addr();
     // Four idle connections (each sent a byte, so each was accepted and
     // holds its place until the header read timeout).
@@ -130,7 +164,7 @@ async fn past_the_connection_cap_a_new_connection_reads_503_at_once() {
         answer.to_ascii_lowercase().contains("retry-after: 1"),
         "{answer}"
     );
-    // The held connections time out, and the server takes new ones again.
+    // The held connections close, and the server takes new ones again.
     drop(held);
     tokio::time::sleep(Duration::from_millis(400)).await;
     let answer = exchange(

@@ -107,6 +107,52 @@ where
     .await;
 }
 
+/// Whether the client waits for `100 Continue` before it sends its body:
+/// then a refused body is not drained (reading it would send the 100 and
+/// invite the upload), and hyper's own close leaves the client with the
+/// answer and nothing sent.
+pub fn expects_continue(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
+/// How many pauses long a whole body may take: each pause is bounded by
+/// the header read timeout, and so is the whole, or a client sending a
+/// byte every few seconds could hold its connection for days.
+const BODY_PAUSES: u32 = 3;
+
+/// When the next piece of a request body must have come.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyDeadline {
+    pause: Duration,
+    end: tokio::time::Instant,
+}
+
+impl BodyDeadline {
+    /// From now, with `pause` the header read timeout.
+    pub fn new(pause: Duration) -> Self {
+        BodyDeadline {
+            pause,
+            end: tokio::time::Instant::now() + pause * BODY_PAUSES,
+        }
+    }
+
+    /// The instant the next frame must arrive by.
+    pub fn next(&self) -> tokio::time::Instant {
+        (tokio::time::Instant::now() + self.pause).min(self.end)
+    }
+
+    /// What a client is told when it missed it.
+    pub fn explain(&self) -> String {
+        format!(
+            "the request body did not arrive in time: at most {} ms between two pieces, {} ms in all",
+            self.pause.as_millis(),
+            (self.pause * BODY_PAUSES).as_millis()
+        )
+    }
+}
+
 /// The body size a request declares (`Content-Length`), when it does.
 pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers

@@ -12,7 +12,7 @@ use hyper::header::{AUTHORIZATION, UPGRADE};
 use hyper::{Request, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use ticketon_runtime::connections::{declared_length, drain};
+use ticketon_runtime::connections::{declared_length, drain, expects_continue, BodyDeadline};
 use ticketon_runtime::trace_context::{self, TRACEPARENT};
 use ticketon_wire::{DependencyCheck, Readiness};
 use tracing::Instrument as _;
@@ -32,23 +32,22 @@ use crate::store::QueueStore;
 pub(super) const MAX_BODY_BYTES: usize = 4096;
 
 /// The next frame of `body`, or `BodyTimeout` when it does not come within
-/// `timeout` (the header read timeout: the head's deadline does not cover
-/// the body, and a client that declares a body and never sends it would
-/// otherwise hold its connection for good). A join's body nearly always
+/// its deadline (the header read timeout per pause and three for the whole
+/// body: the head's deadline does not cover the body, and a client that
+/// declares a body and trickles it, or never sends it, would otherwise hold
+/// its connection). A join's body nearly always
 /// came with its head: then it is taken at once, without arming a timer on
 /// the join path.
 async fn next_frame(
     body: &mut Incoming,
-    timeout: Duration,
+    deadline: &BodyDeadline,
 ) -> Result<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>, QueueError> {
     if let Some(ready) = body.frame().now_or_never() {
         return Ok(ready);
     }
-    tokio::time::timeout(timeout, body.frame())
+    tokio::time::timeout_at(deadline.next(), body.frame())
         .await
-        .map_err(|_| QueueError::BodyTimeout {
-            ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
-        })
+        .map_err(|_| QueueError::BodyTimeout(deadline.explain()))
 }
 
 pub(super) async fn read_body(
@@ -59,16 +58,20 @@ pub(super) async fn read_body(
         limit: MAX_BODY_BYTES,
     };
     let declared = declared_length(req.headers());
+    let linger = !expects_continue(req.headers());
     let mut body = req.into_body();
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        drain(&mut body).await;
+        if linger {
+            drain(&mut body).await;
+        }
         return Err(too_large);
     }
+    let deadline = BodyDeadline::new(timeout);
     // A join body nearly always arrives as one frame: keep that frame's
     // `Bytes` as is, and only copy when a client splits its body.
     let mut first: Option<Bytes> = None;
     let mut joined: Option<BytesMut> = None;
-    while let Some(frame) = next_frame(&mut body, timeout).await? {
+    while let Some(frame) = next_frame(&mut body, &deadline).await? {
         let frame =
             frame.map_err(|e| QueueError::InvalidJson(format!("could not read the body: {e}")))?;
         let Ok(data) = frame.into_data() else {
@@ -78,7 +81,9 @@ pub(super) async fn read_body(
             + joined.as_ref().map_or(0, BytesMut::len)
             + data.len();
         if size > MAX_BODY_BYTES {
-            drain(&mut body).await;
+            if linger {
+                drain(&mut body).await;
+            }
             return Err(too_large);
         }
         match (&mut first, &mut joined) {

@@ -81,7 +81,7 @@ fn classify(error: &QueueError) -> (StatusCode, &'static str) {
             (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
         }
         QueueError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-        QueueError::BodyTimeout { .. } => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
+        QueueError::BodyTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
         QueueError::QueueClosed(_) => (StatusCode::CONFLICT, "queue_closed"),
         QueueError::TooManyStreams { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_streams"),
         QueueError::BadUpgrade(_) => (StatusCode::BAD_REQUEST, "bad_upgrade"),
