@@ -69,10 +69,7 @@ impl Args {
 /// `http://addr` when browsers can reach `addr` as it is written (not an
 /// unspecified address such as 0.0.0.0), with its `localhost` twin for a
 /// loopback address, since a browser may be pointed at either.
-fn browser_origins(addr: &str) -> Vec<String> {
-    let Ok(addr) = addr.parse::<std::net::SocketAddr>() else {
-        return Vec::new();
-    };
+fn browser_origins(addr: std::net::SocketAddr) -> Vec<String> {
     if addr.ip().is_unspecified() {
         return Vec::new();
     }
@@ -88,11 +85,18 @@ impl Args {
     /// where the other service is, and the console (on the queue-server)
     /// may call the reservation-api. Settings given explicitly win.
     fn link_pages(&mut self) {
-        let queue = browser_origins(&self.queue.queue_listen.to_string());
-        let reservation = browser_origins(&self.reservation.reservation_listen);
+        let queue = browser_origins(self.queue.queue_listen);
+        // The reservation-api's listen setting may be a host name: then
+        // there is no address to tell browsers.
+        let reservation = self
+            .reservation
+            .reservation_listen
+            .parse()
+            .map(browser_origins)
+            .unwrap_or_default();
         if queue.is_empty() || reservation.is_empty() {
             tracing::warn!(
-                "a service listens on an unspecified address: set TICKETON_QUEUE_PUBLIC_URL, \
+                "a service listens on an unspecified address or a host name: set TICKETON_QUEUE_PUBLIC_URL, \
                  TICKETON_RESERVATION_PUBLIC_URL and TICKETON_CORS_ORIGINS so that the pages find \
                  each other"
             );

@@ -44,6 +44,9 @@ async fn exchange(addr: SocketAddr, request: &[u8]) -> std::io::Result<String> {
     Ok(String::from_utf8_lossy(&answer).into_owned())
 }
 
+/// A complete request any server here answers 200, if it answers.
+const HEALTHZ: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+
 fn post(path: &str, length: usize, extra: &str) -> String {
     format!(
         "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n\
@@ -125,12 +128,7 @@ async fn slow_and_malformed_clients_are_answered_and_let_go() {
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
 
     // Still serving.
-    let answer = exchange(
-        addr,
-        b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-    )
-    .await
-    .unwrap();
+    let answer = exchange(addr, HEALTHZ).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     s.stop().await;
     db.cleanup().await;
@@ -152,12 +150,7 @@ async fn past_the_connection_cap_a_new_connection_reads_503_at_once() {
         held.push(stream);
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let answer = exchange(
-        addr,
-        b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-    )
-    .await
-    .unwrap();
+    let answer = exchange(addr, HEALTHZ).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(answer.contains("\"code\":\"over_capacity\""), "{answer}");
     assert!(
@@ -167,12 +160,7 @@ async fn past_the_connection_cap_a_new_connection_reads_503_at_once() {
     // The held connections close, and the server takes new ones again.
     drop(held);
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let answer = exchange(
-        addr,
-        b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-    )
-    .await
-    .unwrap();
+    let answer = exchange(addr, HEALTHZ).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     s.stop().await;
     db.cleanup().await;
