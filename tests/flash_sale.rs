@@ -37,6 +37,7 @@ async fn a_small_sale_keeps_every_promise() {
         tail_secs: 10.0,
         push_share: 0.1,
         max_streams: 500,
+        stream_addresses: 4,
         leave_share: 0.05,
         second_tab_share: 0.05,
         decline_share: 0.05,
@@ -58,6 +59,6 @@ async fn a_small_sale_keeps_every_promise() {
         .map(|c| format!("{}: {} ({})", c.name, c.violations, c.detail))
         .collect();
     assert!(failed.is_empty(), "failed checks:\n{}", failed.join("\n"));
-    assert_eq!(checks.len(), 10, "every check ran");
+    assert_eq!(checks.len(), 11, "every check ran");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -3,6 +3,7 @@
 //! shares with the reservation-api, and [`Config`] the binary's command line
 //! (both flattened). Every setting is listed in proto-notes/queue-server.md.
 
+use crate::http::client_ip::TrustedProxies;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -72,6 +73,13 @@ pub struct QueueArgs {
     #[arg(long, env = "TICKETON_MAX_STREAMS_PER_IP", default_value_t = 256)]
     pub max_streams_per_ip: u32,
 
+    /// Proxies in front of this server whose `X-Forwarded-For` names the
+    /// client for the per-address limits: addresses and networks, comma
+    /// separated (`127.0.0.1,::1` behind the deploy's nginx). Empty: every
+    /// client is its socket's peer and the header is ignored.
+    #[arg(long, env = "TICKETON_TRUSTED_PROXIES", default_value = "", value_parser = TrustedProxies::parse)]
+    pub trusted_proxies: TrustedProxies,
+
     /// Time a client has to send a request head, in ms (also how long an
     /// idle keep-alive connection is kept).
     #[arg(
@@ -111,6 +119,7 @@ impl QueueArgs {
                 header_read_timeout: Duration::from_millis(self.header_read_timeout_ms.max(1)),
             },
             max_streams_per_ip: self.max_streams_per_ip,
+            trusted_proxies: self.trusted_proxies.clone(),
             stream_heartbeat: Duration::from_millis(self.stream_heartbeat_ms.max(100)),
         }
     }

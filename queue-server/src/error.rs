@@ -29,6 +29,10 @@ pub enum QueueError {
     BodyTimeout(String),
     #[error("the queue {0:?} is closed")]
     QueueClosed(String),
+    #[error("every seat of the sale behind queue {0:?} is sold")]
+    SoldOut(String),
+    #[error("this address joined this queue {limit} times in the last minute; try again later")]
+    TooManyJoins { limit: u32, retry_after_sec: u32 },
     #[error("this address already holds {limit} open streams")]
     TooManyStreams { limit: u32 },
     #[error("{0}")]

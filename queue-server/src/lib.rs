@@ -11,6 +11,7 @@ pub mod entry_id;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod join_limits;
 pub mod metrics;
 pub mod model;
 pub mod push;
@@ -27,6 +28,7 @@ use tracing::Instrument as _;
 
 use crate::config::QueueArgs;
 use crate::events::{EventLink, EventOutbox};
+use crate::http::client_ip::TrustedProxies;
 use crate::http::{App, ConnectionLimits};
 use crate::metrics::Metrics;
 use crate::service::QueueService;
@@ -58,11 +60,14 @@ impl std::fmt::Debug for ServerSettings {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     pub connections: ConnectionLimits,
     /// Push streams one client address may hold open (0: no cap).
     pub max_streams_per_ip: u32,
+    /// Proxies whose `X-Forwarded-For` names the client, for the
+    /// per-address limits (streams, `joinsPerIpPerMinute`).
+    pub trusted_proxies: TrustedProxies,
     /// The shortest heartbeat period of an idle stream (they spread up to
     /// 5/3 of it); under the idle timeout of every proxy on the way.
     pub stream_heartbeat: std::time::Duration,
@@ -73,6 +78,7 @@ impl Default for Limits {
         Limits {
             connections: ConnectionLimits::default(),
             max_streams_per_ip: 256,
+            trusted_proxies: TrustedProxies::default(),
             stream_heartbeat: push::shaping::DEFAULT_HEARTBEAT,
         }
     }
@@ -209,6 +215,7 @@ pub async fn start_with_events<S: QueueStore>(
         admin_key: settings.admin_key,
         pages: http::Pages::new(settings.reservation_public_url.as_deref()),
         body_read_timeout: settings.limits.connections.header_read_timeout,
+        trusted_proxies: settings.limits.trusted_proxies.clone(),
     });
     let (shutdown, signal) = watch::channel(false);
     let until_shutdown = |mut signal: watch::Receiver<bool>| async move {
@@ -225,6 +232,11 @@ pub async fn start_with_events<S: QueueStore>(
             service
                 .clone()
                 .run_admission(until_shutdown(signal.clone())),
+        ),
+        tokio::spawn(
+            service
+                .clone()
+                .run_join_limit_upkeep(until_shutdown(signal.clone())),
         ),
     ];
     if let Some(subscriber) = sessions {
@@ -283,14 +295,14 @@ async fn consume_sessions<S: QueueStore>(
                         "session.apply",
                         otel.name = "ticketon.sessions process",
                         otel.kind = "consumer",
-                        entry = received.event.entry_id(),
+                        entry = received.event.entry_id().unwrap_or_default(),
                     );
                     ticketon_runtime::trace_context::continue_from(&span, traceparent);
                     span
                 }
                 None => tracing::Span::none(),
             };
-            async move { service.end_session(&received.event).await }.instrument(span)
+            async move { service.apply_session_event(&received.event).await }.instrument(span)
         },
         stop,
     )

@@ -461,7 +461,7 @@ fn register_queues(registry: &mut Registry, queues: &[(QueueId, QueueInfo)]) {
     }
     let status = Family::<[(&'static str, String); 2], Gauge<u64, AtomicU64>>::default();
     for (id, info) in queues {
-        for candidate in [QueueStatus::Open, QueueStatus::Paused, QueueStatus::Closed] {
+        for candidate in QueueStatus::ALL {
             status
                 .get_or_create(&[
                     ("queue", id.to_string()),

@@ -21,6 +21,7 @@ use ticketon_wire::{
 use crate::entry_id::EntryIdCodec;
 use crate::error::QueueError;
 use crate::events::EventOutbox;
+use crate::join_limits::JoinLimits;
 use crate::metrics::Metrics;
 use crate::model::{
     poll_after_ms, EntryState, LeaveOutcome, PollHintPolicy, QueueId, QueueSettings, QueueStatus,
@@ -29,7 +30,7 @@ use crate::model::{
 use crate::push::{
     self, EntryMessages, NewWatcher, Outgoing, StatusMessage, StreamGuard, StreamKind, Watchers,
 };
-use crate::store::{EntryView, QueueInfo, QueueStore, QueueTick};
+use crate::store::{EntryView, QueueInfo, QueueStore, QueueTick, StoreError};
 
 /// How often the admission loop runs; also the pacer's catch-up allowance.
 pub const ADMISSION_TICK: Duration = Duration::from_millis(10);
@@ -46,6 +47,7 @@ pub struct QueueService<S> {
     /// Never lets "now" go backwards when the wall clock is stepped back.
     last_now_ms: AtomicU64,
     watchers: Arc<Watchers>,
+    join_limits: JoinLimits,
 }
 
 /// A join's answer.
@@ -83,6 +85,7 @@ impl<S: QueueStore> QueueService<S> {
             events: None,
             last_now_ms: AtomicU64::new(0),
             watchers: Arc::new(Watchers::new(0, push::shaping::DEFAULT_HEARTBEAT)),
+            join_limits: JoinLimits::default(),
         }
     }
 
@@ -171,10 +174,36 @@ impl<S: QueueStore> QueueService<S> {
             .ok_or_else(|| QueueError::QueueNotFound(queue_id.to_string()))
     }
 
-    pub async fn join(&self, queue_id: &str, user_id: &str) -> Result<Joined, QueueError> {
+    /// Joins `user_id`, counted against the queue's per-address limit when
+    /// the client's address is known.
+    pub async fn join(
+        &self,
+        queue_id: &str,
+        user_id: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Joined, QueueError> {
         let user = UserId::parse(user_id)?;
+        if let (Some(ip), Some(info)) = (client, self.store.queue_info(queue_id)) {
+            let limit = info.settings.joins_per_ip_per_minute;
+            if let Err(wait) = self.join_limits.check(queue_id, limit, ip) {
+                self.metrics.joins_refused.inc();
+                return Err(QueueError::TooManyJoins {
+                    limit,
+                    retry_after_sec: u32::try_from(wait.as_secs() + 1).unwrap_or(u32::MAX),
+                });
+            }
+        }
         let joined = match self.store.join(queue_id, user).await {
             Ok(joined) => joined,
+            Err(StoreError::QueueClosed(id))
+                if self
+                    .store
+                    .queue_info(queue_id)
+                    .is_some_and(|info| info.status == QueueStatus::SoldOut) =>
+            {
+                self.metrics.joins_refused.inc();
+                return Err(QueueError::SoldOut(id));
+            }
             Err(e) => {
                 self.metrics.joins_refused.inc();
                 return Err(e.into());
@@ -264,10 +293,14 @@ impl<S: QueueStore> QueueService<S> {
     }
 
     /// Applies a `ticketon.sessions` event: the buyer paid, gave up or ran
-    /// out of time, so the slot frees now. Idempotent: a redelivered event
-    /// finds the entry already ended and changes nothing.
-    pub async fn end_session(&self, event: &SessionEvent) -> Result<(), ApplyError> {
-        match self.leave(event.queue_id(), event.entry_id()).await {
+    /// out of time, so the slot frees now; or the sale sold out, so the
+    /// line stops. Idempotent: a redelivered event finds the entry already
+    /// ended, or the queue already sold out, and changes nothing.
+    pub async fn apply_session_event(&self, event: &SessionEvent) -> Result<(), ApplyError> {
+        let Some(entry_id) = event.entry_id() else {
+            return self.sold_out(event.queue_id()).await;
+        };
+        match self.leave(event.queue_id(), entry_id).await {
             Ok(_) => Ok(()),
             // The queue was deleted or the id is not ours: nothing to free.
             Err(QueueError::QueueNotFound(_) | QueueError::EntryNotFound(_)) => {
@@ -277,6 +310,54 @@ impl<S: QueueStore> QueueService<S> {
                 );
                 Ok(())
             }
+            Err(e @ QueueError::Unavailable { .. }) => Err(ApplyError::Retry(e.to_string())),
+            Err(e) => Err(ApplyError::Reject(e.to_string())),
+        }
+    }
+
+    /// Forgets the per-address join counts that are full again, every
+    /// minute until `stop`: memory stays proportional to the addresses that
+    /// joined in the last minute.
+    pub async fn run_join_limit_upkeep(
+        self: Arc<Self>,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        let upkeep = async {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                self.join_limits.forget_idle(|queue| {
+                    self.store
+                        .queue_info(queue)
+                        .is_some_and(|info| info.settings.joins_per_ip_per_minute > 0)
+                });
+            }
+        };
+        tokio::select! {
+            () = upkeep => {}
+            () = stop => {}
+        }
+    }
+
+    /// The reservation-api sold the last seat. A queue the operator closed
+    /// stays closed (it already takes nobody); an open or paused one stops
+    /// admitting and tells its line. Only an operator reopens it: seats that
+    /// come back later (a refund) are released when the organiser decides.
+    async fn sold_out(&self, queue_id: &str) -> Result<(), ApplyError> {
+        let Some(info) = self.store.queue_info(queue_id) else {
+            tracing::debug!(queue = queue_id, "sold out for an unknown queue");
+            return Ok(());
+        };
+        if !info.status.takes_joins() {
+            return Ok(());
+        }
+        match self.set_status(queue_id, QueueStatus::SoldOut).await {
+            Ok(_) => {
+                tracing::info!(queue = queue_id, "every seat is sold: the line stops");
+                Ok(())
+            }
+            Err(QueueError::QueueNotFound(_)) => Ok(()),
             Err(e @ QueueError::Unavailable { .. }) => Err(ApplyError::Retry(e.to_string())),
             Err(e) => Err(ApplyError::Reject(e.to_string())),
         }
@@ -369,7 +450,9 @@ impl<S: QueueStore> QueueService<S> {
         match view.state {
             EntryState::Waiting => EntryStatus::Waiting {
                 position: view.position,
-                eta_seconds: view.eta_ms.div_ceil(1000),
+                // Rounded, not truncated or ceiled: the nearest whole second is
+                // the estimate with no bias either way.
+                eta_seconds: (view.eta_ms + 500) / 1000,
                 poll_after_ms: poll_after_ms(
                     &self.poll_hints,
                     view.eta_ms,
@@ -509,6 +592,7 @@ fn queue_state(status: QueueStatus) -> QueueState {
         QueueStatus::Open => QueueState::Open,
         QueueStatus::Paused => QueueState::Paused,
         QueueStatus::Closed => QueueState::Closed,
+        QueueStatus::SoldOut => QueueState::SoldOut,
     }
 }
 

@@ -196,3 +196,87 @@ async fn a_full_bus_pauses_admission_and_loses_nothing() {
     assert_eq!(seen, entries);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_sold_out_sale_stops_its_line_and_tells_it() {
+    let bus = InProcessBus::new(10_000);
+    let server = start(&bus).await;
+    let base = format!("http://{}", server.addr);
+    let client = ticketon_runtime::test_env::http_client();
+    // One slot, taken by the first fan: the line stands while the sale sells out.
+    put_queue(&client, &base, 100, 1).await;
+    join(&client, &base, "buyer").await;
+    let waiting = join(&client, &base, "in-line").await;
+    let sold_out = SessionEvent::SoldOut {
+        schema: EVENT_SCHEMA_VERSION,
+        queue_id: "sale".into(),
+        event_id: "ev".into(),
+        at: 0,
+    };
+    publish_event(&bus, &sold_out).unwrap();
+    // Delivered twice, as Kafka may: the second changes nothing.
+    publish_event(&bus, &sold_out).unwrap();
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let queue = loop {
+        let queue: Value = client
+            .get(format!("{base}/v1/api/queues/sale"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if queue["status"] == "sold_out" || tokio::time::Instant::now() > deadline {
+            break queue;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(queue["status"], "sold_out", "{queue}");
+
+    let poll: Value = client
+        .get(format!("{base}/v1/api/queues/sale/entries/{waiting}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(poll["status"], "waiting", "{poll}");
+    assert_eq!(poll["queueStatus"], "sold_out", "{poll}");
+
+    let late = client
+        .post(format!("{base}/v1/api/queues/sale/entries"))
+        .json(&json!({ "userId": "too-late" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(late.status(), 409);
+    let late: Value = late.json().await.unwrap();
+    assert_eq!(late["error"]["code"], "sold_out", "{late}");
+    // A fan already in line who joins again still gets their entry.
+    assert_eq!(join(&client, &base, "in-line").await, waiting);
+
+    // An operator who closed a sold-out queue keeps it closed when the
+    // event is announced again.
+    let closed = client
+        .patch(format!("{base}/v1/api/queues/sale/status"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"status": "closed"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(closed.status().is_success());
+    publish_event(&bus, &sold_out).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let queue: Value = client
+        .get(format!("{base}/v1/api/queues/sale"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(queue["status"], "closed", "{queue}");
+    server.shutdown().await;
+}

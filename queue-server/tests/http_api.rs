@@ -882,3 +882,100 @@ async fn slow_and_oversized_bodies_get_a_readable_answer() {
     );
     h.server.shutdown().await;
 }
+
+/// Joins of `users` into `queue`, each request saying `X-Forwarded-For: xff`.
+async fn joins_forwarded<S: QueueStore>(
+    h: &Harness<S>,
+    queue: &str,
+    users: &[&str],
+    xff: &str,
+) -> Vec<reqwest::Response> {
+    let mut answers = Vec::new();
+    for user in users {
+        answers.push(
+            h.client
+                .post(h.url(&format!("/v1/api/queues/{queue}/entries")))
+                .header("x-forwarded-for", xff)
+                .json(&json!({ "userId": user }))
+                .send()
+                .await
+                .unwrap(),
+        );
+    }
+    answers
+}
+
+#[tokio::test]
+async fn joins_per_address_are_limited_and_a_forged_forwarded_for_does_not_help() {
+    let h = harness().await;
+    let (status, queue) = h
+        .put_queue(
+            "sale",
+            json!({"admissionRatePerSec": 1, "maxActive": 1, "sessionTtlSec": 60,
+                   "joinsPerIpPerMinute": 2}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{queue}");
+    assert_eq!(queue["joinsPerIpPerMinute"], 2);
+    // No trusted proxy: each request claims another address, but they all
+    // come from this test's socket, and that is what counts.
+    let answers = joins_forwarded(&h, "sale", &["a", "b", "c"], "203.0.113.1").await;
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(statuses, [201, 201, 429]);
+    let refused = answers.into_iter().last().unwrap();
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // One join comes back every 30 s.
+    assert!((1..=31).contains(&retry_after), "Retry-After {retry_after}");
+    let (status, body) = read(refused).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_joins",
+    );
+    // Another queue without a limit is not affected.
+    h.put_queue(
+        "open",
+        json!({"admissionRatePerSec": 1, "maxActive": 1, "sessionTtlSec": 60}),
+    )
+    .await;
+    for i in 0..10 {
+        let (status, _) = h.join("open", &format!("fan-{i}")).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    h.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_limited() {
+    let mut settings = settings();
+    settings.limits.trusted_proxies =
+        queue_server::http::client_ip::TrustedProxies::parse("127.0.0.1").unwrap();
+    let h = Harness {
+        server: queue_server::start_memory(settings).await.unwrap(),
+        client: ticketon_runtime::test_env::http_client(),
+    };
+    h.put_queue(
+        "sale",
+        json!({"admissionRatePerSec": 1, "maxActive": 1, "sessionTtlSec": 60,
+               "joinsPerIpPerMinute": 1}),
+    )
+    .await;
+    // The proxy (this test, on 127.0.0.1) speaks for two clients: each gets
+    // its own allowance, and a second join of the first is refused.
+    let first = joins_forwarded(&h, "sale", &["a"], "203.0.113.1").await;
+    let second = joins_forwarded(&h, "sale", &["b"], "203.0.113.2").await;
+    let again = joins_forwarded(&h, "sale", &["c"], "198.51.100.9, 203.0.113.1").await;
+    assert_eq!(first[0].status(), 201);
+    assert_eq!(second[0].status(), 201);
+    assert_eq!(
+        again[0].status(),
+        429,
+        "the client-written hop on the left does not count"
+    );
+    h.server.shutdown().await;
+}

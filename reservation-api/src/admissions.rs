@@ -58,7 +58,7 @@ pub async fn run(
             let events: Vec<AdmissionEvent> = batch.into_iter().map(|r| r.event).collect();
             async move {
                 let applied = svc
-                    .store
+                    .background_store
                     .apply_admission_events(&events, svc.now_ms())
                     .await
                     .map_err(apply_error);

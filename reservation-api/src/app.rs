@@ -190,7 +190,7 @@ impl App {
         )));
         if let Some(events) = self.events {
             background.push(tokio::spawn(crate::outbox_relay::run(
-                svc.store.clone(),
+                svc.background_store.clone(),
                 events.publisher,
                 OUTBOX_INTERVAL,
                 svc.clock.clone(),

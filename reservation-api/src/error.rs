@@ -62,6 +62,7 @@ error_codes! {
     MethodNotAllowed => "method_not_allowed",
     SeatUnavailable => "seat_unavailable",
     EventNotOnSale => "event_not_on_sale",
+    SoldOut => "sold_out",
     ReservationNotHeld => "reservation_not_held",
     IdempotencyInProgress => "idempotency_in_progress",
     ReservationNotPayable => "reservation_not_payable",

@@ -47,10 +47,19 @@ impl Buyer {
 #[derive(Debug)]
 pub struct Reservations {
     pub store: SqlStore,
+    /// The same database through a small pool of its own, for the work
+    /// that frees capacity: the outbox relay (session ends free slots in
+    /// the waiting room), the sweeper and the admissions consumer (see
+    /// `SqlStore::with_own_pool`).
+    pub background_store: SqlStore,
     pub locker: SeatLocker,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
 }
+
+/// One for each background loop on `background_store`: the outbox relay,
+/// the hold sweeper with the sold-out check, the admissions consumer.
+const BACKGROUND_CONNECTIONS: u32 = 3;
 
 impl Reservations {
     /// Connects to the database (running migrations) and to the lock
@@ -59,6 +68,9 @@ impl Reservations {
         let store = SqlStore::connect(&config.database_url, config.database_max_connections)
             .await?
             .with_seat_map_max_age(config.seat_map_max_age);
+        let background_store = store
+            .with_own_pool(&config.database_url, BACKGROUND_CONNECTIONS)
+            .await?;
         let metrics = Arc::new(Metrics::new(config.seat_lock));
         let retries = metrics.hold_lock_retries.clone();
         let locker = match config.seat_lock {
@@ -86,6 +98,7 @@ impl Reservations {
         };
         Ok(Reservations {
             store,
+            background_store,
             locker,
             clock,
             metrics,
@@ -138,11 +151,20 @@ impl Reservations {
                 "the admission token was issued by another queue than this event's",
             ));
         }
-        if event.status != EventStatus::OnSale {
-            return Err(Error::rejected(
-                ErrorCode::EventNotOnSale,
-                format!("the event is {}", event.status.as_str()),
-            ));
+        match event.status {
+            EventStatus::OnSale => {}
+            EventStatus::SoldOut => {
+                return Err(Error::rejected(
+                    ErrorCode::SoldOut,
+                    "every seat of this event is sold",
+                ))
+            }
+            other => {
+                return Err(Error::rejected(
+                    ErrorCode::EventNotOnSale,
+                    format!("the event is {}", other.as_str()),
+                ))
+            }
         }
         let selection = SeatSelection::new(seat_ids, event.max_seats_per_order)?;
         let now_ms = self.now_ms();

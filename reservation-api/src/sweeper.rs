@@ -1,5 +1,6 @@
 //! The background sweeper: rewrites holds whose time is up to `expired` and
-//! their seats to `available`.
+//! their seats to `available`, and marks events whose last seat sold as
+//! `sold_out` (which tells their waiting room to stop).
 //!
 //! It is tidying, not correctness: an expired hold already stops blocking
 //! its seats the moment it ends (see `domain::hold`). Sweeping keeps the
@@ -17,12 +18,31 @@ use crate::service::Reservations;
 const SWEEP_BATCH: i64 = 500;
 
 pub async fn run(svc: Arc<Reservations>, interval: Duration, stop: watch::Receiver<bool>) {
-    crate::periodic::every(interval, stop, || async {
-        match svc.store.sweep_expired(svc.now_ms(), SWEEP_BATCH).await {
+    // Two loops, not one round doing both: under load a sweep of hundreds of
+    // holds, each its own transaction, can take longer than the interval,
+    // and a sale that sold out must not wait for it to say so.
+    let sweep = crate::periodic::every(interval, stop.clone(), || async {
+        match svc
+            .background_store
+            .sweep_expired(svc.now_ms(), SWEEP_BATCH)
+            .await
+        {
             Ok(0) => {}
             Ok(n) => tracing::debug!(expired = n, "swept expired holds"),
             Err(e) => tracing::warn!(error = %e, "hold sweep failed; retrying next round"),
         }
-    })
-    .await
+    });
+    // A hold that ran out keeps its seats `held` until swept, and counts as
+    // a seat left: the sale is sold out only once such seats are sold again.
+    let sold_out = crate::periodic::every(interval, stop, || async {
+        match svc.background_store.settle_sold_out(svc.now_ms()).await {
+            Ok(events) => {
+                for e in events {
+                    tracing::info!(event = %e.event_id, queue = %e.queue_id, "sold out");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "sold-out check failed; retrying next round"),
+        }
+    });
+    tokio::join!(sweep, sold_out);
 }

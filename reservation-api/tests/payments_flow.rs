@@ -298,6 +298,23 @@ async fn tickets_and_cancels(db_url: &str) {
     assert_eq!(st, 404);
     check_invariants(&rig, &event_id, &all).await;
 
+    // Every seat is sold: the sweeper marks the event sold out, and holds
+    // are refused with a code a buyer can act on.
+    wait_event_status(&rig, &event_id, "sold_out").await;
+    let (st, v) = rig
+        .call(
+            Method::POST,
+            "/v1/api/reservations",
+            &token("fan-late"),
+            Some(json!({"eventId": event_id, "seatIds": [a[0]]})),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("sold_out")),
+        "{v}"
+    );
+
     for (i, (code, refunded)) in CANCEL_CASES.iter().enumerate() {
         let (ticket, access) = &tickets[i];
         if let Some(c) = code {
@@ -348,7 +365,8 @@ async fn tickets_and_cancels(db_url: &str) {
         )
         .await;
     assert_eq!((st, v["status"].as_str()), (200, Some("cancelled")));
-    // The freed seat can be sold again.
+    // The freed seat can be sold again: the event is back on sale.
+    wait_event_status(&rig, &event_id, "on_sale").await;
     let fan_c = token("fan-c");
     let (rid, amount) = rig.hold(&fan_c, &event_id, &[a[0]]).await;
     all.push(rid.clone());
@@ -421,8 +439,28 @@ async fn tickets_and_cancels(db_url: &str) {
     assert_eq!(count("ticketon.tickets", "issued"), 9);
     assert_eq!(count("ticketon.tickets", "cancelled"), 8);
     assert_eq!(count("ticketon.sessions", "completed"), 3);
+    // Announced once, in the outbox with the sale that emptied the event;
+    // the refunds gave seats back, so it is on sale again.
+    assert_eq!(count("ticketon.sessions", "sold_out"), 1);
+    wait_event_status(&rig, &event_id, "on_sale").await;
     rig.s.stop().await;
     sb.shutdown().await;
+}
+
+async fn wait_event_status(rig: &Rig, event_id: &str, status: &str) {
+    let path = format!("/v1/api/events/{event_id}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, event) = rig.call(Method::GET, &path, ADMIN_KEY, None).await;
+        if event["status"] == status {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the event never became {status}: {event}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// The service dies after Toss charged and before the settlement commit;

@@ -14,6 +14,10 @@ pub enum QueueState {
     Paused,
     /// No new joins; the line is still served.
     Closed,
+    /// Every seat is sold: no new joins, nobody admitted. A fan still in
+    /// line can go home (an operator may reopen the line if seats return).
+    #[serde(rename = "sold_out")]
+    SoldOut,
 }
 
 /// The state of one entry.

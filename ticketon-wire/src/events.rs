@@ -49,7 +49,9 @@ pub enum AdmissionEvent {
 }
 
 /// Published by the reservation-api on `ticketon.sessions` when a purchase
-/// session ends, so the queue-server can free the slot at once.
+/// session ends, so the queue-server can free the slot at once, and when an
+/// event's last seat is sold, so that the waiting room stops admitting fans
+/// to a sale with nothing left and tells its line so.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(
     tag = "type",
@@ -79,6 +81,14 @@ pub enum SessionEvent {
         queue_id: String,
         entry_id: String,
         user_id: String,
+        at: i64,
+    },
+    /// Every seat of the event sold to `queueId`'s fans is sold: none is
+    /// available and none is held.
+    SoldOut {
+        schema: u32,
+        queue_id: String,
+        event_id: String,
         at: i64,
     },
 }
@@ -171,15 +181,18 @@ impl SessionEvent {
         match self {
             SessionEvent::Completed { queue_id, .. }
             | SessionEvent::Released { queue_id, .. }
-            | SessionEvent::Expired { queue_id, .. } => queue_id,
+            | SessionEvent::Expired { queue_id, .. }
+            | SessionEvent::SoldOut { queue_id, .. } => queue_id,
         }
     }
 
-    pub fn entry_id(&self) -> &str {
+    /// The entry whose session ended; `None` for an event about the sale.
+    pub fn entry_id(&self) -> Option<&str> {
         match self {
             SessionEvent::Completed { entry_id, .. }
             | SessionEvent::Released { entry_id, .. }
-            | SessionEvent::Expired { entry_id, .. } => entry_id,
+            | SessionEvent::Expired { entry_id, .. } => Some(entry_id),
+            SessionEvent::SoldOut { .. } => None,
         }
     }
 }
@@ -240,5 +253,15 @@ mod tests {
         let json = serde_json::to_string(&e).unwrap();
         assert!(json.contains("\"type\":\"released\""));
         assert_eq!(serde_json::from_str::<SessionEvent>(&json).unwrap(), e);
+    }
+
+    #[test]
+    fn sold_out_reads_as_documented() {
+        let e: SessionEvent = serde_json::from_str(
+            r#"{"type":"sold_out","schema":1,"queueId":"q","eventId":"ev","at":7}"#,
+        )
+        .unwrap();
+        assert_eq!(e.queue_id(), "q");
+        assert_eq!(e.entry_id(), None);
     }
 }

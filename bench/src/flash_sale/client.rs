@@ -2,6 +2,7 @@
 //! requests in flight (the file limit: every request in flight is a
 //! socket), and the answers as status plus JSON.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,7 +68,15 @@ pub(crate) struct Http {
 
 impl Http {
     pub(crate) fn new(max_in_flight: usize) -> Self {
+        Self::from_address(max_in_flight, None)
+    }
+
+    /// A client whose connections leave from `source` (for example one of
+    /// 127.0.0.x), so that a share of the fans look like another address to
+    /// the server's per-address limits and its ephemeral ports.
+    pub(crate) fn from_address(max_in_flight: usize, source: Option<IpAddr>) -> Self {
         let mut connector = HttpConnector::new();
+        connector.set_local_address(source);
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
         let client = Client::builder(TokioExecutor::new())

@@ -85,6 +85,12 @@ pub struct Args {
     pub push_share: f64,
     #[arg(long, default_value_t = 5_000)]
     pub max_streams: usize,
+    /// Push streams leave from this many loopback addresses (127.0.0.2 and
+    /// up), so that the queue-server's per-address stream cap (256 by
+    /// default) sees as many fans' addresses as a real sale would. 0 when
+    /// the system under test is on another host.
+    #[arg(long, default_value_t = 32)]
+    pub stream_addresses: u8,
     #[arg(long, default_value_t = 0.05)]
     pub leave_share: f64,
     #[arg(long, default_value_t = 0.05)]
@@ -146,8 +152,9 @@ impl Args {
     }
 }
 
-/// Runs the sale, writes `report.md` and `report.html` (with its charts)
-/// into `--report`, prints the checks,
+/// Runs the sale, writes `report.md`, `report.html` (with its charts) and
+/// `waits.csv` (each admitted fan's predicted and actual wait) into
+/// `--report`, prints the checks,
 /// and returns them.
 pub async fn run(args: &Args) -> anyhow::Result<Vec<Check>> {
     let scenario = args.scenario();
@@ -166,6 +173,13 @@ pub async fn run(args: &Args) -> anyhow::Result<Vec<Check>> {
     std::fs::write(
         args.report.join("report.html"),
         report::html(&scenario, &outcome, &markdown),
+    )?;
+    std::fs::write(
+        args.report.join("waits.csv"),
+        format!(
+            "seq,joined_s,actual_wait_s,eta_at_join_s,half_sample_at_s,eta_at_half_s\n{}",
+            outcome.waits_csv
+        ),
     )?;
     print!("{}", report::checks_table(&outcome.checks));
     eprintln!("report: {}", path.display());

@@ -3,6 +3,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -94,6 +95,8 @@ pub(crate) struct Outcome {
     pub(crate) admission_offsets_s: Vec<f64>,
     /// (actual wait s, ETA at join s) of every admitted fan.
     pub(crate) eta_pairs: Vec<(f64, f64)>,
+    /// One CSV line per admitted fan: what was predicted, and what happened.
+    pub(crate) waits_csv: String,
     pub(crate) sell_out_s: Option<f64>,
     /// (second of the sale, waiting, active, seats sold)
     pub(crate) samples: Vec<(f64, u64, u64, u64)>,
@@ -105,6 +108,8 @@ struct Sale {
     /// The monitor's own client, so that its samples never queue behind
     /// the fans' requests.
     monitor_http: Http,
+    /// The push streams' clients, one per loopback source address.
+    stream_http: Vec<Http>,
     queue_urls: Vec<String>,
     reservation_url: String,
     sandbox_url: String,
@@ -166,10 +171,11 @@ impl Sale {
         self.due_changed.notify_one();
     }
 
-    /// Why a waiting fan stops waiting now, if it does: the sale sold
-    /// out, or its patience ran out.
-    fn stops_waiting(&self, fan: u32) -> Option<End> {
-        if self.sold_out.load(Ordering::Relaxed) {
+    /// Why a waiting fan stops waiting now, if it does: the waiting room
+    /// says the sale sold out (`status`, its latest message), or the fan's
+    /// patience ran out.
+    fn stops_waiting(&self, fan: u32, status: &Value) -> Option<End> {
+        if status["queueStatus"] == "sold_out" {
             return Some(End::SoldOut);
         }
         let joined = self.fans[fan as usize].lock().joined_ms;
@@ -280,6 +286,16 @@ pub(crate) async fn run(
     let sale = Arc::new(Sale {
         http,
         monitor_http: Http::new(8),
+        stream_http: match args.stream_addresses {
+            // A system under test on another host: the default route's address.
+            0 => vec![Http::new(args.max_streams)],
+            n => (0..n.min(250))
+                .map(|i| {
+                    let source = std::net::Ipv4Addr::new(127, 0, 0, 2 + i);
+                    Http::from_address(args.max_streams, Some(source.into()))
+                })
+                .collect(),
+        },
         queue_urls: args.queue_urls.clone(),
         reservation_url: args.reservation_url.clone(),
         sandbox_url: args.sandbox_url.clone(),
@@ -365,10 +381,6 @@ async fn join(sale: Arc<Sale>, fan: u32) {
     let user = format!("fan-{fan}");
     let body = json!({ "userId": user });
     loop {
-        if sale.sold_out.load(Ordering::Relaxed) {
-            sale.end(fan, End::SoldOut);
-            return;
-        }
         let reply = sale
             .http
             .send(Method::POST, &url, Auth::None, Some(&body))
@@ -401,6 +413,11 @@ async fn join(sale: Arc<Sale>, fan: u32) {
                 on_status(&sale, fan, &joined).await;
                 return;
             }
+            Ok(r) if r.status == 409 && r.json()["error"]["code"] == "sold_out" => {
+                // Arrived after the last seat sold: the waiting room says so.
+                sale.end(fan, End::SoldOut);
+                return;
+            }
             Ok(r) if r.status == 400 || r.status == 404 => {
                 // Refused for good (the queue is gone or the request is wrong).
                 sale.error("join", Ok(r));
@@ -423,7 +440,7 @@ async fn on_status(sale: &Arc<Sale>, fan: u32, status: &Value) {
             record_eta(sale, fan, status);
             let push =
                 sale.plans[fan as usize].push && !sale.fans[fan as usize].lock().stream_failed;
-            if let Some(end) = sale.stops_waiting(fan) {
+            if let Some(end) = sale.stops_waiting(fan, status) {
                 leave(sale, fan, end).await;
             } else if push && sale.streams.fetch_add(1, Ordering::Relaxed) < sale.max_streams {
                 tokio::spawn(watch(sale.clone(), fan));
@@ -548,7 +565,8 @@ async fn watch(sale: Arc<Sale>, fan: u32) {
     };
     let url = sale.entry_url(fan, &entry);
     let result = async {
-        let response = sale.http.event_stream(&url).await?;
+        let client = &sale.stream_http[fan as usize % sale.stream_http.len()];
+        let response = client.event_stream(&url).await?;
         if response.status() != 200 {
             return Err(format!("stream answered {}", response.status()));
         }
@@ -561,7 +579,7 @@ async fn watch(sale: Arc<Sale>, fan: u32) {
             let frame = match tokio::time::timeout(Duration::from_secs(1), body.frame()).await {
                 Ok(Some(frame)) => frame.map_err(|e| e.to_string())?,
                 Ok(None) => break,
-                Err(_) => match sale.stops_waiting(fan) {
+                Err(_) => match sale.stops_waiting(fan, &Value::Null) {
                     Some(end) => return Ok(Some(end)),
                     None => continue,
                 },
@@ -579,7 +597,7 @@ async fn watch(sale: Arc<Sale>, fan: u32) {
                         let state = status["status"].as_str().unwrap_or_default().to_string();
                         if state == "waiting" {
                             record_eta(&sale, fan, &status);
-                            if let Some(end) = sale.stops_waiting(fan) {
+                            if let Some(end) = sale.stops_waiting(fan, &status) {
                                 return Ok(Some(end));
                             }
                         } else {
@@ -640,7 +658,6 @@ async fn purchase(sale: Arc<Sale>, fan: u32, token: String) {
     let mut section = plan.section as usize % sale.sections.len();
     let mut taken: Vec<i64> = Vec::new();
     let mut hold: Option<(String, i64)> = None;
-    let mut empty_sections = 0;
     let mut conflicts = 0;
     while conflicts < 6 {
         let url = format!(
@@ -658,22 +675,24 @@ async fn purchase(sale: Arc<Sale>, fan: u32, token: String) {
         let mut free: Vec<i64> = map.iter().map(|s| s.seat_id).collect();
         free.retain(|s| !taken.contains(s));
         if free.is_empty() {
-            // This section is gone: look at the next one. With none free
-            // anywhere, held seats may still come back from holds that run
-            // out, until the sale is sold out.
-            section = (section + 1) % sale.sections.len();
-            empty_sections += 1;
-            if empty_sections >= sale.sections.len() {
-                if sale.sold_out.load(Ordering::Relaxed) {
-                    break;
+            // This section is gone. Like the seat picker, look at the whole
+            // venue (one request) for a section with seats left; with none,
+            // seats may still come back from holds that run out, until the
+            // event says it is sold out. A fan looks again every 2 s, as the
+            // page does.
+            match sections_with_seats(&sale).await {
+                Venue::SoldOut => break,
+                Venue::Open(sections) if !sections.is_empty() => {
+                    section = sections[rand::rng().random_range(0..sections.len())];
+                    taken.clear();
                 }
-                empty_sections = 0;
-                taken.clear();
-                tokio::time::sleep(Duration::from_millis(1_000)).await;
+                Venue::Open(_) | Venue::Unreadable => {
+                    taken.clear();
+                    tokio::time::sleep(Duration::from_millis(2_000)).await;
+                }
             }
             continue;
         }
-        empty_sections = 0;
         let want = (plan.seats_wanted as usize).min(free.len());
         let start = rand::rng().random_range(0..=free.len() - want);
         let mut pick: Vec<i64> = free[start..start + want].to_vec();
@@ -701,6 +720,7 @@ async fn purchase(sale: Arc<Sale>, fan: u32, token: String) {
                 hold = Some((id, held["amount"].as_i64().unwrap_or(0)));
                 break;
             }
+            Ok(r) if r.status == 409 && r.json()["error"]["code"] == "sold_out" => break,
             Ok(r) if r.status == 409 => {
                 conflicts += 1;
                 taken.extend(pick);
@@ -856,6 +876,42 @@ async fn pay(
     End::Abandoned
 }
 
+enum Venue {
+    SoldOut,
+    /// The indexes of the sections with seats available now.
+    Open(Vec<usize>),
+    Unreadable,
+}
+
+/// The event as the seat picker reads it: sold out, or where seats are left.
+async fn sections_with_seats(sale: &Sale) -> Venue {
+    let url = format!("{}/v1/api/events/{}", sale.reservation_url, sale.event_id);
+    let event = match sale.http.send(Method::GET, &url, Auth::None, None).await {
+        Ok(r) if r.status == 200 => r.json(),
+        other => {
+            sale.error("event", other.as_ref());
+            return Venue::Unreadable;
+        }
+    };
+    if event["status"] == "sold_out" {
+        return Venue::SoldOut;
+    }
+    let open = event["sections"]
+        .as_array()
+        .map(|sections| {
+            sections
+                .iter()
+                .filter(|s| s["availableSeats"].as_u64().unwrap_or(0) > 0)
+                .filter_map(|s| {
+                    let name = s["name"].as_str()?;
+                    sale.sections.iter().position(|n| n == name)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Venue::Open(open)
+}
+
 /// Samples the queue and the seat map, and calls the sale sold out once no
 /// seat is available or held.
 async fn monitor(sale: Arc<Sale>, stop: Arc<AtomicBool>) -> Vec<(f64, u64, u64, u64)> {
@@ -1001,6 +1057,23 @@ async fn finish(
             if let Some(eta) = f.eta_at_join_ms {
                 out.eta_pairs.push((actual / 1000.0, eta as f64 / 1000.0));
             }
+            let half_sample = f
+                .eta_samples
+                .iter()
+                .min_by_key(|(since, _)| (*since as f64 - actual / 2.0).abs() as u64);
+            let _ = writeln!(
+                out.waits_csv,
+                "{seq},{:.3},{:.3},{},{},{}",
+                f.joined_ms as f64 / 1000.0,
+                actual / 1000.0,
+                f.eta_at_join_ms
+                    .map_or(String::new(), |e| (e / 1000).to_string()),
+                half_sample.map_or(String::new(), |(since, _)| format!(
+                    "{:.3}",
+                    *since as f64 / 1000.0
+                )),
+                half_sample.map_or(String::new(), |(_, eta)| (eta / 1000).to_string()),
+            );
             if actual >= 5_000.0 {
                 if let Some(eta) = f.eta_at_join_ms {
                     eta_join.push(checks::eta_error_pct(eta as f64, actual));
@@ -1112,6 +1185,9 @@ async fn finish(
     let everyone_served = unfinished == 0;
     let sold_out_or_ended =
         db.sold_seats == total_seats || (everyone_served && scenario.fans < total_seats as usize);
+    let (queue_status, event_status) = sale_statuses(sale).await;
+    let told =
+        db.sold_seats < total_seats || (queue_status == "sold_out" && event_status == "sold_out");
     out.checks = vec![
         Check {
             name: "no seat sold twice",
@@ -1174,8 +1250,29 @@ async fn finish(
             violations: u64::from(!sold_out_or_ended),
             detail: format!("{} of {total_seats} seats sold", db.sold_seats),
         },
+        Check {
+            name: "a sold-out sale says so (event and queue sold_out)",
+            violations: u64::from(!told),
+            detail: format!("event {event_status}, queue {queue_status}"),
+        },
     ];
     Ok(out)
+}
+
+/// The queue's and the event's status as the service reports them.
+async fn sale_statuses(sale: &Sale) -> (String, String) {
+    let read = |url: String, auth: Auth<'static>| async move {
+        match sale.monitor_http.send(Method::GET, &url, auth, None).await {
+            Ok(r) => r.json()["status"].as_str().unwrap_or("unknown").to_string(),
+            Err(e) => format!("unreadable ({e})"),
+        }
+    };
+    let queue_url = format!("{}/v1/api/queues/{}", sale.queue_urls[0], sale.queue_id);
+    let event_url = format!("{}/v1/api/events/{}", sale.reservation_url, sale.event_id);
+    (
+        read(queue_url, Auth::None).await,
+        read(event_url, Auth::None).await,
+    )
 }
 
 struct DbFigures {

@@ -13,6 +13,9 @@ pub struct PutQueueBody {
     pub admission_rate_per_sec: u32,
     pub max_active: u32,
     pub session_ttl_sec: u32,
+    /// Joins per client address and minute; absent or 0 for no limit.
+    #[serde(default)]
+    pub joins_per_ip_per_minute: u32,
     /// Only used when the queue is created; `open` if absent.
     pub status: Option<String>,
 }
@@ -42,6 +45,7 @@ pub struct QueueBody<'a> {
     pub admission_rate_per_sec: u32,
     pub max_active: u32,
     pub session_ttl_sec: u32,
+    pub joins_per_ip_per_minute: u32,
 }
 
 impl<'a> QueueBody<'a> {
@@ -55,6 +59,7 @@ impl<'a> QueueBody<'a> {
             admission_rate_per_sec: info.settings.admission_rate_per_sec,
             max_active: info.settings.max_active,
             session_ttl_sec: info.settings.session_ttl_sec,
+            joins_per_ip_per_minute: info.settings.joins_per_ip_per_minute,
         }
     }
 }

@@ -145,7 +145,8 @@ pub(super) async fn put_queue<S: QueueStore>(
         body.admission_rate_per_sec,
         body.max_active,
         body.session_ttl_sec,
-    )?;
+    )?
+    .with_joins_per_ip_per_minute(body.joins_per_ip_per_minute)?;
     let initial_status = body.status.as_deref().map(QueueStatus::parse).transpose()?;
     let (id, info, created) = app
         .service
@@ -218,9 +219,11 @@ pub(super) async fn join<S: QueueStore>(
     app: &App<S>,
     queue_id: &str,
     req: Request<Incoming>,
+    client: &Client,
 ) -> Result<HttpResponse, QueueError> {
+    let ip = app.trusted_proxies.client_ip(client.peer, req.headers());
     if !req.headers().contains_key(TRACEPARENT) {
-        return join_untraced(app, queue_id, req, None).await;
+        return join_untraced(app, queue_id, req, ip, None).await;
     }
     let span = tracing::info_span!(
         "queue.join",
@@ -230,7 +233,7 @@ pub(super) async fn join<S: QueueStore>(
     );
     trace_context::continue_from_headers(&span, req.headers());
     let traceparent = trace_context::traceparent_of(&span);
-    join_untraced(app, queue_id, req, traceparent)
+    join_untraced(app, queue_id, req, ip, traceparent)
         .instrument(span)
         .await
 }
@@ -239,12 +242,13 @@ async fn join_untraced<S: QueueStore>(
     app: &App<S>,
     queue_id: &str,
     req: Request<Incoming>,
+    ip: Option<std::net::IpAddr>,
     traceparent: Option<String>,
 ) -> Result<HttpResponse, QueueError> {
     let bytes = read_body(req, app.body_read_timeout).await?;
     let body: JoinBody = parse_json(&bytes)?;
     let user_id: Cow<str> = body.user_id;
-    let joined = app.service.join(queue_id, &user_id).await?;
+    let joined = app.service.join(queue_id, &user_id, ip).await?;
     if let (Some(traceparent), Some(events)) = (traceparent, app.service.events()) {
         events.remember_join_trace(&joined.entry_id, traceparent);
     }
@@ -273,17 +277,18 @@ pub(super) fn get_entry<S: QueueStore>(
     mut req: Request<Incoming>,
     client: &Client,
 ) -> Result<HttpResponse, QueueError> {
+    let ip = || app.trusted_proxies.client_ip(client.peer, req.headers());
     if req.headers().contains_key(UPGRADE) {
         let accept = stream::websocket_accept(req.headers())?;
         let watch = app
             .service
-            .watch(queue_id, entry_id, StreamKind::WebSocket, client.peer)?;
+            .watch(queue_id, entry_id, StreamKind::WebSocket, ip())?;
         return Ok(stream::upgrade_to_websocket(&mut req, accept, watch));
     }
     if stream::wants_event_stream(req.headers()) {
         let watch = app
             .service
-            .watch(queue_id, entry_id, StreamKind::Sse, client.peer)?;
+            .watch(queue_id, entry_id, StreamKind::Sse, ip())?;
         client.take_over(watch);
         return Ok(response::taken_over());
     }

@@ -4,6 +4,7 @@
 //! `response::error` only.
 
 pub mod body;
+pub mod client_ip;
 mod handlers;
 mod pages;
 mod response;
@@ -28,6 +29,7 @@ use crate::error::QueueError;
 use crate::metrics::RouteLabel;
 use crate::service::QueueService;
 use crate::store::QueueStore;
+use client_ip::TrustedProxies;
 use router::Route;
 
 /// Everything a request handler needs.
@@ -37,6 +39,8 @@ pub struct App<S> {
     pub pages: Pages,
     /// How long a request's body may pause (the header read timeout).
     pub body_read_timeout: std::time::Duration,
+    /// Whose `X-Forwarded-For` names the client (`--trusted-proxies`).
+    pub trusted_proxies: TrustedProxies,
 }
 
 // Hand-written so that the admin key never reaches a log line.
@@ -145,7 +149,7 @@ async fn dispatch<S: QueueStore>(
         Route::Entries(q) => (
             RouteLabel::Entries,
             match method {
-                Method::POST => handlers::join(app, q, req).await,
+                Method::POST => handlers::join(app, q, req, client).await,
                 _ => not_allowed("POST"),
             },
         ),

@@ -83,7 +83,9 @@ fn classify(error: &QueueError) -> (StatusCode, &'static str) {
         QueueError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
         QueueError::BodyTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
         QueueError::QueueClosed(_) => (StatusCode::CONFLICT, "queue_closed"),
+        QueueError::SoldOut(_) => (StatusCode::CONFLICT, "sold_out"),
         QueueError::TooManyStreams { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_streams"),
+        QueueError::TooManyJoins { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_joins"),
         QueueError::BadUpgrade(_) => (StatusCode::BAD_REQUEST, "bad_upgrade"),
         QueueError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
     }
@@ -102,6 +104,9 @@ pub(super) fn error(error: &QueueError) -> HttpResponse {
             headers.insert(ALLOW, HeaderValue::from_static(allow));
         }
         QueueError::Unavailable {
+            retry_after_sec, ..
+        }
+        | QueueError::TooManyJoins {
             retry_after_sec, ..
         } => {
             headers.insert(RETRY_AFTER, HeaderValue::from(*retry_after_sec));

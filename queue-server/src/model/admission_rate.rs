@@ -10,20 +10,44 @@ use super::rate_window::RateWindow;
 pub struct AdmissionRate {
     /// Admissions over the last ten seconds.
     recent: RateWindow,
+    /// Admitted sessions that ended (paid, gave up, ran out) over the last
+    /// ten seconds: how fast slots free once they are all taken.
+    ended: RateWindow,
     first_admission_ms: Option<u64>,
-    /// Admissions per second at the last `measure`, in thousandths; cached
-    /// so that polls read it without a write lock.
+    first_end_ms: Option<u64>,
+    /// Admissions recorded since the last `measure`, and the active count
+    /// then: together with the active count now they say how many sessions
+    /// ended in between, whichever store keeps the sessions.
+    admitted_since_measure: u64,
+    active_at_measure: Option<u64>,
+    /// Rates in thousandths per second and the free slots at the last
+    /// `measure`, cached so that polls read them without a write lock.
     observed_rate_milli: u64,
+    end_rate_milli: u64,
+    free_slots: u64,
 }
 
 impl Default for AdmissionRate {
     fn default() -> Self {
         AdmissionRate {
             recent: RateWindow::new(100, 100),
+            ended: RateWindow::new(100, 100),
             first_admission_ms: None,
+            first_end_ms: None,
+            admitted_since_measure: 0,
+            active_at_measure: None,
             observed_rate_milli: 0,
+            end_rate_milli: 0,
+            free_slots: 0,
         }
     }
+}
+
+/// How many sessions are live and how many may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slots {
+    pub active: u64,
+    pub max_active: u64,
 }
 
 impl AdmissionRate {
@@ -33,10 +57,27 @@ impl AdmissionRate {
         }
         self.recent.record(now_ms, admissions);
         self.first_admission_ms.get_or_insert(now_ms);
+        self.admitted_since_measure += u64::from(admissions);
     }
 
-    /// Recomputes the cached rate at `now_ms`.
-    pub fn measure(&mut self, now_ms: u64) {
+    /// Recomputes the cached rates at `now_ms`, with the sessions live now.
+    pub fn measure(&mut self, now_ms: u64, slots: Slots) {
+        if let Some(before) = self.active_at_measure {
+            // active now = active before + admitted since − ended since.
+            let ended = (before + self.admitted_since_measure).saturating_sub(slots.active);
+            if ended > 0 {
+                self.ended
+                    .record(now_ms, u32::try_from(ended).unwrap_or(u32::MAX));
+                self.first_end_ms.get_or_insert(now_ms);
+            }
+        }
+        self.active_at_measure = Some(slots.active);
+        self.admitted_since_measure = 0;
+        self.free_slots = slots.max_active.saturating_sub(slots.active);
+        self.end_rate_milli = match self.first_end_ms {
+            Some(first) => per_second_milli(self.ended.count(now_ms), first, now_ms, &self.ended),
+            None => 0,
+        };
         let count = self.recent.count(now_ms);
         let Some(first) = self.first_admission_ms else {
             self.observed_rate_milli = 0;
@@ -45,24 +86,77 @@ impl AdmissionRate {
         // A queue that has admitted before but nobody in the last window is
         // stalled (all slots busy): report a tiny rate, not the configured
         // one, so ETAs grow instead of promising what is not happening.
-        let count = count.max(1);
-        // Over a young queue's short history, not the full window, so the
-        // first seconds of a sale do not report a tenth of the real rate.
-        let span_ms = now_ms
-            .saturating_sub(first)
-            .clamp(1000, self.recent.span_ms());
-        self.observed_rate_milli = count * 1_000_000 / span_ms;
+        self.observed_rate_milli = per_second_milli(count.max(1), first, now_ms, &self.recent);
     }
 
-    /// Estimated wait for `position`, from the measured rate, or the
-    /// configured one when nothing was admitted yet.
-    pub fn eta_ms(&self, position: u64, configured_rate_per_sec: u32) -> u64 {
+    /// Estimated wait for `position`. `line` discounts the fans ahead who
+    /// already left (see [`LineShape::live_places`]). Admission goes on at
+    /// the measured rate (the configured one before anybody was admitted)
+    /// while slots are free; when sessions end more slowly than fans are
+    /// admitted, the free slots run out after `free / (rate − ended)`
+    /// seconds, and from then on a fan goes in only as a session ends. A
+    /// sale's first minutes are exactly that change, and an estimate that
+    /// ignored it would promise the fans further back a fraction of their
+    /// wait.
+    pub fn eta_ms(&self, position: u64, line: LineShape, configured_rate_per_sec: u32) -> u64 {
+        let places = line.live_places(position);
         let rate_milli = if self.observed_rate_milli > 0 {
             self.observed_rate_milli
         } else {
             u64::from(configured_rate_per_sec) * 1000
-        };
-        position.saturating_mul(1_000_000) / rate_milli.max(1)
+        }
+        .max(1);
+        let ended_milli = self.end_rate_milli;
+        if ended_milli == 0 || ended_milli >= rate_milli {
+            // No session has ended yet (nothing to go by), or slots free at
+            // least as fast as fans go in: the rate is what limits.
+            return places.saturating_mul(1_000_000) / rate_milli;
+        }
+        // Admissions until the slots are full: rate × free / (rate − ended).
+        let until_full = u128::from(self.free_slots) * u128::from(rate_milli)
+            / u128::from(rate_milli - ended_milli);
+        let places = u128::from(places);
+        if places <= until_full {
+            return (places * 1_000_000 / u128::from(rate_milli)) as u64;
+        }
+        let wait = until_full * 1_000_000 / u128::from(rate_milli)
+            + (places - until_full) * 1_000_000 / u128::from(ended_milli);
+        u64::try_from(wait).unwrap_or(u64::MAX)
+    }
+}
+
+/// `count` events in `window` per second, in thousandths, over the time
+/// since `first` when that is shorter than the window: the first seconds of
+/// a sale must not report a tenth of the real rate.
+fn per_second_milli(count: u64, first_ms: u64, now_ms: u64, window: &RateWindow) -> u64 {
+    let span_ms = now_ms
+        .saturating_sub(first_ms)
+        .clamp(1000, window.span_ms());
+    count * 1_000_000 / span_ms
+}
+
+/// How much of the line past the frontier is still waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineShape {
+    /// Entries past the frontier that have not left.
+    pub waiting: u64,
+    /// Entries past the frontier, including those who left.
+    pub span: u64,
+}
+
+impl LineShape {
+    /// The admissions it takes to reach `position`. A position counts the
+    /// fans ahead who left until the frontier skips them (it is an upper
+    /// bound that only shrinks), and the one-in-twenty who give up would
+    /// otherwise make every wait look that much longer than it turns out.
+    /// Departures are spread evenly over the line: the fan's own place is
+    /// kept, so the result is at least 1 for a waiting fan.
+    pub fn live_places(self, position: u64) -> u64 {
+        if self.span == 0 || self.waiting >= self.span || position == 0 {
+            return position;
+        }
+        let scaled = u128::from(position) * u128::from(self.waiting) / u128::from(self.span);
+        (scaled as u64).max(1)
     }
 }
 
@@ -73,7 +167,7 @@ mod tests {
     #[test]
     fn the_configured_rate_is_used_until_admissions_are_seen() {
         let rate = AdmissionRate::default();
-        assert_eq!(rate.eta_ms(10, 5), 2000);
+        assert_eq!(rate.eta_ms(10, FULL, 5), 2000);
     }
 
     #[test]
@@ -82,8 +176,113 @@ mod tests {
         for t in 0..20 {
             rate.record(1_000_000 + t * 100, 10);
         }
-        rate.measure(1_002_000);
+        rate.measure(1_002_000, ROOMY);
         // 200 admissions over two seconds: 100/s.
-        assert_eq!(rate.eta_ms(100, 5), 1000);
+        assert_eq!(rate.eta_ms(100, FULL, 5), 1000);
+    }
+
+    const ROOMY: Slots = Slots {
+        active: 0,
+        max_active: 1_000_000,
+    };
+
+    #[test]
+    fn when_sessions_end_slower_than_fans_go_in_the_slots_run_out() {
+        let mut rate = AdmissionRate::default();
+        let mut active = 0;
+        rate.measure(
+            1_000_000,
+            Slots {
+                active,
+                max_active: 300,
+            },
+        );
+        // Ten seconds at 20 admissions per second, while 10 sessions per
+        // second end: the active count grows by 10 a second.
+        for t in 1..=100u64 {
+            let now = 1_000_000 + t * 100;
+            rate.record(now, 2);
+            active += 1;
+            rate.measure(
+                now,
+                Slots {
+                    active,
+                    max_active: 300,
+                },
+            );
+        }
+        assert_eq!(active, 100);
+        // 200 slots free, filling at 10/s: full in 20 s, after 400 more
+        // admissions at 20/s. A fan 100 places back is rate-limited...
+        about(rate.eta_ms(100, FULL, 20), 5_000);
+        // ...and one 600 back goes in 20 s later, plus 200 at 10/s.
+        about(rate.eta_ms(600, FULL, 20), 40_000);
+        // With every slot taken, only ended sessions let anybody in.
+        rate.measure(
+            1_010_000,
+            Slots {
+                active: 300,
+                max_active: 300,
+            },
+        );
+        about(rate.eta_ms(50, FULL, 20), 5_000);
+    }
+
+    #[test]
+    fn slots_that_free_faster_than_admissions_do_not_limit() {
+        let mut rate = AdmissionRate::default();
+        rate.measure(
+            1_000_000,
+            Slots {
+                active: 50,
+                max_active: 60,
+            },
+        );
+        for t in 1..=100u64 {
+            let now = 1_000_000 + t * 100;
+            rate.record(now, 1);
+            // Every admission is matched by an end, and more.
+            rate.measure(
+                now,
+                Slots {
+                    active: 40,
+                    max_active: 60,
+                },
+            );
+        }
+        about(rate.eta_ms(100, FULL, 10), 10_000);
+    }
+
+    /// Within 2 %: the window's edges shift a measured rate by a bucket.
+    #[track_caller]
+    fn about(actual: u64, expected: u64) {
+        let tolerance = expected / 50;
+        assert!(
+            actual.abs_diff(expected) <= tolerance,
+            "{actual} is not within 2 % of {expected}"
+        );
+    }
+
+    const FULL: LineShape = LineShape {
+        waiting: 1000,
+        span: 1000,
+    };
+
+    #[test]
+    fn fans_ahead_who_left_do_not_count() {
+        let rate = AdmissionRate::default();
+        // A fifth of the line left: 100 places ahead are 80 admissions.
+        let line = LineShape {
+            waiting: 800,
+            span: 1000,
+        };
+        assert_eq!(rate.eta_ms(100, line, 10), 8000);
+        assert_eq!(line.live_places(1), 1, "the fan's own place stays");
+        assert_eq!(line.live_places(0), 0);
+        let empty = LineShape {
+            waiting: 0,
+            span: 0,
+        };
+        assert_eq!(empty.live_places(5), 5);
     }
 }

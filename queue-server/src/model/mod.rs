@@ -25,7 +25,7 @@ mod settings;
 mod user_index;
 
 pub use admission::{admission_budget, LineSnapshot};
-pub use admission_rate::AdmissionRate;
+pub use admission_rate::{AdmissionRate, LineShape, Slots};
 pub use pacer::Pacer;
 pub use poll_hint::{poll_after_ms, PollHintPolicy};
 pub use queue::{Admission, EntryState, JoinOutcome, LeaveOutcome, Queue, QueueCounters, Seq};

@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 
 use super::admission::{admission_budget, LineSnapshot};
-use super::admission_rate::AdmissionRate;
+use super::admission_rate::{AdmissionRate, LineShape, Slots};
 use super::chunked::ChunkedVec;
 use super::pacer::Pacer;
 use super::settings::{QueueSettings, QueueStatus, UserId};
@@ -147,8 +147,8 @@ impl Queue {
         }
     }
 
-    /// Joins `user`, or returns the entry they already have. A closed queue
-    /// refuses new entries but still returns existing ones, so that a client
+    /// Joins `user`, or returns the entry they already have. A closed or sold
+    /// out queue refuses new entries but still returns existing ones, so that a client
     /// retrying a join that was accepted before the close gets its entry.
     pub fn join(&mut self, user: UserId) -> Result<JoinOutcome, QueueClosed> {
         if let Some(seq) = self.by_user.get(user.as_str()) {
@@ -158,7 +158,7 @@ impl Queue {
                 state: self.entries[(seq - 1) as usize].state,
             });
         }
-        if self.status == QueueStatus::Closed {
+        if !self.status.takes_joins() {
             return Err(QueueClosed);
         }
         self.entries.push(Entry {
@@ -194,8 +194,12 @@ impl Queue {
     /// Estimated wait for `position`, from the admission rate observed over
     /// the last ten seconds, or the configured rate when nothing was admitted.
     pub fn eta_ms(&self, position: u64) -> u64 {
+        let line = LineShape {
+            waiting: self.waiting,
+            span: (self.entries.len() as u64).saturating_sub(self.frontier),
+        };
         self.rate
-            .eta_ms(position, self.settings.admission_rate_per_sec)
+            .eta_ms(position, line, self.settings.admission_rate_per_sec)
     }
 
     /// The fan leaves (or its purchase session ended): a waiting entry will be
@@ -226,7 +230,13 @@ impl Queue {
         if self.status == QueueStatus::Open {
             self.admit(now_ms, &mut outcome.admitted);
         }
-        self.rate.measure(now_ms);
+        self.rate.measure(
+            now_ms,
+            Slots {
+                active: self.active.len() as u64,
+                max_active: u64::from(self.settings.max_active),
+            },
+        );
         outcome
     }
 

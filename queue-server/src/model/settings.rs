@@ -100,6 +100,10 @@ pub enum QueueStatus {
     Paused,
     /// Joins refused; admission stops, live sessions run out normally.
     Closed,
+    /// Every seat is sold (the reservation-api says so on
+    /// `ticketon.sessions`, or an operator sets it): joins refused, nobody
+    /// admitted, waiting fans told so. Live sessions run out normally.
+    SoldOut,
 }
 
 impl QueueStatus {
@@ -108,8 +112,9 @@ impl QueueStatus {
             "open" => Ok(QueueStatus::Open),
             "paused" => Ok(QueueStatus::Paused),
             "closed" => Ok(QueueStatus::Closed),
+            "sold_out" => Ok(QueueStatus::SoldOut),
             other => Err(SettingsError(format!(
-                "status must be \"open\", \"paused\" or \"closed\", not {other:?}"
+                "status must be \"open\", \"paused\", \"closed\" or \"sold_out\", not {other:?}"
             ))),
         }
     }
@@ -119,7 +124,20 @@ impl QueueStatus {
             QueueStatus::Open => "open",
             QueueStatus::Paused => "paused",
             QueueStatus::Closed => "closed",
+            QueueStatus::SoldOut => "sold_out",
         }
+    }
+
+    pub const ALL: [QueueStatus; 4] = [
+        QueueStatus::Open,
+        QueueStatus::Paused,
+        QueueStatus::Closed,
+        QueueStatus::SoldOut,
+    ];
+
+    /// Whether a new fan may take a place in line.
+    pub fn takes_joins(self) -> bool {
+        matches!(self, QueueStatus::Open | QueueStatus::Paused)
     }
 }
 
@@ -132,12 +150,16 @@ pub struct QueueSettings {
     pub max_active: u32,
     /// How long an admission lasts (and the admission token's lifetime).
     pub session_ttl_sec: u32,
+    /// Joins one client address may make per minute (a burst of as many,
+    /// refilled evenly); 0 for no limit.
+    pub joins_per_ip_per_minute: u32,
 }
 
 impl QueueSettings {
     pub const MAX_RATE: u32 = 100_000;
     pub const MAX_ACTIVE: u32 = 10_000_000;
     pub const MAX_TTL_SEC: u32 = 24 * 3600;
+    pub const MAX_JOINS_PER_IP_PER_MINUTE: u32 = 1_000_000;
 
     pub fn new(
         admission_rate_per_sec: u32,
@@ -166,7 +188,20 @@ impl QueueSettings {
             admission_rate_per_sec,
             max_active,
             session_ttl_sec,
+            joins_per_ip_per_minute: 0,
         })
+    }
+
+    /// Limits the joins of one client address (0: no limit).
+    pub fn with_joins_per_ip_per_minute(mut self, joins: u32) -> Result<Self, SettingsError> {
+        if joins > Self::MAX_JOINS_PER_IP_PER_MINUTE {
+            return Err(SettingsError(format!(
+                "joinsPerIpPerMinute must be between 0 (no limit) and {}",
+                Self::MAX_JOINS_PER_IP_PER_MINUTE
+            )));
+        }
+        self.joins_per_ip_per_minute = joins;
+        Ok(self)
     }
 }
 

@@ -48,7 +48,7 @@ impl NewEvent {
         text("name", &self.name, 200)?;
         text("venue", &self.venue, 200)?;
         text("queueId", &self.queue_id, 128)?;
-        if self.status == EventStatus::Closed {
+        if matches!(self.status, EventStatus::Closed | EventStatus::SoldOut) {
             return Err(DomainError::new(
                 ErrorCode::InvalidEvent,
                 "an event is created as \"draft\" or \"on_sale\"",
@@ -182,6 +182,8 @@ mod tests {
         assert!(e.validate().is_err());
         let mut e = event();
         e.status = EventStatus::Closed;
+        assert!(e.validate().is_err());
+        e.status = EventStatus::SoldOut;
         assert!(e.validate().is_err());
         let mut e = event();
         e.sections.clear();

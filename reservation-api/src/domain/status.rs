@@ -6,11 +6,15 @@ use crate::error::{DomainError, ErrorCode};
 
 /// `draft` events are invisible to buyers; `on_sale` accept holds; `closed`
 /// accept none. Events are created `on_sale` unless created as `draft`.
+/// `sold_out` is set by the service itself, never by an admin: every seat
+/// is sold, so it accepts no hold, and it goes back to `on_sale` when a
+/// refund returns a seat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventStatus {
     Draft,
     OnSale,
     Closed,
+    SoldOut,
 }
 
 /// `held` and `sold` block a seat; a `held` seat whose hold has expired is
@@ -51,7 +55,8 @@ macro_rules! spelled {
     };
 }
 
-spelled!(EventStatus, "event_status", InvalidEventStatus, Draft => "draft", OnSale => "on_sale", Closed => "closed");
+spelled!(EventStatus, "event_status", InvalidEventStatus,
+    Draft => "draft", OnSale => "on_sale", Closed => "closed", SoldOut => "sold_out");
 spelled!(SeatStatus, "seat_status", InvalidSeatStatus, Available => "available", Held => "held", Sold => "sold");
 spelled!(ReservationStatus, "reservation_status", InvalidReservationStatus,
     Held => "held", Released => "released", Expired => "expired", Paid => "paid");
@@ -72,10 +77,11 @@ impl ReservationStatus {
 
 impl EventStatus {
     /// Admins may move an event to `on_sale` or `closed` through the API;
-    /// going back to `draft` would hide live holds, so it is refused.
+    /// going back to `draft` would hide live holds, and `sold_out` follows
+    /// the seats, so both are refused.
     pub fn settable_by_admin(s: &str) -> Result<Self, DomainError> {
         match EventStatus::parse(s)? {
-            EventStatus::Draft => Err(DomainError::new(
+            EventStatus::Draft | EventStatus::SoldOut => Err(DomainError::new(
                 ErrorCode::InvalidEventStatus,
                 "status must be \"on_sale\" or \"closed\"",
             )),
@@ -90,9 +96,11 @@ mod tests {
 
     #[test]
     fn statuses_round_trip_and_reject_unknown() {
-        for s in ["draft", "on_sale", "closed"] {
+        for s in ["draft", "on_sale", "closed", "sold_out"] {
             assert_eq!(EventStatus::parse(s).unwrap().as_str(), s);
         }
+        assert!(EventStatus::settable_by_admin("sold_out").is_err());
+        assert!(EventStatus::settable_by_admin("closed").is_ok());
         for s in ["held", "released", "expired", "paid"] {
             assert_eq!(ReservationStatus::parse(s).unwrap().as_str(), s);
         }

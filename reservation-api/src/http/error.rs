@@ -41,6 +41,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         SeatUnavailable
         | EventNotOnSale
+        | SoldOut
         | ReservationNotHeld
         | IdempotencyInProgress
         | ReservationNotPayable

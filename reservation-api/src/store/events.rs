@@ -14,6 +14,7 @@ use super::{Result, StoreError};
 use crate::domain::hold::effective_seat_status;
 pub use crate::domain::SeatView;
 use crate::domain::{EventStatus, NewEvent, SeatStatus};
+use ticketon_wire::{SessionEvent, EVENT_SCHEMA_VERSION};
 
 /// Rows per multi-row INSERT when writing a seat map: 6 binds each stays far
 /// below SQLite's and MySQL's placeholder limits.
@@ -40,6 +41,17 @@ pub struct SectionSummary {
     pub price_krw: i64,
     pub total_seats: i64,
     pub available_seats: i64,
+}
+
+/// Whether event `e` has a seat that is not sold (index `seats_by_status`).
+const UNSOLD_SEAT: &str = "EXISTS (SELECT 1 FROM seats s \
+     WHERE s.event_id = e.id AND s.status IN ('available', 'held'))";
+
+/// An event whose last seat was sold, and the queue whose line it ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SoldOutEvent {
+    pub event_id: String,
+    pub queue_id: String,
 }
 
 /// A seat as stored.
@@ -201,6 +213,54 @@ impl SqlStore {
         }
         // MySQL counts unchanged rows as unaffected: setting the same status again.
         Ok(self.get_event(id).await?.is_some())
+    }
+
+    /// Moves every `on_sale` event with no seat left (none available, none
+    /// held) to `sold_out`, announcing it to the waiting room through the
+    /// outbox in the same transaction, and every `sold_out` event that got a
+    /// seat back (a refund) to `on_sale` again. Returns the events that sold
+    /// out in this call.
+    pub async fn settle_sold_out(&self, now_ms: i64) -> Result<Vec<SoldOutEvent>> {
+        let candidates = sqlx::query(&format!(
+            "SELECT id, queue_id FROM events e WHERE status = 'on_sale' AND NOT {UNSOLD_SEAT}"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut sold_out = Vec::new();
+        for row in &candidates {
+            let event = SoldOutEvent {
+                event_id: row.try_get("id")?,
+                queue_id: row.try_get("queue_id")?,
+            };
+            let mut tx = self.begin_write().await?;
+            // Checked again under the write: a refund may have landed since.
+            let done = sqlx::query(&format!(
+                "UPDATE events AS e SET status = 'sold_out' \
+                 WHERE id = ? AND status = 'on_sale' AND NOT {UNSOLD_SEAT}"
+            ))
+            .bind(&event.event_id)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() != 1 {
+                tx.rollback().await?;
+                continue;
+            }
+            let announcement = SessionEvent::SoldOut {
+                schema: EVENT_SCHEMA_VERSION,
+                queue_id: event.queue_id.clone(),
+                event_id: event.event_id.clone(),
+                at: now_ms,
+            };
+            self.enqueue_in_tx(&mut tx, &announcement, now_ms).await?;
+            tx.commit().await?;
+            sold_out.push(event);
+        }
+        sqlx::query(&format!(
+            "UPDATE events AS e SET status = 'on_sale' WHERE status = 'sold_out' AND {UNSOLD_SEAT}"
+        ))
+        .execute(&self.pool)
+        .await?;
+        Ok(sold_out)
     }
 
     pub async fn section_summaries(

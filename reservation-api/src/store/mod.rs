@@ -54,6 +54,74 @@ use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 use crate::domain::{SeatState, SeatStatus};
 use seat_maps::SeatMaps;
 
+/// A pool on `url` as the backend wants it (session settings, SQLite's WAL
+/// and busy timeout), without migrations.
+async fn open_pool(url: &str, max_connections: u32) -> Result<(sqlx::AnyPool, Dialect)> {
+    sqlx::any::install_default_drivers();
+    let dialect = Dialect::from_url(url)?;
+    let (url, options) = match dialect {
+        Dialect::MySql => (
+            url.replacen("mariadb:", "mysql:", 1),
+            AnyPoolOptions::new()
+                .max_connections(max_connections.max(1))
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                            .await?;
+                        Ok(())
+                    })
+                }),
+        ),
+        Dialect::Sqlite => {
+            // An in-memory database exists per connection: keep exactly one.
+            let memory = url.contains(":memory:");
+            let max = if memory {
+                1
+            } else {
+                max_connections.clamp(1, 8)
+            };
+            let options = AnyPoolOptions::new()
+                .max_connections(max)
+                .min_connections(if memory { 1 } else { 0 })
+                .idle_timeout(if memory {
+                    None
+                } else {
+                    Some(Duration::from_secs(600))
+                })
+                .max_lifetime(if memory {
+                    None
+                } else {
+                    Some(Duration::from_secs(1800))
+                })
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        if !memory {
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        }
+                        Ok(())
+                    })
+                });
+            (sqlite_url_creating_file(url), options)
+        }
+    };
+    let pool = options
+        .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
+        // sqlx warns about every acquire slower than 2 s: a sale that
+        // saturates the pool wrote 400,000 such lines (100 MB) in 15
+        // minutes. A request that waits too long is answered 503
+        // `database_unavailable` and counted; that is the signal.
+        .acquire_slow_threshold(POOL_ACQUIRE_TIMEOUT)
+        .connect(&url)
+        .await?;
+    Ok((pool, dialect))
+}
+
+/// How long a request waits for a database connection before it is
+/// answered 503 `database_unavailable`.
+const POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
 static MYSQL_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/mysql");
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -126,59 +194,7 @@ impl SqlStore {
 
     /// Connects and runs the backend's migrations.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
-        sqlx::any::install_default_drivers();
-        let dialect = Dialect::from_url(url)?;
-        let (url, options) = match dialect {
-            Dialect::MySql => (
-                url.replacen("mariadb:", "mysql:", 1),
-                AnyPoolOptions::new()
-                    .max_connections(max_connections.max(1))
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-                                .await?;
-                            Ok(())
-                        })
-                    }),
-            ),
-            Dialect::Sqlite => {
-                // An in-memory database exists per connection: keep exactly one.
-                let memory = url.contains(":memory:");
-                let max = if memory {
-                    1
-                } else {
-                    max_connections.clamp(1, 8)
-                };
-                let options = AnyPoolOptions::new()
-                    .max_connections(max)
-                    .min_connections(if memory { 1 } else { 0 })
-                    .idle_timeout(if memory {
-                        None
-                    } else {
-                        Some(Duration::from_secs(600))
-                    })
-                    .max_lifetime(if memory {
-                        None
-                    } else {
-                        Some(Duration::from_secs(1800))
-                    })
-                    .after_connect(move |conn, _| {
-                        Box::pin(async move {
-                            conn.execute("PRAGMA busy_timeout = 10000").await?;
-                            if !memory {
-                                conn.execute("PRAGMA journal_mode = WAL").await?;
-                                conn.execute("PRAGMA synchronous = NORMAL").await?;
-                            }
-                            Ok(())
-                        })
-                    });
-                (sqlite_url_creating_file(url), options)
-            }
-        };
-        let pool = options
-            .acquire_timeout(Duration::from_secs(30))
-            .connect(&url)
-            .await?;
+        let (pool, dialect) = open_pool(url, max_connections).await?;
         match dialect {
             Dialect::MySql => MYSQL_MIGRATIONS.run(&pool).await?,
             Dialect::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
@@ -187,6 +203,26 @@ impl SqlStore {
             pool,
             dialect,
             seat_maps: Arc::new(SeatMaps::new(Duration::ZERO)),
+        })
+    }
+
+    /// The same database through a pool of its own of `max_connections`,
+    /// sharing this store's seat-map cache (so that its seat writes mark
+    /// the maps stale as any other). For the background work that frees
+    /// capacity (publishing session ends, expiring holds, applying
+    /// admissions): under a sale's load every connection of the request
+    /// pool has a queue of waiting requests, and that work must not wait
+    /// behind the load it relieves. An in-memory SQLite database exists
+    /// once per connection, so it keeps its one connection.
+    pub async fn with_own_pool(&self, url: &str, max_connections: u32) -> Result<Self> {
+        if self.dialect == Dialect::Sqlite && url.contains(":memory:") {
+            return Ok(self.clone());
+        }
+        let (pool, dialect) = open_pool(url, max_connections).await?;
+        Ok(SqlStore {
+            pool,
+            dialect,
+            seat_maps: self.seat_maps.clone(),
         })
     }
 

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use super::snapshot::{Batch, Snapshot};
 use crate::model::{
-    AdmissionRate, EntryState, LeaveOutcome, QueueCounters, QueueSettings, QueueStatus, Seq, UserId,
+    AdmissionRate, EntryState, LeaveOutcome, LineShape, QueueCounters, QueueSettings, QueueStatus,
+    Seq, Slots, UserId,
 };
 use crate::store::{EntryView, QueueInfo};
 
@@ -163,7 +164,7 @@ impl Mirror {
             self.leaves_seen = self.leaves_seen.max((score / 2.0).floor() as u64);
         }
         self.prune(now_ms);
-        self.rate.measure(now_ms);
+        self.rate.measure(now_ms, self.slots());
         self.refreshed_at = Instant::now();
     }
 
@@ -227,7 +228,7 @@ impl Mirror {
         self.frontier = applied.batch.to;
         self.batches_seen = applied.batch_count;
         self.push_batch(applied.batch);
-        self.rate.measure(now_ms);
+        self.rate.measure(now_ms, self.slots());
         true
     }
 
@@ -259,10 +260,7 @@ impl Mirror {
 
     pub(super) fn counters(&self) -> QueueCounters {
         QueueCounters {
-            waiting: self
-                .joined
-                .saturating_sub(self.frontier)
-                .saturating_sub(self.left_ahead),
+            waiting: self.line_shape().waiting,
             active: self.active,
             admitted_total: self.admitted_total,
             joined_total: self.joined,
@@ -319,10 +317,27 @@ impl Mirror {
             state,
             queue_status: self.status,
             position,
-            eta_ms: self
-                .rate
-                .eta_ms(position, self.settings.admission_rate_per_sec),
+            eta_ms: self.rate.eta_ms(
+                position,
+                self.line_shape(),
+                self.settings.admission_rate_per_sec,
+            ),
         })
+    }
+
+    fn slots(&self) -> Slots {
+        Slots {
+            active: self.active,
+            max_active: u64::from(self.settings.max_active),
+        }
+    }
+
+    fn line_shape(&self) -> LineShape {
+        let span = self.joined.saturating_sub(self.frontier);
+        LineShape {
+            waiting: span.saturating_sub(self.left_ahead),
+            span,
+        }
     }
 
     /// Admitted sessions that ended at the holder's `now_ms`, with their

@@ -330,6 +330,7 @@ impl QueueStore for RedisStore {
                     .arg(settings.max_active)
                     .arg(settings.session_ttl_sec)
                     .arg(initial_status.as_str())
+                    .arg(settings.joins_per_ip_per_minute)
                     .invoke_async(&mut conn),
             )
             .await?;

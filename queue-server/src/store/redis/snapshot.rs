@@ -83,7 +83,14 @@ impl Snapshot {
         let field = |i: usize| meta.get(i).cloned().flatten().ok_or_else(|| bad(i));
         let num = |i: usize| -> Result<u64, BadReply> { field(i)?.parse().map_err(bad) };
         let small = |i: usize| -> Result<u32, BadReply> { field(i)?.parse().map_err(bad) };
-        let settings = QueueSettings::new(small(1)?, small(2)?, small(3)?).map_err(bad)?;
+        // Absent on queues written before the setting existed: no limit.
+        let joins_per_ip = match meta.get(10).cloned().flatten() {
+            Some(raw) => raw.parse().map_err(bad)?,
+            None => 0,
+        };
+        let settings = QueueSettings::new(small(1)?, small(2)?, small(3)?)
+            .and_then(|s| s.with_joins_per_ip_per_minute(joins_per_ip))
+            .map_err(bad)?;
         let leaves = leaves
             .chunks_exact(2)
             .map(|pair| Ok((pair[0].clone(), pair[1].parse::<f64>().map_err(bad)?)))

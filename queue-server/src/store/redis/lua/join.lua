@@ -28,7 +28,7 @@ if meta[4] then
   -- script cannot see: joining would give returning fans a second entry.
   return redis.error_reply('LAYOUT queue created with the old user-index layout (buckets); recreate it')
 end
-local closed = meta[2] == 'closed'
+local closed = meta[2] == 'closed' or meta[2] == 'sold_out'
 local overflow = meta[3] == '1'
 local n = tonumber(ARGV[1])
 local found = redis.call('HMGET', KEYS[3], unpack(ARGV, 2, n + 1))
