@@ -45,6 +45,7 @@ async fn a_small_sale_keeps_every_promise() {
         think_scale: 0.1,
         seed: 1,
         max_in_flight: 512,
+        queue_in_flight: 512,
         join_workers: 64,
         poll_workers: 64,
         settle_secs: 60,

@@ -194,6 +194,8 @@ pub struct Scrape<'a> {
     pub store_up: bool,
     pub events: Option<&'a EventOutbox>,
     pub push: &'a PushStats,
+    /// Client addresses the per-address join limits remember.
+    pub join_limit_addresses: usize,
 }
 
 type QueueLabels = [(&'static str, String); 1];
@@ -342,6 +344,13 @@ fn register_scrape(registry: &mut Registry, scrape: &Scrape<'_>) {
         "store_up",
         "Whether the queue store answers.",
         u64::from(scrape.store_up),
+    );
+    gauge(
+        registry,
+        "join_limit_addresses",
+        "Client addresses the per-address join limits remember (joined a limited queue in about \
+         the last minute).",
+        scrape.join_limit_addresses as u64,
     );
     register_push(registry, scrape.push);
     if let Some(events) = scrape.events {
@@ -493,8 +502,10 @@ mod tests {
             store_up: true,
             events: None,
             push: &push,
+            join_limit_addresses: 3,
         });
         for line in [
+            "ticketon_queue_join_limit_addresses 3",
             "ticketon_queue_http_requests_total{route=\"entries\",code=\"201\"} 1",
             "ticketon_queue_http_requests_total{route=\"entries\",code=\"other\"} 1",
             "ticketon_queue_http_request_duration_seconds_bucket{route=\"entries\",le=\"0.0005\"} 1",

@@ -315,6 +315,10 @@ impl<S: QueueStore> QueueService<S> {
         }
     }
 
+    pub fn join_limit_addresses(&self) -> usize {
+        self.join_limits.addresses()
+    }
+
     /// Forgets the per-address join counts that are full again, every
     /// minute until `stop`: memory stays proportional to the addresses that
     /// joined in the last minute.

@@ -104,9 +104,13 @@ pub struct Args {
     pub think_scale: f64,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Requests in flight at most (each is a socket; the file limit is 20,000).
+    /// Requests to the reservation-api in flight at most (each is a socket;
+    /// the file limit is 20,000 for these, the waiting room's and the streams).
     #[arg(long, default_value_t = 4_000)]
     pub max_in_flight: usize,
+    /// Requests to the waiting room in flight at most.
+    #[arg(long, default_value_t = 4_000)]
+    pub queue_in_flight: usize,
     /// Workers sending the joins at the fans' arrival times.
     #[arg(long, default_value_t = 1_024)]
     pub join_workers: usize,

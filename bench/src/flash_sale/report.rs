@@ -98,7 +98,10 @@ pub(crate) fn markdown(s: &Scenario, o: &Outcome) -> String {
     let _ = writeln!(
         out,
         "Against the actual wait of each admitted fan (its admission time on the server minus its \
-         join), for waits of 5 s or more (the ETA is in whole seconds).\n"
+         join), for waits of 5 s or more (the ETA is in whole seconds). At half of the wait: the \
+         ETA the fan heard nearest half of its wait, when that was between a quarter and three \
+         quarters of it and 5 s or more remained; a fan that heard nothing then is not counted. \
+         Every admitted fan's figures are in `waits.csv`.\n"
     );
 
     let _ = writeln!(out, "## Admission and checkout\n");

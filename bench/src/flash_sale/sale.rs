@@ -104,7 +104,13 @@ pub(crate) struct Outcome {
 }
 
 struct Sale {
+    /// The fans' requests to the reservation-api and the sandbox.
     http: Http,
+    /// The fans' requests to the waiting room (joins, polls, leaves), with
+    /// their own bound on requests in flight: a fan in line does not wait
+    /// for a socket behind the buyers' slower seat and payment calls, as
+    /// no real fan's phone does.
+    queue_http: Http,
     /// The monitor's own client, so that its samples never queue behind
     /// the fans' requests.
     monitor_http: Http,
@@ -285,6 +291,7 @@ pub(crate) async fn run(
     let plans = scenario.plans();
     let sale = Arc::new(Sale {
         http,
+        queue_http: Http::new(args.queue_in_flight),
         monitor_http: Http::new(8),
         stream_http: match args.stream_addresses {
             // A system under test on another host: the default route's address.
@@ -332,9 +339,20 @@ pub(crate) async fn run(
         tokio::spawn(join_worker(sale.clone(), next_arrival.clone()));
     }
 
+    // The sale is called off at `--max-secs`, or by Ctrl-C (SIGINT): either
+    // way the checks run and the report is written, with the fans still
+    // unfinished counted as such.
     let deadline = Instant::now() + max;
+    let called_off = tokio::signal::ctrl_c();
+    tokio::pin!(called_off);
     while sale.ended.load(Ordering::Relaxed) < sale.plans.len() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = &mut called_off => {
+                eprintln!("flash-sale: called off (SIGINT); checking and reporting");
+                break;
+            }
+        }
     }
     let duration_s = sale.started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
@@ -382,7 +400,7 @@ async fn join(sale: Arc<Sale>, fan: u32) {
     let body = json!({ "userId": user });
     loop {
         let reply = sale
-            .http
+            .queue_http
             .send(Method::POST, &url, Auth::None, Some(&body))
             .await;
         match &reply {
@@ -401,7 +419,7 @@ async fn join(sale: Arc<Sale>, fan: u32) {
                 }
                 if plan.second_tab {
                     let again = sale
-                        .http
+                        .queue_http
                         .send(Method::POST, &url, Auth::None, Some(&body))
                         .await;
                     if let Ok(a) = &again {
@@ -488,7 +506,7 @@ async fn leave(sale: &Sale, fan: u32, end: End) {
         return;
     };
     let reply = sale
-        .http
+        .queue_http
         .send(
             Method::DELETE,
             &sale.entry_url(fan, &entry),
@@ -538,7 +556,7 @@ async fn poll_worker(sale: Arc<Sale>, stop: Arc<AtomicBool>) {
             continue;
         };
         let reply = sale
-            .http
+            .queue_http
             .send(Method::GET, &sale.entry_url(fan, &entry), Auth::None, None)
             .await;
         match &reply {
@@ -1078,13 +1096,15 @@ async fn finish(
                 if let Some(eta) = f.eta_at_join_ms {
                     eta_join.push(checks::eta_error_pct(eta as f64, actual));
                 }
-                let half = actual / 2.0;
-                if let Some(&(since, eta)) = f
-                    .eta_samples
-                    .iter()
-                    .min_by_key(|(since, _)| (*since as f64 - half).abs() as u64)
-                {
-                    eta_half.push(checks::eta_error_pct(eta as f64, actual - since as f64));
+                // The sample nearest half of the wait, if it is near enough
+                // (between a quarter and three quarters of it) to be one,
+                // with 5 s or more still to wait (whole seconds again).
+                if let Some(&(since, eta)) = half_sample {
+                    let since = since as f64;
+                    let near_half = (0.25..=0.75).contains(&(since / actual));
+                    if near_half && actual - since >= 5_000.0 {
+                        eta_half.push(checks::eta_error_pct(eta as f64, actual - since));
+                    }
                 }
             }
             if let Some(ticket) = f.ticket_at_unix_ms {
@@ -1150,7 +1170,11 @@ async fn finish(
             let mut lost = 0;
             for (fan, entry) in chunk {
                 let url = sale.entry_url(fan, &entry);
-                if let Ok(r) = sale.http.send(Method::GET, &url, Auth::None, None).await {
+                if let Ok(r) = sale
+                    .queue_http
+                    .send(Method::GET, &url, Auth::None, None)
+                    .await
+                {
                     if r.status == 404 {
                         lost += 1;
                     }

@@ -363,6 +363,7 @@ pub(super) fn metrics<S: QueueStore>(app: &App<S>) -> HttpResponse {
         store_up: app.service.store_healthy(),
         events: app.service.events(),
         push: app.service.watchers().stats(),
+        join_limit_addresses: app.service.join_limit_addresses(),
     });
     response::text(
         StatusCode::OK,

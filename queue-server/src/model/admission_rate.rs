@@ -43,11 +43,13 @@ impl Default for AdmissionRate {
     }
 }
 
-/// How many sessions are live and how many may be.
+/// How many sessions are live, how many may be, and how long one lasts at
+/// most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Slots {
     pub active: u64,
     pub max_active: u64,
+    pub session_ttl_ms: u64,
 }
 
 impl AdmissionRate {
@@ -74,8 +76,14 @@ impl AdmissionRate {
         self.active_at_measure = Some(slots.active);
         self.admitted_since_measure = 0;
         self.free_slots = slots.max_active.saturating_sub(slots.active);
+        // Every session ends within its TTL, so once the slots are full
+        // they free at least `max_active / ttl` a second: a floor under the
+        // measured rate, without which the first few ends of a sale (a rate
+        // of a few a second) promised the fans further back a day's wait.
+        let floor_milli = slots.max_active.saturating_mul(1_000_000) / slots.session_ttl_ms.max(1);
         self.end_rate_milli = match self.first_end_ms {
-            Some(first) => per_second_milli(self.ended.count(now_ms), first, now_ms, &self.ended),
+            Some(first) => per_second_milli(self.ended.count(now_ms), first, now_ms, &self.ended)
+                .max(floor_milli),
             None => 0,
         };
         let count = self.recent.count(now_ms);
@@ -100,10 +108,12 @@ impl AdmissionRate {
     /// wait.
     pub fn eta_ms(&self, position: u64, line: LineShape, configured_rate_per_sec: u32) -> u64 {
         let places = line.live_places(position);
-        let rate_milli = if self.observed_rate_milli > 0 {
-            self.observed_rate_milli
-        } else {
-            u64::from(configured_rate_per_sec) * 1000
+        let configured_milli = u64::from(configured_rate_per_sec) * 1000;
+        // Admissions never exceed the configured rate in any second: a
+        // measurement above it is the edge of a young window, not news.
+        let rate_milli = match self.observed_rate_milli {
+            0 => configured_milli,
+            observed => observed.min(configured_milli),
         }
         .max(1);
         let ended_milli = self.end_rate_milli;
@@ -126,14 +136,18 @@ impl AdmissionRate {
 }
 
 /// `count` events in `window` per second, in thousandths, over the time
-/// since `first` when that is shorter than the window: the first seconds of
-/// a sale must not report a tenth of the real rate.
+/// since `first` when that is shorter than the window: the first second of
+/// a sale must not report a fraction of the real rate (a floor of a whole
+/// second made the fans who joined in it expect three times their wait).
 fn per_second_milli(count: u64, first_ms: u64, now_ms: u64, window: &RateWindow) -> u64 {
     let span_ms = now_ms
         .saturating_sub(first_ms)
-        .clamp(1000, window.span_ms());
+        .clamp(YOUNGEST_SPAN_MS, window.span_ms());
     count * 1_000_000 / span_ms
 }
+
+/// The shortest history a rate is measured over: a few admission ticks.
+const YOUNGEST_SPAN_MS: u64 = 100;
 
 /// How much of the line past the frontier is still waiting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,13 +191,16 @@ mod tests {
             rate.record(1_000_000 + t * 100, 10);
         }
         rate.measure(1_002_000, ROOMY);
-        // 200 admissions over two seconds: 100/s.
-        assert_eq!(rate.eta_ms(100, FULL, 5), 1000);
+        // 200 admissions over two seconds: 100/s, whatever the queue allows.
+        assert_eq!(rate.eta_ms(100, FULL, 400), 1000);
+        // Never faster than the configured rate: that is a window's edge.
+        assert_eq!(rate.eta_ms(100, FULL, 50), 2000);
     }
 
     const ROOMY: Slots = Slots {
         active: 0,
         max_active: 1_000_000,
+        session_ttl_ms: 600_000,
     };
 
     #[test]
@@ -195,6 +212,7 @@ mod tests {
             Slots {
                 active,
                 max_active: 300,
+                session_ttl_ms: 600_000,
             },
         );
         // Ten seconds at 20 admissions per second, while 10 sessions per
@@ -208,6 +226,7 @@ mod tests {
                 Slots {
                     active,
                     max_active: 300,
+                    session_ttl_ms: 600_000,
                 },
             );
         }
@@ -223,6 +242,7 @@ mod tests {
             Slots {
                 active: 300,
                 max_active: 300,
+                session_ttl_ms: 600_000,
             },
         );
         about(rate.eta_ms(50, FULL, 20), 5_000);
@@ -236,6 +256,7 @@ mod tests {
             Slots {
                 active: 50,
                 max_active: 60,
+                session_ttl_ms: 600_000,
             },
         );
         for t in 1..=100u64 {
@@ -247,10 +268,35 @@ mod tests {
                 Slots {
                     active: 40,
                     max_active: 60,
+                    session_ttl_ms: 600_000,
                 },
             );
         }
         about(rate.eta_ms(100, FULL, 10), 10_000);
+    }
+
+    #[test]
+    fn a_trickle_of_ended_sessions_is_floored_by_the_session_ttl() {
+        let mut rate = AdmissionRate::default();
+        let slots = |active| Slots {
+            active,
+            max_active: 400,
+            session_ttl_ms: 60_000,
+        };
+        rate.measure(1_000_000, slots(100));
+        // 20 admissions a second for ten seconds, and a single session ended.
+        let mut active = 99;
+        for t in 1..=100u64 {
+            let now = 1_000_000 + t * 100;
+            rate.record(now, 2);
+            active += 2;
+            rate.measure(now, slots(active));
+        }
+        assert_eq!(active, 299);
+        // Measured, sessions end at 0.1/s; the TTL says at least 400 a
+        // minute once full. The 101 free slots fill at 13.3/s, after 151
+        // more admissions (7.6 s), then 849 places go in at 6.7/s.
+        about(rate.eta_ms(1_000, FULL, 20), 134_850);
     }
 
     /// Within 2 %: the window's edges shift a measured rate by a bucket.

@@ -235,6 +235,7 @@ impl Queue {
             Slots {
                 active: self.active.len() as u64,
                 max_active: u64::from(self.settings.max_active),
+                session_ttl_ms: u64::from(self.settings.session_ttl_sec) * 1000,
             },
         );
         outcome

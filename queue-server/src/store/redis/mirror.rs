@@ -329,6 +329,7 @@ impl Mirror {
         Slots {
             active: self.active,
             max_active: u64::from(self.settings.max_active),
+            session_ttl_ms: u64::from(self.settings.session_ttl_sec) * 1000,
         }
     }
 
