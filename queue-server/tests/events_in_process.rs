@@ -67,16 +67,20 @@ async fn next_admission(sub: &mut Box<dyn Subscriber>) -> (Delivery, AdmissionEv
     (delivery, event)
 }
 
-async fn active(client: &reqwest::Client, base: &str) -> u64 {
-    let body: Value = client
+/// The queue `sale` as `GET /v1/api/queues/sale` answers it.
+async fn queue(client: &reqwest::Client, base: &str) -> Value {
+    client
         .get(format!("{base}/v1/api/queues/sale"))
         .send()
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
-    body["active"].as_u64().unwrap()
+        .unwrap()
+}
+
+async fn active(client: &reqwest::Client, base: &str) -> u64 {
+    queue(client, base).await["active"].as_u64().unwrap()
 }
 
 #[tokio::test]
@@ -218,21 +222,14 @@ async fn a_sold_out_sale_stops_its_line_and_tells_it() {
     publish_event(&bus, &sold_out).unwrap();
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    let queue = loop {
-        let queue: Value = client
-            .get(format!("{base}/v1/api/queues/sale"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if queue["status"] == "sold_out" || tokio::time::Instant::now() > deadline {
-            break queue;
+    let stopped = loop {
+        let now = queue(&client, &base).await;
+        if now["status"] == "sold_out" || tokio::time::Instant::now() > deadline {
+            break now;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    assert_eq!(queue["status"], "sold_out", "{queue}");
+    assert_eq!(stopped["status"], "sold_out", "{stopped}");
 
     let poll: Value = client
         .get(format!("{base}/v1/api/queues/sale/entries/{waiting}"))
@@ -259,24 +256,17 @@ async fn a_sold_out_sale_stops_its_line_and_tells_it() {
 
     // An operator who closed a sold-out queue keeps it closed when the
     // event is announced again.
-    let closed = client
+    let close = client
         .patch(format!("{base}/v1/api/queues/sale/status"))
         .bearer_auth(ADMIN)
         .json(&json!({"status": "closed"}))
         .send()
         .await
         .unwrap();
-    assert!(closed.status().is_success());
+    assert!(close.status().is_success());
     publish_event(&bus, &sold_out).unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let queue: Value = client
-        .get(format!("{base}/v1/api/queues/sale"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(queue["status"], "closed", "{queue}");
+    let closed = queue(&client, &base).await;
+    assert_eq!(closed["status"], "closed", "{closed}");
     server.shutdown().await;
 }
