@@ -162,15 +162,9 @@ async fn a_full_bus_pauses_admission_and_loses_nothing() {
         entries.push(join(&client, &base, &format!("fan-{i}")).await);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let admitted_while_full: Value = client
-        .get(format!("{base}/v1/api/queues/sale"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
+    let admitted_while_full = queue(&client, &base).await["admittedTotal"]
+        .as_u64()
         .unwrap();
-    let admitted_while_full = admitted_while_full["admittedTotal"].as_u64().unwrap();
     assert!(
         admitted_while_full < 10,
         "admission should pause while events cannot be published, admitted {admitted_while_full}"
