@@ -37,6 +37,10 @@ pub enum QueueError {
     TooManyStreams { limit: u32 },
     #[error("{0}")]
     BadUpgrade(String),
+    #[error(transparent)]
+    ProofOfWork(#[from] crate::proof_of_work::PowRefusal),
+    #[error("queue {0:?} asks for no proof of work: join directly")]
+    PowNotRequired(String),
     #[error("the service is temporarily unavailable: {reason}")]
     Unavailable {
         reason: String,

@@ -47,13 +47,15 @@ pub enum RouteLabel {
     QueueStatus,
     Entries,
     Entry,
+    /// A proof-of-work challenge.
+    Challenge,
     /// The waiting room page.
     Page,
     Unknown,
 }
 
 impl RouteLabel {
-    const ALL: [RouteLabel; 9] = [
+    const ALL: [RouteLabel; 10] = [
         RouteLabel::Healthz,
         RouteLabel::Readyz,
         RouteLabel::Metrics,
@@ -61,6 +63,7 @@ impl RouteLabel {
         RouteLabel::QueueStatus,
         RouteLabel::Entries,
         RouteLabel::Entry,
+        RouteLabel::Challenge,
         RouteLabel::Page,
         RouteLabel::Unknown,
     ];
@@ -74,6 +77,7 @@ impl RouteLabel {
             RouteLabel::QueueStatus => "queue_status",
             RouteLabel::Entries => "entries",
             RouteLabel::Entry => "entry",
+            RouteLabel::Challenge => "challenge",
             RouteLabel::Page => "page",
             RouteLabel::Unknown => "unknown",
         }

@@ -27,6 +27,7 @@ use crate::model::{
     poll_after_ms, EntryState, LeaveOutcome, PollHintPolicy, QueueId, QueueSettings, QueueStatus,
     Seq, UserId,
 };
+use crate::proof_of_work::{self, PowRefusal, ProofOfWork};
 use crate::push::{
     self, EntryMessages, NewWatcher, Outgoing, StatusMessage, StreamGuard, StreamKind, Watchers,
 };
@@ -48,6 +49,7 @@ pub struct QueueService<S> {
     last_now_ms: AtomicU64,
     watchers: Arc<Watchers>,
     join_limits: JoinLimits,
+    proof_of_work: ProofOfWork,
 }
 
 /// A join's answer.
@@ -86,6 +88,7 @@ impl<S: QueueStore> QueueService<S> {
             last_now_ms: AtomicU64::new(0),
             watchers: Arc::new(Watchers::new(0, push::shaping::DEFAULT_HEARTBEAT)),
             join_limits: JoinLimits::default(),
+            proof_of_work: ProofOfWork::new(token_secret),
         }
     }
 
@@ -174,6 +177,68 @@ impl<S: QueueStore> QueueService<S> {
             .ok_or_else(|| QueueError::QueueNotFound(queue_id.to_string()))
     }
 
+    /// The per-queue gates in front of a join: a join that brings no proof
+    /// of work where one is asked for is sent to get one, without using the
+    /// address's allowance (the page's first try is such a join); then the
+    /// address's allowance, before the solution is claimed, so that a
+    /// refused address does not burn a fan's solution; then the solution.
+    async fn admit_to_join(
+        &self,
+        queue_id: &str,
+        info: &QueueInfo,
+        client: Option<IpAddr>,
+        altcha: Option<&str>,
+    ) -> Result<(), QueueError> {
+        let asks_for_work = info.settings.pow_difficulty > 0;
+        if asks_for_work && altcha.is_none() {
+            return Err(PowRefusal::Required.into());
+        }
+        if let Some(ip) = client {
+            let limit = info.settings.joins_per_ip_per_minute;
+            if let Err(wait) = self.join_limits.check(queue_id, limit, ip) {
+                return Err(QueueError::TooManyJoins {
+                    limit,
+                    retry_after_sec: u32::try_from(wait.as_secs() + 1).unwrap_or(u32::MAX),
+                });
+            }
+        }
+        let (true, Some(altcha)) = (asks_for_work, altcha) else {
+            return Ok(());
+        };
+        let solution = self.proof_of_work.check(queue_id, altcha)?;
+        let first_use = self
+            .store
+            .claim_once(queue_id, &solution.nonce, solution.remember_ms)
+            .await?;
+        if !first_use {
+            return Err(PowRefusal::Replayed.into());
+        }
+        Ok(())
+    }
+
+    /// A proof-of-work challenge for the next join of `queue_id`, at the
+    /// queue's difficulty now; `None` when the queue asks for none.
+    pub fn challenge(&self, queue_id: &str) -> Result<Option<altcha::Challenge>, QueueError> {
+        let info = self
+            .store
+            .queue_info(queue_id)
+            .ok_or_else(|| QueueError::QueueNotFound(queue_id.to_string()))?;
+        let settings = info.settings;
+        let difficulty = proof_of_work::difficulty(
+            settings.pow_difficulty,
+            settings.pow_adaptive,
+            info.counters.waiting,
+        );
+        if difficulty == 0 {
+            return Ok(None);
+        }
+        Ok(Some(self.proof_of_work.challenge(
+            queue_id,
+            difficulty,
+            self.now_ms() / 1000,
+        )))
+    }
+
     /// Joins `user_id`, counted against the queue's per-address limit when
     /// the client's address is known.
     pub async fn join(
@@ -181,17 +246,19 @@ impl<S: QueueStore> QueueService<S> {
         queue_id: &str,
         user_id: &str,
         client: Option<IpAddr>,
+        altcha: Option<&str>,
     ) -> Result<Joined, QueueError> {
         let user = UserId::parse(user_id)?;
-        if let (Some(ip), Some(info)) = (client, self.store.queue_info(queue_id)) {
-            let limit = info.settings.joins_per_ip_per_minute;
-            if let Err(wait) = self.join_limits.check(queue_id, limit, ip) {
-                self.metrics.joins_refused.inc();
-                return Err(QueueError::TooManyJoins {
-                    limit,
-                    retry_after_sec: u32::try_from(wait.as_secs() + 1).unwrap_or(u32::MAX),
-                });
-            }
+        let gates = async {
+            let info = match self.store.queue_info(queue_id) {
+                Some(info) => info,
+                None => self.store.load_queue(queue_id).await?,
+            };
+            self.admit_to_join(queue_id, &info, client, altcha).await
+        };
+        if let Err(refused) = gates.await {
+            self.metrics.joins_refused.inc();
+            return Err(refused);
         }
         let joined = match self.store.join(queue_id, user).await {
             Ok(joined) => joined,

@@ -622,6 +622,12 @@ impl QueueStore for DownStore {
     async fn tick(&self, _: u64) -> Result<Vec<QueueTick>, StoreError> {
         Err(StoreError::Unavailable("backend down".into()))
     }
+    async fn load_queue(&self, _: &str) -> Result<QueueInfo, StoreError> {
+        Err(StoreError::Unavailable("backend down".into()))
+    }
+    async fn claim_once(&self, _: &str, _: &str, _: u64) -> Result<bool, StoreError> {
+        Err(StoreError::Unavailable("backend down".into()))
+    }
     fn queue_info(&self, _: &str) -> Option<QueueInfo> {
         None
     }
@@ -976,6 +982,120 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_limited() {
         again[0].status(),
         429,
         "the client-written hop on the left does not count"
+    );
+    h.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_queue_with_proof_of_work_takes_each_solution_once_for_itself() {
+    use queue_server::proof_of_work::{solve, ProofOfWork, CHALLENGE_TTL_SEC};
+    let h = harness().await;
+    let (status, queue) = h
+        .put_queue(
+            "guarded",
+            json!({"admissionRatePerSec": 1, "maxActive": 1, "sessionTtlSec": 60,
+                   "powDifficulty": 300}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{queue}");
+    assert_eq!(
+        (
+            queue["powDifficulty"].as_u64(),
+            queue["powAdaptive"].as_bool()
+        ),
+        (Some(300), Some(false))
+    );
+    h.put_queue(
+        "plain",
+        json!({"admissionRatePerSec": 1, "maxActive": 1, "sessionTtlSec": 60}),
+    )
+    .await;
+    let challenge_of = |queue: &str| {
+        h.client
+            .get(h.url(&format!("/v1/api/queues/{queue}/challenge")))
+            .send()
+    };
+    let join_with = |queue: &str, user: &str, altcha: &str| {
+        h.client
+            .post(h.url(&format!("/v1/api/queues/{queue}/entries")))
+            .json(&json!({"userId": user, "altcha": altcha}))
+            .send()
+    };
+
+    // Without a solution: told what to do.
+    let (status, body) = h.join("guarded", "fan-1").await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "pow_required");
+    let (status, body) = read(challenge_of("plain").await.unwrap()).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "pow_not_required");
+    let (status, body) = read(challenge_of("nowhere").await.unwrap()).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "queue_not_found");
+
+    // A solved challenge is one join, of its own queue.
+    let (status, challenge) = read(challenge_of("guarded").await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{challenge}");
+    assert_eq!(challenge["parameters"]["algorithm"], "PBKDF2/SHA-256");
+    assert_eq!(challenge["parameters"]["data"]["queueId"], "guarded");
+    let altcha = solve(&serde_json::from_value(challenge).unwrap());
+    let (status, body) = read(join_with("guarded", "fan-1", &altcha).await.unwrap()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = read(join_with("guarded", "fan-2", &altcha).await.unwrap()).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "pow_replayed");
+    let (status, body) = read(join_with("plain", "fan-2", &altcha).await.unwrap()).await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "a queue without it ignores the field: {body}"
+    );
+    let mut guarded_twin = h
+        .put_queue(
+            "guarded-2",
+            json!({"admissionRatePerSec": 1, "maxActive": 1, "sessionTtlSec": 60,
+                   "powDifficulty": 300}),
+        )
+        .await;
+    assert_eq!(guarded_twin.0, StatusCode::CREATED, "{}", guarded_twin.1);
+    let (_, challenge) = read(challenge_of("guarded").await.unwrap()).await;
+    let altcha = solve(&serde_json::from_value(challenge).unwrap());
+    let (status, body) = read(join_with("guarded-2", "fan-3", &altcha).await.unwrap()).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "pow_wrong_queue");
+
+    // Expired (made with this server's secret, as a fleet peer would), and
+    // garbage.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let stale =
+        ProofOfWork::new(SECRET.as_bytes()).challenge("guarded", 50, now - CHALLENGE_TTL_SEC - 5);
+    let (status, body) = read(join_with("guarded", "fan-4", &solve(&stale)).await.unwrap()).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "pow_expired");
+    let (status, body) = read(join_with("guarded", "fan-4", "bm90IGpzb24=").await.unwrap()).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "pow_invalid");
+
+    // Settings are checked, and the difficulty can follow the line.
+    guarded_twin = h
+        .put_queue(
+            "guarded-2",
+            json!({"admissionRatePerSec": 1, "maxActive": 1, "sessionTtlSec": 60,
+                   "powDifficulty": 1_000_001}),
+        )
+        .await;
+    assert_error(
+        guarded_twin.0,
+        &guarded_twin.1,
+        StatusCode::BAD_REQUEST,
+        "invalid_field",
+    );
+    let (status, queue) = h
+        .put_queue(
+            "guarded-2",
+            json!({"admissionRatePerSec": 1, "maxActive": 1, "sessionTtlSec": 60,
+                   "powDifficulty": 300, "powAdaptive": true}),
+        )
+        .await;
+    assert_eq!(
+        (status, queue["powAdaptive"].as_bool()),
+        (StatusCode::OK, Some(true))
     );
     h.server.shutdown().await;
 }

@@ -84,6 +84,14 @@ async fn leaving_is_seen_by_every_server() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proof_of_work_is_good_for_one_join_across_servers() {
+    run("pow", |t, p| async move {
+        proof_of_work_across_servers(&t, &p).await
+    })
+    .await;
+}
+
 /// The user index stores a fingerprint of each userId; a collision (forged
 /// here, since a real one needs ~2^38 users) must not merge two users.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,7 +21,7 @@ use crate::seat_lock::{
 };
 use crate::store::{
     seat_views, EventRecord, IdemBegin, PendingHold, ReservationRecord, SeatRow, SeatView,
-    SectionSummary, SessionRef, SqlStore, StuckRefund,
+    SessionRef, SqlStore, StuckRefund,
 };
 
 /// Who is buying, as stated by a verified admission token.
@@ -214,6 +214,14 @@ impl Reservations {
         Ok(self.store.release(id, user_id, self.now_ms()).await?)
     }
 
+    /// The buyer leaves the sale: holds released, session ended, slot freed.
+    pub async fn leave(&self, buyer: &Buyer) -> Result<SessionStatus> {
+        Ok(self
+            .store
+            .leave_session(&buyer.session(), self.now_ms())
+            .await?)
+    }
+
     /// A page of events, newest first; drafts only for `admin`.
     pub async fn list_events(
         &self,
@@ -222,14 +230,6 @@ impl Reservations {
         admin: bool,
     ) -> Result<Vec<EventRecord>> {
         Ok(self.store.list_events(limit, offset, admin).await?)
-    }
-
-    /// Available seats and price range per section, now.
-    pub async fn sections(&self, event_id: &str) -> Result<Vec<SectionSummary>> {
-        Ok(self
-            .store
-            .section_summaries(event_id, self.now_ms())
-            .await?)
     }
 
     /// An event's stored seat rows, as the snapshot all readers share.

@@ -32,7 +32,7 @@
 //
 // queueApi(h, baseUrl, adminKey, {prefix}) → the queue-server's API (proto-notes/queue-server.md):
 //   api(method, route, body, {admin, expect}), createQueue(name, {rate, maxActive, status,
-//   sessionTtlSec}) (id `${run}-${name}`, deleted at the end), setStatus, joinFan, joinFans, leaveFan,
+//   sessionTtlSec, settings}) (settings: more of the PUT body; id `${run}-${name}`, deleted at the end), setStatus, joinFan, joinFans, leaveFan,
 //   queueInfo, listQueues, deleteQueue, poll(id, entryId), admit(id, userId, ms) (join and poll until
 //   admitted → the admission token), pageUrl(id, params), track(id) (delete a queue made through a
 //   page at the end too), run (the run's unique prefix), created.
@@ -345,12 +345,12 @@ export function queueApi(h, baseUrl, adminKey, { prefix = 'pages' } = {}) {
   const api = (method, route, body, { admin = false, expect } = {}) =>
     call(h, base, method, route, body, { authorization: admin ? `Bearer ${adminKey}` : undefined, expect });
 
-  async function createQueue(name, { rate, maxActive, status = 'paused', sessionTtlSec = 600 }) {
+  async function createQueue(name, { rate, maxActive, status = 'paused', sessionTtlSec = 600, settings = {} }) {
     const id = `${run}-${name}`;
     await api(
       'PUT',
       `/v1/api/queues/${id}`,
-      { admissionRatePerSec: rate, maxActive, sessionTtlSec, status },
+      { admissionRatePerSec: rate, maxActive, sessionTtlSec, status, ...settings },
       { admin: true, expect: [201] },
     );
     created.push(id);

@@ -537,6 +537,25 @@ async function main() {
     s.notes.push(...(await h.axeCheck(page)));
   });
 
+  // --- A fan who stops gives the admission up: the page says so, the token buys nothing more,
+  // and the waiting room gets the slot back at once (not when the admission runs out).
+  await h.step('leave-the-sale', { needs: ['setup-open-queue-and-event'] }, async (s) => {
+    const page = (s.page = await fanPage('fan-leaves'));
+    const token = await admitted(f.queue, 'fan-leaves');
+    await openPicker(page, f.event.eventId, token);
+    const before = (await q.queueInfo(f.queue)).active;
+    await page.click('#leave');
+    const snap = await waitFan(page, 'left', 8_000, (p) => p.notice === 'left' && p.readonly);
+    const again = await r.api('DELETE', '/v1/api/session', undefined, { token, expect: [200] });
+    expectEqual('the session after leaving', again.body.status, 'released');
+    await until('the slot given back', 8_000, async () => {
+      const active = (await q.queueInfo(f.queue)).active;
+      return { ok: active < before, seen: `${before} → ${active}` };
+    });
+    s.notes.push(`notice: ${snap.noticeText}`);
+    s.notes.push(...(await h.axeCheck(page)));
+  });
+
   // --- 8. A 50,000-seat venue: time to the drawn map, and the map's bytes on the wire.
   await h.step('a-50000-seat-map', { needs: ['setup-open-queue-and-event'] }, async (s) => {
     const t0 = Date.now();

@@ -323,6 +323,21 @@ async function main() {
     expectEqual('the queue waiting count', (await queueInfo(form.queue)).waiting, 1);
   });
 
+  // --- A queue that asks for a proof of work: the page is refused, fetches a challenge, solves it
+  // in Web Workers (the CSP allows blob: workers only) and joins. The time goes in the notes.
+  await step('proof-of-work-then-joins', {}, async (s) => {
+    const difficulty = 5_000;
+    const queue = await createQueue('pow', { rate: 1, maxActive: 1, settings: { powDifficulty: difficulty } });
+    const context = await newContext();
+    const page = (s.page = await newPage(context, 'pow'));
+    await openPage(page, pageUrl(queue, { user: 'fan.pow@example.com' }));
+    await waitPage(page, 'waiting after the proof of work', 60_000, (p) => waiting(p) && p.position === '1');
+    const ms = Number(await page.evaluate(() => document.documentElement.dataset.powMs));
+    if (!(ms > 0)) throw new Error(`the proof of work was not timed (html[data-pow-ms] = ${ms})`);
+    s.notes.push(`a proof of work of ${difficulty} tries on average solved in ${ms} ms`);
+    expectEqual('the queue waiting count', (await queueInfo(queue)).waiting, 1);
+  });
+
   // --- Admitted: an open queue with room.
   const adm = {};
   await step('admitted-goes-to-next', {}, async (s) => {

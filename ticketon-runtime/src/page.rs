@@ -33,6 +33,8 @@ pub struct ExtraSources {
     pub frame: Vec<String>,
     pub img: Vec<String>,
     pub form_action: Vec<String>,
+    /// Where Web Workers may come from (no directive when empty).
+    pub worker: Vec<String>,
 }
 
 /// A page as a binary holds it: its compiled-in text and where its source
@@ -101,6 +103,12 @@ impl Page {
             "base-uri 'none'".to_string(),
             "frame-ancestors 'none'".to_string(),
         ];
+        // Without the directive workers fall back to script-src, which
+        // already allows what each page loads; a page that makes its own
+        // workers names their source.
+        let worker =
+            (!extra.worker.is_empty()).then(|| format!("worker-src {}", extra.worker.join(" ")));
+        let csp: Vec<String> = csp.into_iter().chain(worker).collect();
         let csp = csp.join("; ");
         let digest = sha256_base64(html);
         Page {

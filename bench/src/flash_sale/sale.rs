@@ -677,6 +677,7 @@ async fn purchase(sale: Arc<Sale>, fan: u32, token: String) {
     let mut taken: Vec<i64> = Vec::new();
     let mut hold: Option<(String, i64)> = None;
     let mut conflicts = 0;
+    let mut admission_live = true;
     while conflicts < 6 {
         let url = format!(
             "{}/v1/api/events/{}/seats?section={}&status=available",
@@ -747,6 +748,7 @@ async fn purchase(sale: Arc<Sale>, fan: u32, token: String) {
             Ok(r) if r.status == 401 => {
                 // The admission ran out while the fan waited for seats.
                 sale.error("hold", Ok(r));
+                admission_live = false;
                 break;
             }
             _ => {
@@ -757,8 +759,13 @@ async fn purchase(sale: Arc<Sale>, fan: u32, token: String) {
         }
     }
     let Some((reservation_id, amount)) = hold else {
-        // Nothing left to hold: the end of the sale, for this fan. Its
-        // admission ends unused and frees the slot.
+        // Nothing left to hold, or the fight lost too often: the fan stops,
+        // and gives the slot back as the seat picker's "stop" button does,
+        // so the next fan in line goes in now rather than when this
+        // admission runs out.
+        if admission_live {
+            leave_sale(&sale, &token).await;
+        }
         sale.end(fan, End::SoldOut);
         return;
     };
@@ -790,6 +797,21 @@ async fn checkout(
             let end = pay(sale, fan, token, reservation_id, amount, declined).await;
             sale.end(fan, end);
         }
+    }
+}
+
+async fn leave_sale(sale: &Sale, token: &str) {
+    let reply = sale
+        .http
+        .send(
+            Method::DELETE,
+            &format!("{}/v1/api/session", sale.reservation_url),
+            Auth::Bearer(token),
+            None,
+        )
+        .await;
+    if !matches!(&reply, Ok(r) if r.status == 200) {
+        sale.error("stop buying", reply.as_ref());
     }
 }
 

@@ -16,6 +16,11 @@ pub struct PutQueueBody {
     /// Joins per client address and minute; absent or 0 for no limit.
     #[serde(default)]
     pub joins_per_ip_per_minute: u32,
+    /// Proof of work per join, in tries on average; absent or 0 for none.
+    #[serde(default)]
+    pub pow_difficulty: u32,
+    #[serde(default)]
+    pub pow_adaptive: bool,
     /// Only used when the queue is created; `open` if absent.
     pub status: Option<String>,
 }
@@ -32,6 +37,10 @@ pub struct StatusBody<'a> {
 pub struct JoinBody<'a> {
     #[serde(borrow)]
     pub user_id: std::borrow::Cow<'a, str>,
+    /// The solved proof of work, as the ALTCHA widget sends it (base64 of
+    /// its payload JSON); only for queues that ask for one.
+    #[serde(borrow, default)]
+    pub altcha: Option<std::borrow::Cow<'a, str>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -46,6 +55,8 @@ pub struct QueueBody<'a> {
     pub max_active: u32,
     pub session_ttl_sec: u32,
     pub joins_per_ip_per_minute: u32,
+    pub pow_difficulty: u32,
+    pub pow_adaptive: bool,
 }
 
 impl<'a> QueueBody<'a> {
@@ -60,6 +71,8 @@ impl<'a> QueueBody<'a> {
             max_active: info.settings.max_active,
             session_ttl_sec: info.settings.session_ttl_sec,
             joins_per_ip_per_minute: info.settings.joins_per_ip_per_minute,
+            pow_difficulty: info.settings.pow_difficulty,
+            pow_adaptive: info.settings.pow_adaptive,
         }
     }
 }

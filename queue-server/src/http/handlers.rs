@@ -146,7 +146,8 @@ pub(super) async fn put_queue<S: QueueStore>(
         body.max_active,
         body.session_ttl_sec,
     )?
-    .with_joins_per_ip_per_minute(body.joins_per_ip_per_minute)?;
+    .with_joins_per_ip_per_minute(body.joins_per_ip_per_minute)?
+    .with_proof_of_work(body.pow_difficulty, body.pow_adaptive)?;
     let initial_status = body.status.as_deref().map(QueueStatus::parse).transpose()?;
     let (id, info, created) = app
         .service
@@ -211,6 +212,18 @@ pub(super) fn get_queue<S: QueueStore>(
     Ok(response::json(StatusCode::OK, &QueueBody::new(&id, &info)))
 }
 
+/// `GET .../challenge`: an ALTCHA challenge to solve before joining a queue
+/// that asks for a proof of work.
+pub(super) fn challenge<S: QueueStore>(
+    app: &App<S>,
+    queue_id: &str,
+) -> Result<HttpResponse, QueueError> {
+    match app.service.challenge(queue_id)? {
+        Some(challenge) => Ok(response::json(StatusCode::OK, &challenge)),
+        None => Err(QueueError::PowNotRequired(queue_id.to_string())),
+    }
+}
+
 /// A join that carries a `traceparent` is served in a span of the caller's
 /// trace, which the entry's admission event carries on to the
 /// reservation-api. Joins without one (nearly all) skip tracing entirely:
@@ -248,7 +261,10 @@ async fn join_untraced<S: QueueStore>(
     let bytes = read_body(req, app.body_read_timeout).await?;
     let body: JoinBody = parse_json(&bytes)?;
     let user_id: Cow<str> = body.user_id;
-    let joined = app.service.join(queue_id, &user_id, ip).await?;
+    let joined = app
+        .service
+        .join(queue_id, &user_id, ip, body.altcha.as_deref())
+        .await?;
     if let (Some(traceparent), Some(events)) = (traceparent, app.service.events()) {
         events.remember_join_trace(&joined.entry_id, traceparent);
     }

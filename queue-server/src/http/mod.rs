@@ -153,6 +153,13 @@ async fn dispatch<S: QueueStore>(
                 _ => not_allowed("POST"),
             },
         ),
+        Route::Challenge(q) => (
+            RouteLabel::Challenge,
+            match method {
+                Method::GET => handlers::challenge(app, q),
+                _ => not_allowed("GET"),
+            },
+        ),
         Route::WaitingRoom(_) => (
             RouteLabel::Page,
             match method {

@@ -60,7 +60,15 @@ impl Pages {
             reservation_url: reservation_url.unwrap_or(""),
         };
         Pages {
-            waiting_room: ServedPage::new(WAITING_ROOM, ExtraSources::default()),
+            // The proof of work's solvers are Web Workers made from a
+            // string of the page's own (hash-allowed) script.
+            waiting_room: ServedPage::new(
+                WAITING_ROOM,
+                ExtraSources {
+                    worker: vec!["blob:".into()],
+                    ..ExtraSources::default()
+                },
+            ),
             admin: ServedPage::new(ADMIN, admin_extra),
             admin_config: Bytes::from(
                 serde_json::to_vec(&admin_config).expect("a struct of strings serializes"),

@@ -9,6 +9,7 @@ use serde::Serialize;
 use ticketon_wire::ErrorBody;
 
 use crate::error::QueueError;
+use crate::proof_of_work::PowRefusal;
 
 /// Every answer hyper writes is one buffer: an event stream writes its own
 /// (`takeover.rs`).
@@ -87,6 +88,17 @@ fn classify(error: &QueueError) -> (StatusCode, &'static str) {
         QueueError::TooManyStreams { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_streams"),
         QueueError::TooManyJoins { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_joins"),
         QueueError::BadUpgrade(_) => (StatusCode::BAD_REQUEST, "bad_upgrade"),
+        QueueError::PowNotRequired(_) => (StatusCode::NOT_FOUND, "pow_not_required"),
+        QueueError::ProofOfWork(refusal) => (
+            StatusCode::FORBIDDEN,
+            match refusal {
+                PowRefusal::Required => "pow_required",
+                PowRefusal::Invalid(_) => "pow_invalid",
+                PowRefusal::Expired => "pow_expired",
+                PowRefusal::WrongQueue => "pow_wrong_queue",
+                PowRefusal::Replayed => "pow_replayed",
+            },
+        ),
         QueueError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
     }
 }

@@ -16,6 +16,8 @@ pub(super) enum Route<'a> {
     QueueStatus(&'a str),
     /// `/v1/api/queues/{queueId}/entries`
     Entries(&'a str),
+    /// `/v1/api/queues/{queueId}/challenge`: a proof-of-work challenge.
+    Challenge(&'a str),
     /// `/v1/api/queues/{queueId}/entries/{entryId}`
     Entry(&'a str, &'a str),
     /// `/queues/{queueId}`: the waiting room page.
@@ -48,6 +50,7 @@ pub(super) fn route(path: &str) -> Option<Route<'_>> {
         (None, _) => Route::Queue(queue_id),
         (Some("status"), None) => Route::QueueStatus(queue_id),
         (Some("entries"), None) => Route::Entries(queue_id),
+        (Some("challenge"), None) => Route::Challenge(queue_id),
         (Some("entries"), Some(entry_id)) if !entry_id.is_empty() => {
             Route::Entry(queue_id, entry_id)
         }
@@ -77,6 +80,10 @@ mod tests {
         assert_eq!(
             route("/v1/api/queues/q1/entries/abc"),
             Some(Route::Entry("q1", "abc"))
+        );
+        assert_eq!(
+            route("/v1/api/queues/q1/challenge"),
+            Some(Route::Challenge("q1"))
         );
         assert_eq!(route("/queues/q1"), Some(Route::WaitingRoom("q1")));
         assert_eq!(route("/v1/api/queues"), Some(Route::Queues));

@@ -1,44 +1,48 @@
-//! The admission rate a queue actually achieves, for ETAs.
+//! How fast a queue's line moves, for ETAs.
 //!
 //! Shared by the in-memory line and the Redis store's local mirror (which
 //! sees admissions as batches read back from Redis), so that a fan gets the
 //! same estimate whichever store holds the line.
+//!
+//! Two things limit admission: the configured rate, and the slots
+//! (`maxActive`). The rate is known; the slots free as fast as purchase
+//! sessions end, which is measured here. A measured *admission* rate is not
+//! used: while the slots are full it only repeats the end rate, and after a
+//! window without admissions (every slot taken) it read as a tenth of a fan
+//! a second, which promised fans minutes from the front a wait of an hour.
 
 use super::rate_window::RateWindow;
 
 #[derive(Debug, Clone)]
 pub struct AdmissionRate {
-    /// Admissions over the last ten seconds.
-    recent: RateWindow,
     /// Admitted sessions that ended (paid, gave up, ran out) over the last
     /// ten seconds: how fast slots free once they are all taken.
     ended: RateWindow,
-    first_admission_ms: Option<u64>,
     first_end_ms: Option<u64>,
     /// Admissions recorded since the last `measure`, and the active count
     /// then: together with the active count now they say how many sessions
     /// ended in between, whichever store keeps the sessions.
     admitted_since_measure: u64,
     active_at_measure: Option<u64>,
-    /// Rates in thousandths per second and the free slots at the last
-    /// `measure`, cached so that polls read them without a write lock.
-    observed_rate_milli: u64,
+    /// The end rate in thousandths per second, its floor, and the free
+    /// slots at the last `measure`, cached so that polls read them without a
+    /// write lock.
     end_rate_milli: u64,
+    end_floor_milli: u64,
     free_slots: u64,
 }
 
 impl Default for AdmissionRate {
     fn default() -> Self {
         AdmissionRate {
-            recent: RateWindow::new(100, 100),
             ended: RateWindow::new(100, 100),
-            first_admission_ms: None,
             first_end_ms: None,
             admitted_since_measure: 0,
             active_at_measure: None,
-            observed_rate_milli: 0,
             end_rate_milli: 0,
-            free_slots: 0,
+            end_floor_milli: 0,
+            // Until measured, nothing says the slots are taken.
+            free_slots: u64::MAX,
         }
     }
 }
@@ -53,12 +57,7 @@ pub struct Slots {
 }
 
 impl AdmissionRate {
-    pub fn record(&mut self, now_ms: u64, admissions: u32) {
-        if admissions == 0 {
-            return;
-        }
-        self.recent.record(now_ms, admissions);
-        self.first_admission_ms.get_or_insert(now_ms);
+    pub fn record(&mut self, admissions: u32) {
         self.admitted_since_measure += u64::from(admissions);
     }
 
@@ -80,46 +79,36 @@ impl AdmissionRate {
         // they free at least `max_active / ttl` a second: a floor under the
         // measured rate, without which the first few ends of a sale (a rate
         // of a few a second) promised the fans further back a day's wait.
-        let floor_milli = slots.max_active.saturating_mul(1_000_000) / slots.session_ttl_ms.max(1);
+        self.end_floor_milli =
+            slots.max_active.saturating_mul(1_000_000) / slots.session_ttl_ms.max(1);
         self.end_rate_milli = match self.first_end_ms {
             Some(first) => per_second_milli(self.ended.count(now_ms), first, now_ms, &self.ended)
-                .max(floor_milli),
+                .max(self.end_floor_milli),
             None => 0,
         };
-        let count = self.recent.count(now_ms);
-        let Some(first) = self.first_admission_ms else {
-            self.observed_rate_milli = 0;
-            return;
-        };
-        // A queue that has admitted before but nobody in the last window is
-        // stalled (all slots busy): report a tiny rate, not the configured
-        // one, so ETAs grow instead of promising what is not happening.
-        self.observed_rate_milli = per_second_milli(count.max(1), first, now_ms, &self.recent);
     }
 
     /// Estimated wait for `position`. `line` discounts the fans ahead who
-    /// already left (see [`LineShape::live_places`]). Admission goes on at
-    /// the measured rate (the configured one before anybody was admitted)
-    /// while slots are free; when sessions end more slowly than fans are
-    /// admitted, the free slots run out after `free / (rate − ended)`
+    /// already left (see [`LineShape::live_places`]). Fans go in at the
+    /// configured rate while slots are free; when sessions end more slowly
+    /// than that, the free slots run out after `free / (rate − ended)`
     /// seconds, and from then on a fan goes in only as a session ends. A
     /// sale's first minutes are exactly that change, and an estimate that
     /// ignored it would promise the fans further back a fraction of their
     /// wait.
     pub fn eta_ms(&self, position: u64, line: LineShape, configured_rate_per_sec: u32) -> u64 {
         let places = line.live_places(position);
-        let configured_milli = u64::from(configured_rate_per_sec) * 1000;
-        // Admissions never exceed the configured rate in any second: a
-        // measurement above it is the edge of a young window, not news.
-        let rate_milli = match self.observed_rate_milli {
-            0 => configured_milli,
-            observed => observed.min(configured_milli),
-        }
-        .max(1);
-        let ended_milli = self.end_rate_milli;
+        let rate_milli = (u64::from(configured_rate_per_sec) * 1000).max(1);
+        let ended_milli = match self.end_rate_milli {
+            // Every slot taken before any session ended: they end within
+            // their TTL, which is all there is to go by.
+            0 if self.free_slots == 0 => self.end_floor_milli.max(1),
+            measured => measured,
+        };
         if ended_milli == 0 || ended_milli >= rate_milli {
-            // No session has ended yet (nothing to go by), or slots free at
-            // least as fast as fans go in: the rate is what limits.
+            // No session has ended yet and slots are free (nothing to go
+            // by), or slots free at least as fast as fans go in: the rate is
+            // what limits.
             return places.saturating_mul(1_000_000) / rate_milli;
         }
         // Admissions until the slots are full: rate × free / (rate − ended).
@@ -146,8 +135,10 @@ fn per_second_milli(count: u64, first_ms: u64, now_ms: u64, window: &RateWindow)
     count * 1_000_000 / span_ms
 }
 
-/// The shortest history a rate is measured over: a few admission ticks.
-const YOUNGEST_SPAN_MS: u64 = 100;
+/// The shortest history the end rate is measured over: the first session
+/// to end must not read as ten a second because it ended within 100 ms of
+/// the measurement.
+const YOUNGEST_SPAN_MS: u64 = 1_000;
 
 /// How much of the line past the frontier is still waiting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,22 +170,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_configured_rate_is_used_until_admissions_are_seen() {
-        let rate = AdmissionRate::default();
+    fn the_configured_rate_paces_while_slots_are_free() {
+        let mut rate = AdmissionRate::default();
         assert_eq!(rate.eta_ms(10, FULL, 5), 2000);
+        for t in 0..20 {
+            rate.record(10);
+            rate.measure(1_000_000 + t * 100, ROOMY);
+        }
+        assert_eq!(rate.eta_ms(100, FULL, 400), 250);
     }
 
     #[test]
-    fn the_measured_rate_takes_over() {
+    fn with_every_slot_taken_fans_go_in_as_sessions_end() {
+        // The 20,000-fan sale: 3,000 slots of 300 s, taken within 20 s;
+        // sessions then end at 12 a second. Before, the estimate took the
+        // admission rate of the last ten seconds (almost nobody: the slots
+        // were full) and told a fan 900 places back 480 s; it went in 40 s
+        // later.
+        let slots = |active| Slots {
+            active,
+            max_active: 3_000,
+            session_ttl_ms: 300_000,
+        };
         let mut rate = AdmissionRate::default();
-        for t in 0..20 {
-            rate.record(1_000_000 + t * 100, 10);
+        rate.measure(1_000_000, slots(3_000));
+        for t in 1..=100u64 {
+            // 1.2 sessions end a tenth of a second, and as many fans go in.
+            let ended = 1 + u32::from(t % 5 == 0);
+            rate.record(ended);
+            rate.measure(1_000_000 + t * 100, slots(3_000));
         }
-        rate.measure(1_002_000, ROOMY);
-        // 200 admissions over two seconds: 100/s, whatever the queue allows.
-        assert_eq!(rate.eta_ms(100, FULL, 400), 1000);
-        // Never faster than the configured rate: that is a window's edge.
-        assert_eq!(rate.eta_ms(100, FULL, 50), 2000);
+        about(rate.eta_ms(900, FULL, 200), 75_000);
+        // Full before any session ended: the TTL is what there is to go by
+        // (3,000 per 300 s, 10 a second).
+        let mut young = AdmissionRate::default();
+        young.measure(1_000_000, slots(2_000));
+        young.record(1_000);
+        young.measure(1_005_000, slots(3_000));
+        assert_eq!(young.eta_ms(900, FULL, 200), 90_000);
     }
 
     const ROOMY: Slots = Slots {
@@ -219,7 +232,7 @@ mod tests {
         // second end: the active count grows by 10 a second.
         for t in 1..=100u64 {
             let now = 1_000_000 + t * 100;
-            rate.record(now, 2);
+            rate.record(2);
             active += 1;
             rate.measure(
                 now,
@@ -261,7 +274,7 @@ mod tests {
         );
         for t in 1..=100u64 {
             let now = 1_000_000 + t * 100;
-            rate.record(now, 1);
+            rate.record(1);
             // Every admission is matched by an end, and more.
             rate.measure(
                 now,
@@ -288,7 +301,7 @@ mod tests {
         let mut active = 99;
         for t in 1..=100u64 {
             let now = 1_000_000 + t * 100;
-            rate.record(now, 2);
+            rate.record(2);
             active += 2;
             rate.measure(now, slots(active));
         }

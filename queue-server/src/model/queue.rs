@@ -191,8 +191,8 @@ impl Queue {
         seq.saturating_sub(self.frontier)
     }
 
-    /// Estimated wait for `position`, from the admission rate observed over
-    /// the last ten seconds, or the configured rate when nothing was admitted.
+    /// Estimated wait for `position`: the configured rate while slots are
+    /// free, the measured end of sessions once they are not.
     pub fn eta_ms(&self, position: u64) -> u64 {
         let line = LineShape {
             waiting: self.waiting,
@@ -279,7 +279,7 @@ impl Queue {
             self.waiting -= 1;
             self.admitted_total += 1;
             self.active.insert((expires_at_ms, self.frontier));
-            self.rate.record(now_ms, 1);
+            self.rate.record(1);
             admitted.push(Admission {
                 seq: self.frontier,
                 user: next.user.clone(),

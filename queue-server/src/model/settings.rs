@@ -153,6 +153,11 @@ pub struct QueueSettings {
     /// Joins one client address may make per minute (a burst of as many,
     /// refilled evenly); 0 for no limit.
     pub joins_per_ip_per_minute: u32,
+    /// Proof of work a join needs, in tries on average; 0 for none (see
+    /// `crate::proof_of_work`).
+    pub pow_difficulty: u32,
+    /// The difficulty grows with the line (`proof_of_work::difficulty`).
+    pub pow_adaptive: bool,
 }
 
 impl QueueSettings {
@@ -160,6 +165,7 @@ impl QueueSettings {
     pub const MAX_ACTIVE: u32 = 10_000_000;
     pub const MAX_TTL_SEC: u32 = 24 * 3600;
     pub const MAX_JOINS_PER_IP_PER_MINUTE: u32 = 1_000_000;
+    pub const MAX_POW_DIFFICULTY: u32 = 1_000_000;
 
     pub fn new(
         admission_rate_per_sec: u32,
@@ -189,6 +195,8 @@ impl QueueSettings {
             max_active,
             session_ttl_sec,
             joins_per_ip_per_minute: 0,
+            pow_difficulty: 0,
+            pow_adaptive: false,
         })
     }
 
@@ -201,6 +209,25 @@ impl QueueSettings {
             )));
         }
         self.joins_per_ip_per_minute = joins;
+        Ok(self)
+    }
+
+    /// Asks joins for a proof of work of about `difficulty` tries (0: none),
+    /// growing with the line when `adaptive` (which does nothing without a
+    /// difficulty to grow from).
+    pub fn with_proof_of_work(
+        mut self,
+        difficulty: u32,
+        adaptive: bool,
+    ) -> Result<Self, SettingsError> {
+        if difficulty > Self::MAX_POW_DIFFICULTY {
+            return Err(SettingsError(format!(
+                "powDifficulty must be between 0 (none) and {}",
+                Self::MAX_POW_DIFFICULTY
+            )));
+        }
+        self.pow_difficulty = difficulty;
+        self.pow_adaptive = adaptive;
         Ok(self)
     }
 }

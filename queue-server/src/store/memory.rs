@@ -10,7 +10,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
 
 use super::{
     ChangeFeed, EntryView, JoinedEntry, QueueInfo, QueueSignal, QueueStore, QueueTick, StoreError,
@@ -34,6 +36,36 @@ fn signal(queue: &Queue) -> QueueSignal {
 #[derive(Default, Debug)]
 pub struct MemoryStore {
     queues: RwLock<HashMap<QueueId, Arc<Slot>>>,
+    claims: Mutex<Claims>,
+}
+
+/// One-time tokens used, with when each may be forgotten.
+#[derive(Default, Debug)]
+struct Claims {
+    until: HashMap<(QueueId, Box<str>), Instant>,
+    /// Claims since the last sweep of the forgettable ones.
+    since_sweep: usize,
+}
+
+impl Claims {
+    /// Sweeps once per this many claims, so the map holds about the claims
+    /// of one remembering period.
+    const SWEEP_EVERY: usize = 4096;
+
+    fn claim(&mut self, key: (QueueId, Box<str>), remember: Duration, now: Instant) -> bool {
+        self.since_sweep += 1;
+        if self.since_sweep >= Self::SWEEP_EVERY {
+            self.since_sweep = 0;
+            self.until.retain(|_, until| *until > now);
+        }
+        match self.until.get(&key) {
+            Some(until) if *until > now => false,
+            _ => {
+                self.until.insert(key, now + remember);
+                true
+            }
+        }
+    }
 }
 
 impl MemoryStore {
@@ -101,6 +133,21 @@ impl QueueStore for MemoryStore {
         queue.set_status(status);
         slot.changes.publish(signal(&queue));
         Ok(Self::info(&slot, &queue))
+    }
+
+    async fn claim_once(
+        &self,
+        queue_id: &str,
+        token: &str,
+        remember_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let id =
+            QueueId::parse(queue_id).map_err(|_| StoreError::QueueNotFound(queue_id.into()))?;
+        Ok(self.claims.lock().claim(
+            (id, token.into()),
+            Duration::from_millis(remember_ms),
+            Instant::now(),
+        ))
     }
 
     async fn delete_queue(&self, id: &str) -> Result<(), StoreError> {
@@ -208,6 +255,29 @@ mod tests {
 
     fn settings() -> QueueSettings {
         QueueSettings::new(1000, 10, 60).unwrap()
+    }
+
+    #[test]
+    fn a_claim_is_refused_while_remembered_and_forgotten_after() {
+        let mut claims = Claims::default();
+        let key = || (QueueId::parse("q").unwrap(), Box::<str>::from("nonce-1"));
+        let t0 = Instant::now();
+        let remember = Duration::from_secs(120);
+        assert!(claims.claim(key(), remember, t0));
+        assert!(!claims.claim(key(), remember, t0 + Duration::from_secs(119)));
+        let other_queue = (QueueId::parse("r").unwrap(), Box::<str>::from("nonce-1"));
+        assert!(claims.claim(other_queue, remember, t0));
+        assert!(claims.claim(key(), remember, t0 + Duration::from_secs(121)));
+        // Sweeps keep the map to what is still remembered.
+        let later = t0 + Duration::from_secs(1000);
+        for i in 0..Claims::SWEEP_EVERY {
+            claims.claim(
+                (QueueId::parse("q").unwrap(), format!("n{i}").into()),
+                remember,
+                later,
+            );
+        }
+        assert_eq!(claims.until.len(), Claims::SWEEP_EVERY);
     }
 
     #[tokio::test]

@@ -148,10 +148,33 @@ pub trait QueueStore: Send + Sync + 'static {
         seq: Seq,
     ) -> impl Future<Output = Result<Option<LeaveOutcome>, StoreError>> + Send;
 
+    /// Marks `token` of `queue_id` used, for `remember_ms`: true the first
+    /// time, false for every later call while it is remembered, across the
+    /// whole fleet (a proof of work is good for one join).
+    fn claim_once(
+        &self,
+        queue_id: &str,
+        token: &str,
+        remember_ms: u64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Runs admission for every queue this process is responsible for.
     fn tick(&self, now_ms: u64) -> impl Future<Output = Result<Vec<QueueTick>, StoreError>> + Send;
 
     fn queue_info(&self, queue_id: &str) -> Option<QueueInfo>;
+
+    /// [`QueueStore::queue_info`], looked up in the backing store when this
+    /// server has not seen the queue yet (one created on another server of
+    /// the fleet a moment ago), so that its settings apply to the very
+    /// first join this server takes.
+    fn load_queue(
+        &self,
+        queue_id: &str,
+    ) -> impl Future<Output = Result<QueueInfo, StoreError>> + Send {
+        let info = self.queue_info(queue_id);
+        let id = queue_id.to_string();
+        async move { info.ok_or(StoreError::QueueNotFound(id)) }
+    }
 
     fn entry_view(&self, queue_id: &str, seq: Seq) -> Option<EntryView>;
 

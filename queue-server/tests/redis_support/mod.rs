@@ -723,3 +723,57 @@ pub(crate) async fn leave_across_servers(target: &RedisTarget, prefix: &str) {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// A proof-of-work solution is good for one join across the fleet: a
+/// challenge from one server is accepted by the other, once.
+pub(crate) async fn proof_of_work_across_servers(target: &RedisTarget, prefix: &str) {
+    let a = server(options(target, prefix)).await;
+    let b = server(options(target, prefix)).await;
+    let queue = "guarded";
+    let (code, body) = read(
+        a.client
+            .put(a.url(&format!("/v1/api/queues/{queue}")))
+            .bearer_auth(ADMIN)
+            .json(
+                &json!({"admissionRatePerSec": 1, "maxActive": 1, "sessionTtlSec": 600,
+                          "powDifficulty": 200, "powAdaptive": true}),
+            )
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    eventually("b knows the setting", Duration::from_secs(5), || async {
+        b.store()
+            .queue_info(queue)
+            .is_some_and(|info| info.settings.pow_difficulty == 200 && info.settings.pow_adaptive)
+    })
+    .await;
+    let (code, challenge) = read(
+        b.client
+            .get(b.url(&format!("/v1/api/queues/{queue}/challenge")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{challenge}");
+    let altcha = queue_server::proof_of_work::solve(&serde_json::from_value(challenge).unwrap());
+    let join = |server: &Server, user: &'static str| {
+        server
+            .client
+            .post(server.url(&format!("/v1/api/queues/{queue}/entries")))
+            .json(&json!({"userId": user, "altcha": altcha}))
+            .send()
+    };
+    let (code, body) = read(join(&a, "first").await.unwrap()).await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    let (code, body) = read(join(&b, "second").await.unwrap()).await;
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("pow_replayed"))
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}

@@ -16,5 +16,5 @@ pub mod ticket;
 
 pub use event::{NewEvent, SectionSpec};
 pub use hold::{judge_seats, SeatSelection, SeatState, Verdict};
-pub use seat_map::{SeatMap, SeatView};
+pub use seat_map::{SeatMap, SeatView, SectionSummary};
 pub use status::{EventStatus, ReservationStatus, SeatStatus};

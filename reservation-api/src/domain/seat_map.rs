@@ -135,6 +135,44 @@ pub fn compact(seats: &[SeatView]) -> SeatMap {
     map
 }
 
+/// One section of an event as the event's page lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SectionSummary {
+    pub name: String,
+    pub rows: i64,
+    pub seats_per_row: i64,
+    pub price_krw: i64,
+    pub total_seats: i64,
+    pub available_seats: i64,
+}
+
+/// The sections of `seats` (an event's seats in id order, so in section
+/// order), each with its seats available as the views judged them. Sections
+/// are rectangles: their size is their highest row and seat number.
+pub fn section_summaries(seats: &[SeatView]) -> Vec<SectionSummary> {
+    let mut out: Vec<SectionSummary> = Vec::new();
+    for seat in seats {
+        if out.last().is_none_or(|s| s.name != seat.section) {
+            out.push(SectionSummary {
+                name: seat.section.clone(),
+                rows: 0,
+                seats_per_row: 0,
+                price_krw: seat.price_krw,
+                total_seats: 0,
+                available_seats: 0,
+            });
+        }
+        let section = out.last_mut().expect("a section was just pushed");
+        section.rows = section.rows.max(seat.row);
+        section.seats_per_row = section.seats_per_row.max(seat.number);
+        section.total_seats += 1;
+        if seat.status == SeatStatus::Available {
+            section.available_seats += 1;
+        }
+    }
+    out
+}
+
 fn close_last_run(map: &mut SeatMap, status_run: &mut Option<(char, u32)>) {
     if let Some(run) = map.sections.last_mut().and_then(|s| s.runs.last_mut()) {
         run.flush(status_run.take());
@@ -144,6 +182,40 @@ fn close_last_run(map: &mut SeatMap, status_run: &mut Option<(char, u32)>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sections_are_summarized_in_order_with_their_free_seats() {
+        let seats = [
+            seat(1, "VIP", 1, 1, SeatStatus::Sold),
+            seat(2, "VIP", 1, 2, SeatStatus::Available),
+            seat(3, "VIP", 2, 1, SeatStatus::Held),
+            seat(4, "VIP", 2, 2, SeatStatus::Available),
+            seat(5, "R", 1, 1, SeatStatus::Held),
+        ];
+        let summaries = section_summaries(&seats);
+        assert_eq!(
+            summaries,
+            [
+                SectionSummary {
+                    name: "VIP".into(),
+                    rows: 2,
+                    seats_per_row: 2,
+                    price_krw: 150_000,
+                    total_seats: 4,
+                    available_seats: 2,
+                },
+                SectionSummary {
+                    name: "R".into(),
+                    rows: 1,
+                    seats_per_row: 1,
+                    price_krw: 70_000,
+                    total_seats: 1,
+                    available_seats: 0,
+                },
+            ]
+        );
+        assert!(section_summaries(&[]).is_empty());
+    }
 
     fn seat(id: i64, section: &str, row: i64, number: i64, status: SeatStatus) -> SeatView {
         SeatView {

@@ -220,6 +220,15 @@ impl From<SeatView> for SeatDto {
     }
 }
 
+/// A purchase session as its buyer sees it (the answer to leaving the sale).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionDto {
+    pub queue_id: String,
+    pub entry_id: String,
+    pub status: &'static str,
+}
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReservationDto {

@@ -2,6 +2,7 @@
 //! may browse events on sale and their seat maps.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -47,7 +48,7 @@ pub(super) async fn create(
     idempotent(&st, "admin", &headers, &body, || async {
         let new_event = parse_json::<CreateEventBody>(&body)?.into_new_event()?;
         let event = st.svc.create_event(new_event).await?;
-        let sections = st.svc.sections(&event.id).await?;
+        let sections = rendered_map(&st, &event.id).await?.sections.clone();
         Ok((
             StatusCode::CREATED,
             to_json(&EventDto::new(event, Some(sections)))?,
@@ -89,10 +90,27 @@ pub(super) async fn get_one(
     event_with_sections(&st, event).await
 }
 
+/// The event's seat map rendered, and its sections summarized, from the
+/// shared rows snapshot: once per snapshot for all readers.
+async fn rendered_map(st: &AppState, event_id: &str) -> Result<Arc<Rendered>> {
+    let rows = st.svc.seat_rows(event_id).await?;
+    st.seat_maps
+        .get_or_render(event_id, &rows, st.svc.now_ms(), |seats| {
+            let map = crate::domain::seat_map::compact(seats);
+            let body = to_json(&SeatMapDto::new(event_id, &map))?;
+            let digest = Sha256::digest(&body);
+            Ok(Rendered {
+                etag: format!("W/\"{}\"", hex(&digest[..12])),
+                body: body.into(),
+                sections: crate::domain::seat_map::section_summaries(seats),
+            })
+        })
+}
+
 /// An event with its available seats per section, as `GET /events/{id}`
 /// and the status change both answer.
 async fn event_with_sections(st: &AppState, event: EventRecord) -> Result<Response> {
-    let sections = st.svc.sections(&event.id).await?;
+    let sections = rendered_map(st, &event.id).await?.sections.clone();
     Ok(json_response(
         StatusCode::OK,
         to_json(&EventDto::new(event, Some(sections)))?,
@@ -184,18 +202,7 @@ pub(super) async fn seat_map(
 ) -> Result<Response> {
     let admin = is_admin(&headers, &st.admin_key);
     let event = st.svc.visible_event(&event_id, admin).await?;
-    let rows = st.svc.seat_rows(&event.id).await?;
-    let rendered = st
-        .seat_maps
-        .get_or_render(&event.id, &rows, st.svc.now_ms(), |seats| {
-            let map = crate::domain::seat_map::compact(seats);
-            let body = to_json(&SeatMapDto::new(&event.id, &map))?;
-            let digest = Sha256::digest(&body);
-            Ok(Rendered {
-                etag: format!("W/\"{}\"", hex(&digest[..12])),
-                body: body.into(),
-            })
-        })?;
+    let rendered = rendered_map(&st, &event.id).await?;
     let etag = rendered.etag.as_str();
     // Drafts are for admins only: never in a shared cache.
     let cache_control = if event.status == EventStatus::Draft {

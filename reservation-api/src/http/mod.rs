@@ -93,6 +93,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/api/reservations/{reservation_id}/status",
             patch(reservations::set_status),
         )
+        .route(
+            "/v1/api/session",
+            axum::routing::delete(reservations::leave),
+        )
         .route("/v1/api/payments", axum::routing::post(payments::pay))
         .route("/v1/api/payments/attention", get(payments::attention))
         .route("/v1/api/tickets", get(tickets::list))

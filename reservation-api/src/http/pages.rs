@@ -101,6 +101,7 @@ impl FanPages {
                 frame: vec![TOSS_HOSTS.into()],
                 img: vec![TOSS_HOSTS.into()],
                 form_action: vec![TOSS_HOSTS.into()],
+                ..ExtraSources::default()
             },
             _ => ExtraSources::default(),
         };

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::body::RequestBody;
-use super::dto::{parse_json, to_json, HoldBody, ReservationDto, StatusBody};
+use super::dto::{parse_json, to_json, HoldBody, ReservationDto, SessionDto, StatusBody};
 use super::idempotency::idempotent;
 use super::path::Id;
 use super::AppState;
@@ -61,6 +61,20 @@ pub(super) async fn release(
         StatusCode::OK,
         to_json(&ReservationDto::from(r))?,
     ))
+}
+
+/// `DELETE /v1/api/session`: the buyer leaves the sale. Its holds are
+/// released and the slot goes to the next fan in line; the page calls it when
+/// the fan gives up or closes the tab, so a slot is not kept for nobody until
+/// the admission runs out. Leaving twice answers the same.
+pub(super) async fn leave(State(st): State<AppState>, buyer: Buyer) -> Result<Response> {
+    let status = st.svc.leave(&buyer).await?;
+    let session = SessionDto {
+        queue_id: buyer.queue_id,
+        entry_id: buyer.entry_id,
+        status: status.as_str(),
+    };
+    Ok(json_response(StatusCode::OK, to_json(&session)?))
 }
 
 /// `PATCH /{id}/status` with `{"status":"released"}`: the REST spelling of

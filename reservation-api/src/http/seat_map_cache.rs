@@ -11,18 +11,22 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use crate::domain::{SeatStatus, SeatView};
+use crate::domain::{SeatStatus, SeatView, SectionSummary};
 use crate::error::Result;
 use crate::store::{seat_views, SeatRow};
 
 /// Events whose rendered map is kept; past this the cache starts over.
 const MAX_EVENTS: usize = 256;
 
-/// One rendered map: its JSON and the ETag over it.
+/// One rendered map: its JSON and the ETag over it, and the per-section
+/// summary the event's own answer carries (the same snapshot, so the
+/// thousands of fans who read the venue while they wait for a seat cost a
+/// lookup too, not two queries each).
 #[derive(Debug)]
 pub(super) struct Rendered {
     pub(super) body: Bytes,
     pub(super) etag: String,
+    pub(super) sections: Vec<SectionSummary>,
 }
 
 #[derive(Debug)]
@@ -103,6 +107,7 @@ mod tests {
                 Ok(Rendered {
                     body: Bytes::from(format!("{now_ms}:{held}")),
                     etag: String::new(),
+                    sections: Vec::new(),
                 })
             })
             .map(|r| String::from_utf8(r.body.to_vec()).unwrap())

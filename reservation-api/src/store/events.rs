@@ -12,8 +12,8 @@ use super::seat_maps::{seat_views, Lookup};
 use super::{stored_seat_status, SqlStore};
 use super::{Result, StoreError};
 use crate::domain::hold::effective_seat_status;
-pub use crate::domain::SeatView;
 use crate::domain::{EventStatus, NewEvent, SeatStatus};
+pub use crate::domain::{SeatView, SectionSummary};
 use ticketon_wire::{SessionEvent, EVENT_SCHEMA_VERSION};
 
 /// Rows per multi-row INSERT when writing a seat map: 6 binds each stays far
@@ -31,16 +31,6 @@ pub struct EventRecord {
     pub max_seats_per_order: u32,
     pub status: EventStatus,
     pub created_at_ms: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SectionSummary {
-    pub name: String,
-    pub rows: i64,
-    pub seats_per_row: i64,
-    pub price_krw: i64,
-    pub total_seats: i64,
-    pub available_seats: i64,
 }
 
 /// Whether event `e` has a seat that is not sold (index `seats_by_status`).
@@ -261,50 +251,6 @@ impl SqlStore {
         .execute(&self.pool)
         .await?;
         Ok(sold_out)
-    }
-
-    pub async fn section_summaries(
-        &self,
-        event_id: &str,
-        now_ms: i64,
-    ) -> Result<Vec<SectionSummary>> {
-        let sections = sqlx::query(
-            "SELECT name, row_count, seats_per_row, price_krw FROM sections \
-             WHERE event_id = ? ORDER BY position",
-        )
-        .bind(event_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let available = sqlx::query(
-            "SELECT section, COUNT(*) AS n FROM seats WHERE event_id = ? AND \
-             (status = 'available' OR (status = 'held' AND hold_expires_at_ms <= ?)) GROUP BY section",
-        )
-        .bind(event_id)
-        .bind(now_ms)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = Vec::with_capacity(sections.len());
-        for s in &sections {
-            let name: String = s.try_get("name")?;
-            let rows: i64 = s.try_get("row_count")?;
-            let per_row: i64 = s.try_get("seats_per_row")?;
-            let mut avail = 0;
-            for a in &available {
-                let section: String = a.try_get("section")?;
-                if section == name {
-                    avail = a.try_get("n")?;
-                }
-            }
-            out.push(SectionSummary {
-                name,
-                rows,
-                seats_per_row: per_row,
-                price_krw: s.try_get("price_krw")?,
-                total_seats: rows * per_row,
-                available_seats: avail,
-            });
-        }
-        Ok(out)
     }
 
     /// The seat map, each seat with its status as of `now_ms`, optionally

@@ -10,7 +10,7 @@ use sqlx::{Any, Row, Transaction};
 use super::{is_retryable, placeholders, retry_pause, SessionRef, SqlStore, DB_RETRIES};
 use super::{Result, StoreError};
 use crate::domain::hold::check_releasable;
-use crate::domain::session::SessionEnd;
+use crate::domain::session::{SessionEnd, SessionStatus};
 use crate::domain::ReservationStatus;
 use crate::error::ErrorCode;
 
@@ -163,6 +163,77 @@ impl SqlStore {
             status: ReservationStatus::Released,
             ..record
         })
+    }
+
+    /// The fan leaves the sale: the session's holds are released and the
+    /// session ends as released in one transaction, so the queue-server lets
+    /// the next fan in now instead of when the admission runs out. A session
+    /// that already ended stays as it was. Returns the session's status.
+    pub async fn leave_session(&self, session: &SessionRef, now_ms: i64) -> Result<SessionStatus> {
+        let mut attempt = 0;
+        loop {
+            match self.leave_session_once(session, now_ms).await {
+                Err(e) if is_retryable(&e) && attempt < DB_RETRIES => {
+                    attempt += 1;
+                    retry_pause(attempt).await;
+                }
+                Err(e) => return Err(e),
+                Ok(()) => break,
+            }
+        }
+        self.session_status(&session.entry_id)
+            .await?
+            .ok_or_else(|| StoreError::Inconsistent("the ended session has no row".into()))
+    }
+
+    async fn leave_session_once(&self, session: &SessionRef, now_ms: i64) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let status: Option<String> =
+            sqlx::query("SELECT status FROM admission_sessions WHERE entry_id = ?")
+                .bind(&session.entry_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| row.try_get("status"))
+                .transpose()?;
+        if status.is_some_and(|s| s != SessionStatus::Active.as_str()) {
+            // Ended another way already: leaving changes nothing.
+            tx.rollback().await?;
+            return Ok(());
+        }
+        // By user first: the index on user_id finds a fan's few reservations.
+        // Holds whose time is up are the sweeper's to expire.
+        let sql = format!(
+            "SELECT id FROM reservations WHERE user_id = ? AND entry_id = ? AND status = 'held' \
+             AND expires_at_ms > ?{}",
+            self.dialect.for_update()
+        );
+        let held: Vec<String> = sqlx::query(&sql)
+            .bind(&session.user_id)
+            .bind(&session.entry_id)
+            .bind(now_ms)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<std::result::Result<_, _>>()?;
+        for id in &held {
+            sqlx::query(
+                "UPDATE reservations SET status = 'released', updated_at_ms = ? WHERE id = ?",
+            )
+            .bind(now_ms)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            let seats = seat_ids_of(&mut *tx, id).await?;
+            free_seats(&mut tx, id, &seats).await?;
+        }
+        self.end_session_in_tx(&mut tx, session, SessionEnd::Released, now_ms)
+            .await?;
+        tx.commit().await?;
+        if !held.is_empty() {
+            self.seats_changed();
+        }
+        Ok(())
     }
 
     /// Moves up to `limit` holds whose time is up to `expired` and frees

@@ -123,25 +123,22 @@ fn closed_refuses_new_joins_but_returns_existing_entries() {
 }
 
 #[test]
-fn eta_follows_the_observed_rate() {
-    // Configured for 100/s but max_active keeps it to 5 admissions overall.
-    let mut q = open_queue(100, 5, 600);
+fn with_the_slots_taken_and_no_session_ended_the_ttl_sets_the_eta() {
+    // Configured for 100/s, but 6 slots of 600 s keep it to 6 admissions
+    // until sessions end: at the latest after 600 s, so one a 100 s.
+    let mut q = open_queue(100, 6, 600);
     for i in 0..100 {
         q.join(user(&format!("u{i}"))).unwrap();
     }
     for tick in 0..=450 {
         q.tick(T0 + tick * 20);
     }
-    // 5 admissions over nine seconds: 10 places take 18 s.
-    assert!(
-        (17_900..=18_100).contains(&q.eta_ms(10)),
-        "{}",
-        q.eta_ms(10)
-    );
-    // Stalled for a whole window: the ETA grows instead of falling back to
-    // the optimistic configured rate.
-    q.tick(T0 + 30_000);
-    assert_eq!(q.eta_ms(10), 100_000);
+    assert_eq!(q.eta_ms(10), 1_000_000);
+    // A session ends: one a second is all there is to go by now (one end,
+    // measured over at least a second).
+    assert_eq!(q.leave(1), Some(LeaveOutcome::LeftActive));
+    q.tick(T0 + 10_000);
+    assert_eq!(q.eta_ms(10), 10_000);
 }
 
 #[derive(Debug, Clone)]

@@ -98,6 +98,13 @@ impl KeyLayout {
         format!("{}:queues", self.prefix)
     }
 
+    /// String, with expiry: a one-time token of the queue (a proof of
+    /// work's nonce) that has been used. Left to expire, also when the queue
+    /// is deleted.
+    pub fn claim(&self, id: &QueueId, token: &str) -> String {
+        format!("{}:q:{{{}}}:claim:{token}", self.prefix, id.as_str())
+    }
+
     pub fn queue(&self, id: &QueueId) -> QueueKeys {
         // Queue ids are [A-Za-z0-9_-], so they cannot break out of the tag.
         let base = format!("{}:q:{{{}}}", self.prefix, id.as_str());

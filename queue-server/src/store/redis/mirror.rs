@@ -176,7 +176,7 @@ impl Mirror {
         if self.batches.back().is_some_and(|last| last.to >= batch.to) {
             return;
         }
-        self.rate.record(batch.at_ms, batch.admitted);
+        self.rate.record(batch.admitted);
         self.batches.push_back(batch);
     }
 

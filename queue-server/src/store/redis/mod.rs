@@ -331,6 +331,8 @@ impl QueueStore for RedisStore {
                     .arg(settings.session_ttl_sec)
                     .arg(initial_status.as_str())
                     .arg(settings.joins_per_ip_per_minute)
+                    .arg(settings.pow_difficulty)
+                    .arg(u8::from(settings.pow_adaptive))
                     .invoke_async(&mut conn),
             )
             .await?;
@@ -359,6 +361,34 @@ impl QueueStore for RedisStore {
         }
         inner.refresh_queue(&qid).await?;
         inner.info_of(&qid)
+    }
+
+    async fn load_queue(&self, queue_id: &str) -> Result<QueueInfo, StoreError> {
+        Ok(self.slot(queue_id).await?.mirror.read().info())
+    }
+
+    async fn claim_once(
+        &self,
+        queue_id: &str,
+        token: &str,
+        remember_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let inner = &self.inner;
+        let qid =
+            QueueId::parse(queue_id).map_err(|_| StoreError::QueueNotFound(queue_id.into()))?;
+        let mut conn = inner.conn.clone();
+        let set: Option<String> = inner
+            .run(
+                redis::cmd("SET")
+                    .arg(inner.layout.claim(&qid, token))
+                    .arg(1)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(remember_ms.max(1))
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(set.is_some())
     }
 
     async fn delete_queue(&self, id: &str) -> Result<(), StoreError> {

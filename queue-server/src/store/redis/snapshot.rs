@@ -83,13 +83,17 @@ impl Snapshot {
         let field = |i: usize| meta.get(i).cloned().flatten().ok_or_else(|| bad(i));
         let num = |i: usize| -> Result<u64, BadReply> { field(i)?.parse().map_err(bad) };
         let small = |i: usize| -> Result<u32, BadReply> { field(i)?.parse().map_err(bad) };
-        // Absent on queues written before the setting existed: no limit.
-        let joins_per_ip = match meta.get(10).cloned().flatten() {
-            Some(raw) => raw.parse().map_err(bad)?,
-            None => 0,
+        // Absent on queues written before the setting existed: none.
+        let optional = |i: usize| -> Result<u32, BadReply> {
+            match meta.get(i).cloned().flatten() {
+                Some(raw) => raw.parse().map_err(bad),
+                None => Ok(0),
+            }
         };
+        let (joins_per_ip, pow, pow_adaptive) = (optional(10)?, optional(11)?, optional(12)? == 1);
         let settings = QueueSettings::new(small(1)?, small(2)?, small(3)?)
             .and_then(|s| s.with_joins_per_ip_per_minute(joins_per_ip))
+            .and_then(|s| s.with_proof_of_work(pow, pow_adaptive))
             .map_err(bad)?;
         let leaves = leaves
             .chunks_exact(2)

@@ -6,7 +6,8 @@
 -- {meta_fields, line_length, new_users, first_batch_index, new_batches,
 --  new_leaves (member, score, ...), active_count}.
 local m = redis.call('HMGET', KEYS[1], 'epoch', 'rate', 'max_active', 'ttl', 'status',
-  'frontier', 'admitted_total', 'left_ahead', 'adm_trimmed', 'leave_count', 'ip_joins')
+  'frontier', 'admitted_total', 'left_ahead', 'adm_trimmed', 'leave_count', 'ip_joins', 'pow',
+  'pow_adaptive')
 if not m[1] then
   return {}
 end
