@@ -216,13 +216,19 @@ impl<S: QueueStore> QueueService<S> {
         Ok(())
     }
 
+    /// The queue's settings and counters, read from the backing store when
+    /// this server has not seen the queue yet.
+    async fn known_queue(&self, queue_id: &str) -> Result<QueueInfo, QueueError> {
+        match self.store.queue_info(queue_id) {
+            Some(info) => Ok(info),
+            None => Ok(self.store.load_queue(queue_id).await?),
+        }
+    }
+
     /// A proof-of-work challenge for the next join of `queue_id`, at the
     /// queue's difficulty now; `None` when the queue asks for none.
-    pub fn challenge(&self, queue_id: &str) -> Result<Option<altcha::Challenge>, QueueError> {
-        let info = self
-            .store
-            .queue_info(queue_id)
-            .ok_or_else(|| QueueError::QueueNotFound(queue_id.to_string()))?;
+    pub async fn challenge(&self, queue_id: &str) -> Result<Option<altcha::Challenge>, QueueError> {
+        let info = self.known_queue(queue_id).await?;
         let settings = info.settings;
         let difficulty = proof_of_work::difficulty(
             settings.pow_difficulty,
@@ -239,8 +245,8 @@ impl<S: QueueStore> QueueService<S> {
         )))
     }
 
-    /// Joins `user_id`, counted against the queue's per-address limit when
-    /// the client's address is known.
+    /// Joins `user_id` once the queue's gates let it in
+    /// ([`QueueService::admit_to_join`]).
     pub async fn join(
         &self,
         queue_id: &str,
@@ -250,10 +256,7 @@ impl<S: QueueStore> QueueService<S> {
     ) -> Result<Joined, QueueError> {
         let user = UserId::parse(user_id)?;
         let gates = async {
-            let info = match self.store.queue_info(queue_id) {
-                Some(info) => info,
-                None => self.store.load_queue(queue_id).await?,
-            };
+            let info = self.known_queue(queue_id).await?;
             self.admit_to_join(queue_id, &info, client, altcha).await
         };
         if let Err(refused) = gates.await {

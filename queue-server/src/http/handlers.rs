@@ -214,11 +214,11 @@ pub(super) fn get_queue<S: QueueStore>(
 
 /// `GET .../challenge`: an ALTCHA challenge to solve before joining a queue
 /// that asks for a proof of work.
-pub(super) fn challenge<S: QueueStore>(
+pub(super) async fn challenge<S: QueueStore>(
     app: &App<S>,
     queue_id: &str,
 ) -> Result<HttpResponse, QueueError> {
-    match app.service.challenge(queue_id)? {
+    match app.service.challenge(queue_id).await? {
         Some(challenge) => Ok(response::json(StatusCode::OK, &challenge)),
         None => Err(QueueError::PowNotRequired(queue_id.to_string())),
     }

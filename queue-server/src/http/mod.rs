@@ -156,7 +156,7 @@ async fn dispatch<S: QueueStore>(
         Route::Challenge(q) => (
             RouteLabel::Challenge,
             match method {
-                Method::GET => handlers::challenge(app, q),
+                Method::GET => handlers::challenge(app, q).await,
                 _ => not_allowed("GET"),
             },
         ),
