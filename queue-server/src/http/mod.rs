@@ -8,7 +8,7 @@ pub mod client_ip;
 mod handlers;
 mod pages;
 mod response;
-mod router;
+pub mod router;
 mod server;
 mod stream;
 mod takeover;

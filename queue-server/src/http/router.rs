@@ -2,7 +2,7 @@
 //! and matching them byte by byte costs less than any regex or trie.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Route<'a> {
+pub enum Route<'a> {
     Healthz,
     Readyz,
     Metrics,
@@ -30,7 +30,7 @@ const PAGES_PREFIX: &str = "/queues/";
 
 const QUEUES_PREFIX: &str = "/v1/api/queues/";
 
-pub(super) fn route(path: &str) -> Option<Route<'_>> {
+pub fn route(path: &str) -> Option<Route<'_>> {
     match path {
         "/healthz" => return Some(Route::Healthz),
         "/readyz" => return Some(Route::Readyz),
