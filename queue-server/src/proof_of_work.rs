@@ -210,7 +210,7 @@ fn unix_now_sec() -> u64 {
 }
 
 /// The `altcha` field for `challenge`, solved here: what a client sends.
-/// For tests and the flash-sale simulator.
+/// For tests and `bench/src/pow_cost.rs`.
 pub fn solve(challenge: &Challenge) -> String {
     let solution = altcha::solve_challenge(altcha::SolveChallengeOptions::new(challenge))
         .expect("a challenge of ours is solvable")
