@@ -41,6 +41,10 @@ pub enum QueueError {
     ProofOfWork(#[from] crate::proof_of_work::PowRefusal),
     #[error("queue {0:?} asks for no proof of work: join directly")]
     PowNotRequired(String),
+    #[error("{0}")]
+    ScheduleFixed(String),
+    #[error("queue {0:?} has no pre-queue draw")]
+    NoDraw(String),
     #[error("the service is temporarily unavailable: {reason}")]
     Unavailable {
         reason: String,

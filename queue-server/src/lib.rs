@@ -14,6 +14,7 @@ pub mod http;
 pub mod join_limits;
 pub mod metrics;
 pub mod model;
+pub mod prequeue;
 pub mod proof_of_work;
 pub mod push;
 pub mod service;

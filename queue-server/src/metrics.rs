@@ -49,13 +49,15 @@ pub enum RouteLabel {
     Entry,
     /// A proof-of-work challenge.
     Challenge,
+    /// A pre-queue draw's record.
+    Draw,
     /// The waiting room page.
     Page,
     Unknown,
 }
 
 impl RouteLabel {
-    const ALL: [RouteLabel; 10] = [
+    const ALL: [RouteLabel; 11] = [
         RouteLabel::Healthz,
         RouteLabel::Readyz,
         RouteLabel::Metrics,
@@ -64,6 +66,7 @@ impl RouteLabel {
         RouteLabel::Entries,
         RouteLabel::Entry,
         RouteLabel::Challenge,
+        RouteLabel::Draw,
         RouteLabel::Page,
         RouteLabel::Unknown,
     ];
@@ -78,6 +81,7 @@ impl RouteLabel {
             RouteLabel::Entries => "entries",
             RouteLabel::Entry => "entry",
             RouteLabel::Challenge => "challenge",
+            RouteLabel::Draw => "draw",
             RouteLabel::Page => "page",
             RouteLabel::Unknown => "unknown",
         }
@@ -215,6 +219,8 @@ pub struct Metrics {
     /// Admission ticks skipped because admission events could not be handed
     /// to the bus (Kafka backed up).
     pub admission_paused_ticks: Counter,
+    /// Pre-queue draws this process committed.
+    pub draws: Counter,
     /// Connections hyper serves now (upgraded WebSockets are counted by the
     /// push layer). Also the connection cap's count.
     pub connections_open: Gauge<u64, AtomicU64>,
@@ -263,6 +269,11 @@ impl Metrics {
             "admission_paused_ticks",
             "Admission ticks skipped because the bus had no room for their events.",
         );
+        let draws = counter(
+            &mut registry,
+            "draws",
+            "Pre-queue draws this process made and committed at a scheduled opening.",
+        );
         let connections_refused = counter(
             &mut registry,
             "connections_refused",
@@ -284,6 +295,7 @@ impl Metrics {
             expirations,
             leaves,
             admission_paused_ticks,
+            draws,
             connections_open,
             connections_refused,
             requests,

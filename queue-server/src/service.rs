@@ -23,15 +23,21 @@ use crate::error::QueueError;
 use crate::events::EventOutbox;
 use crate::join_limits::JoinLimits;
 use crate::metrics::Metrics;
+use crate::model::draw::{self, ALGORITHM};
 use crate::model::{
     poll_after_ms, EntryState, LeaveOutcome, PollHintPolicy, QueueId, QueueSettings, QueueStatus,
-    Seq, UserId,
+    Schedule, Seq, UserId,
 };
+use crate::prequeue::{self, DrawKeys, DrawRecord};
 use crate::proof_of_work::{self, PowRefusal, ProofOfWork};
 use crate::push::{
     self, EntryMessages, NewWatcher, Outgoing, StatusMessage, StreamGuard, StreamKind, Watchers,
 };
 use crate::store::{EntryView, QueueInfo, QueueStore, QueueTick, StoreError};
+
+/// The shortest poll interval a pre-queue entry is told: its place is only
+/// known once the draw is made, and the push says when.
+const PREQUEUE_MIN_POLL_MS: u64 = 1_000;
 
 /// How often the admission loop runs; also the pacer's catch-up allowance.
 pub const ADMISSION_TICK: Duration = Duration::from_millis(10);
@@ -50,6 +56,9 @@ pub struct QueueService<S> {
     watchers: Arc<Watchers>,
     join_limits: JoinLimits,
     proof_of_work: ProofOfWork,
+    draw_keys: DrawKeys,
+    /// Each drawn queue's record, by queue id, with the epoch it is of.
+    draw_records: parking_lot::Mutex<std::collections::HashMap<String, (u64, Bytes)>>,
 }
 
 /// A join's answer.
@@ -89,6 +98,8 @@ impl<S: QueueStore> QueueService<S> {
             watchers: Arc::new(Watchers::new(0, push::shaping::DEFAULT_HEARTBEAT)),
             join_limits: JoinLimits::default(),
             proof_of_work: ProofOfWork::new(token_secret),
+            draw_keys: DrawKeys::new(token_secret),
+            draw_records: Default::default(),
         }
     }
 
@@ -139,16 +150,58 @@ impl<S: QueueStore> QueueService<S> {
         initial_status: Option<QueueStatus>,
     ) -> Result<(QueueId, QueueInfo, bool), QueueError> {
         let id = QueueId::parse(queue_id)?;
+        let existing = match self.store.load_queue(queue_id).await {
+            Ok(info) => Some(info.settings),
+            Err(StoreError::QueueNotFound(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let settings = self.schedule_of(settings, existing, initial_status)?;
         let (info, created) = self
             .store
             .put_queue(
                 id.clone(),
                 settings,
-                initial_status.unwrap_or(QueueStatus::Open),
+                initial_status.unwrap_or(settings.initial_status()),
             )
             .await?;
         tracing::info!(queue = %id, created, ?settings, status = info.status.as_str(), "queue put");
         Ok((id, info, created))
+    }
+
+    /// The schedule a `PUT` gives: fixed when the queue is created (in the
+    /// future, and not with a status of the operator's, which the opening
+    /// would overrule), and kept by later `PUT`s that leave it out.
+    fn schedule_of(
+        &self,
+        settings: QueueSettings,
+        existing: Option<QueueSettings>,
+        initial_status: Option<QueueStatus>,
+    ) -> Result<QueueSettings, QueueError> {
+        let asked = (settings.opens_at_ms, settings.prequeue);
+        if let Some(existing) = existing {
+            let fixed = (existing.opens_at_ms, existing.prequeue);
+            if asked != (0, false) && asked != fixed {
+                return Err(QueueError::ScheduleFixed(
+                    "opensAt and prequeue are fixed when the queue is created; delete it and create it again to reschedule".into(),
+                ));
+            }
+            return Ok(settings.with_schedule(fixed.0, fixed.1)?);
+        }
+        if settings.opens_at_ms == 0 {
+            return Ok(settings);
+        }
+        if settings.opens_at_ms <= self.now_ms() {
+            return Err(QueueError::InvalidField(
+                "opensAt must be in the future".into(),
+            ));
+        }
+        if initial_status.is_some() {
+            return Err(QueueError::InvalidField(
+                "status cannot be given with opensAt: a scheduled queue waits for its opening"
+                    .into(),
+            ));
+        }
+        Ok(settings)
     }
 
     pub async fn set_status(
@@ -156,6 +209,17 @@ impl<S: QueueStore> QueueService<S> {
         queue_id: &str,
         status: QueueStatus,
     ) -> Result<QueueInfo, QueueError> {
+        if status == QueueStatus::Prequeue {
+            return Err(QueueError::InvalidField(
+                "prequeue is not set by hand: schedule the queue with opensAt and prequeue".into(),
+            ));
+        }
+        let current = self.known_queue(queue_id).await?;
+        if current.status == QueueStatus::Prequeue && status != QueueStatus::Closed {
+            return Err(QueueError::ScheduleFixed(
+                "the queue is in its pre-queue: it opens by its draw at opensAt, and can only be closed before".into(),
+            ));
+        }
         let info = self.store.set_status(queue_id, status).await?;
         tracing::info!(
             queue = queue_id,
@@ -344,7 +408,7 @@ impl<S: QueueStore> QueueService<S> {
             .ok_or_else(|| QueueError::EntryNotFound(queue_id.to_string()))?;
         if outcome != LeaveOutcome::AlreadyEnded {
             self.metrics.leaves.inc();
-            self.watchers.entry_changed(queue_id, seq);
+            self.watchers.entry_changed(queue_id, view.place);
         }
         if let Some(events) = &self.events {
             let trace = events.take_join_trace(entry_id);
@@ -498,8 +562,9 @@ impl<S: QueueStore> QueueService<S> {
         let json = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
         match body {
             EntryStatus::Waiting { position, .. } => {
-                StatusMessage::waiting(json, position, view.eta_ms)
+                StatusMessage::waiting(json, view.place, position, view.eta_ms)
             }
+            EntryStatus::Prequeue { .. } => StatusMessage::undrawn(json, view.place),
             _ => StatusMessage::terminal(json),
         }
     }
@@ -522,6 +587,22 @@ impl<S: QueueStore> QueueService<S> {
 
     fn answer(&self, queue_id: &str, entry_id: &str, seq: Seq, view: &EntryView) -> EntryStatus {
         match view.state {
+            EntryState::Waiting if view.undrawn.is_some() => {
+                let undrawn = view.undrawn.expect("matched above");
+                let until_open_ms = undrawn.opens_at_ms.saturating_sub(self.now_ms());
+                let seconds = |wait_ms: u64| (until_open_ms + wait_ms + 500) / 1000;
+                EntryStatus::Prequeue {
+                    opens_at: rfc3339(undrawn.opens_at_ms),
+                    participants: undrawn.participants,
+                    eta_seconds_p25: seconds(undrawn.eta_p25_ms),
+                    eta_seconds_p75: seconds(undrawn.eta_p75_ms),
+                    // Nothing moves before the opening; right after it, the
+                    // draw takes a moment (and the push says when it is done).
+                    poll_after_ms: poll_after_ms(&self.poll_hints, until_open_ms, seq)
+                        .max(PREQUEUE_MIN_POLL_MS),
+                    draw_id: prequeue::hex(self.draw_keys.participant_id(entry_id)),
+                }
+            }
             EntryState::Waiting => EntryStatus::Waiting {
                 position: view.position,
                 // Rounded, not truncated or ceiled: the nearest whole second is
@@ -584,6 +665,12 @@ impl<S: QueueStore> QueueService<S> {
             }
         }
         let ticks = self.store.tick(self.now_ms()).await?;
+        for tick in &ticks {
+            if let Some(block) = tick.draw_due {
+                self.make_draw(tick.queue_id.as_str(), tick.epoch, block)
+                    .await?;
+            }
+        }
         if let Some(events) = &self.events {
             self.publish_tick_events(events, &ticks);
         }
@@ -592,6 +679,93 @@ impl<S: QueueStore> QueueService<S> {
             self.metrics.expirations.inc_by(tick.expired.len() as u64);
         }
         Ok(ticks)
+    }
+
+    /// Draws a sealed pre-queue and commits the order. A crash before the
+    /// commit leaves the queue sealed, and the next lease holder draws
+    /// again with the same seed, so to the same order.
+    async fn make_draw(&self, queue_id: &str, epoch: u64, block: u64) -> Result<(), QueueError> {
+        let (keys, codec, id) = (
+            self.draw_keys.clone(),
+            self.entry_ids.clone(),
+            queue_id.to_string(),
+        );
+        // About a second for a million participants: off the admission loop's thread.
+        let order = tokio::task::spawn_blocking(move || keys.draw(&codec, &id, epoch, block))
+            .await
+            .map_err(|e| QueueError::Unavailable {
+                reason: format!("the draw did not finish: {e}"),
+                retry_after_sec: 1,
+            })?;
+        let committed = self.store.commit_draw(queue_id, epoch, order).await?;
+        if committed {
+            self.metrics.draws.inc();
+            tracing::info!(
+                queue = queue_id,
+                participants = block,
+                "pre-queue drawn: the queue is open"
+            );
+        }
+        Ok(())
+    }
+
+    /// The draw's public record (`GET .../draw`), as JSON. Once drawn it
+    /// never changes, and with a large pre-queue it is costly to make (an
+    /// HMAC or two per participant), so it is made once, off the runtime's
+    /// threads, and kept.
+    pub async fn draw_record(&self, queue_id: &str) -> Result<Bytes, QueueError> {
+        let info = self.queue_info(queue_id)?;
+        if !info.settings.prequeue {
+            return Err(QueueError::NoDraw(queue_id.to_string()));
+        }
+        if let Some((epoch, json)) = self.draw_records.lock().get(queue_id) {
+            if *epoch == info.epoch {
+                return Ok(json.clone());
+            }
+        }
+        let (stage, participants) = match info.schedule {
+            Schedule::Pending { .. } => ("pending", info.counters.joined_total),
+            Schedule::Sealed { block } => ("sealed", block),
+            Schedule::Opened => ("drawn", info.drawn),
+        };
+        let order = self.store.drawn_order(queue_id);
+        let drawn = order.is_some();
+        let (keys, codec, id) = (
+            self.draw_keys.clone(),
+            self.entry_ids.clone(),
+            queue_id.to_string(),
+        );
+        let opened = self.now_ms() >= info.settings.opens_at_ms;
+        let json = tokio::task::spawn_blocking(move || {
+            let seed = keys.seed(&id, info.epoch);
+            let (ids, places) = match &order {
+                Some(order) => prequeue::published_places(&keys, &codec, &id, info.epoch, order),
+                None => (Vec::new(), Vec::new()),
+            };
+            let record = DrawRecord {
+                queue_id: id,
+                algorithm: ALGORITHM,
+                opens_at: rfc3339(info.settings.opens_at_ms),
+                stage,
+                commitment: prequeue::hex(draw::commitment(&seed)),
+                seed: opened.then(|| prequeue::hex(seed)),
+                participants,
+                ids,
+                places,
+            };
+            Bytes::from(serde_json::to_vec(&record).unwrap_or_default())
+        })
+        .await
+        .map_err(|e| QueueError::Unavailable {
+            reason: format!("the draw's record could not be made: {e}"),
+            retry_after_sec: 1,
+        })?;
+        if drawn {
+            self.draw_records
+                .lock()
+                .insert(queue_id.to_string(), (info.epoch, json.clone()));
+        }
+        Ok(json)
     }
 
     fn publish_tick_events(&self, events: &EventOutbox, ticks: &[QueueTick]) {
@@ -667,10 +841,11 @@ fn queue_state(status: QueueStatus) -> QueueState {
         QueueStatus::Paused => QueueState::Paused,
         QueueStatus::Closed => QueueState::Closed,
         QueueStatus::SoldOut => QueueState::SoldOut,
+        QueueStatus::Prequeue => QueueState::Prequeue,
     }
 }
 
-fn rfc3339(unix_ms: u64) -> String {
+pub fn rfc3339(unix_ms: u64) -> String {
     let at = time::OffsetDateTime::UNIX_EPOCH + Duration::from_millis(unix_ms);
     at.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()

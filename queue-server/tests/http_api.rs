@@ -254,14 +254,14 @@ async fn bad_admin_input_is_a_400() {
     // A misspelt or unknown setting is refused, named, never ignored: a
     // sale scheduled by a field this server does not know would start at once.
     let mut typo = queue_body(1, 1);
-    typo["opensAt"] = json!("2030-01-01T10:00:00Z");
+    typo["opensAtt"] = json!("2030-01-01T10:00:00Z");
     let (status, body) = h.put_queue("q", typo).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_field");
     assert!(
         body["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("opensAt"),
+            .contains("opensAtt"),
         "{body}"
     );
 
@@ -627,6 +627,17 @@ impl QueueStore for DownStore {
     }
     async fn claim_once(&self, _: &str, _: &str, _: u64) -> Result<bool, StoreError> {
         Err(StoreError::Unavailable("backend down".into()))
+    }
+    async fn commit_draw(
+        &self,
+        _: &str,
+        _: u64,
+        _: queue_server::model::LineOrder,
+    ) -> Result<bool, StoreError> {
+        Err(StoreError::Unavailable("backend down".into()))
+    }
+    fn drawn_order(&self, _: &str) -> Option<queue_server::model::LineOrder> {
+        None
     }
     fn queue_info(&self, _: &str) -> Option<QueueInfo> {
         None
@@ -1097,5 +1108,185 @@ async fn a_queue_with_proof_of_work_takes_each_solution_once_for_itself() {
         (status, queue["powAdaptive"].as_bool()),
         (StatusCode::OK, Some(true))
     );
+    h.server.shutdown().await;
+}
+
+fn unix_ms_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+#[tokio::test]
+async fn a_scheduled_sale_draws_its_prequeue_and_lines_up_later_fans_behind_it() {
+    use queue_server::model::draw;
+    let h = harness().await;
+    let opens_at_ms = unix_ms_now() + 1_500;
+    let opens_at = queue_server::service::rfc3339(opens_at_ms);
+    let plan = json!({"admissionRatePerSec": 1, "maxActive": 100, "sessionTtlSec": 60,
+                      "opensAt": opens_at, "prequeue": true});
+
+    // Bad schedules are refused, naming what is wrong.
+    for (bad, code) in [
+        (json!({"opensAt": "tomorrow"}), "invalid_field"),
+        (json!({"opensAt": "2020-01-01T00:00:00Z"}), "invalid_field"),
+        (json!({"prequeue": true}), "invalid_field"),
+        (
+            json!({"opensAt": opens_at, "status": "open"}),
+            "invalid_field",
+        ),
+    ] {
+        let mut body = json!({"admissionRatePerSec": 1, "maxActive": 100, "sessionTtlSec": 60});
+        body.as_object_mut()
+            .unwrap()
+            .extend(bad.as_object().unwrap().clone());
+        let (status, answer) = h.put_queue("bad-schedule", body).await;
+        assert_error(status, &answer, StatusCode::BAD_REQUEST, code);
+    }
+
+    let (status, queue) = h.put_queue("drawn", plan.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{queue}");
+    assert_eq!(
+        (&queue["status"], &queue["prequeue"], &queue["opensAt"]),
+        (&json!("prequeue"), &json!(true), &json!(opens_at))
+    );
+    // The schedule is fixed; settings without it keep it.
+    let mut moved = plan.clone();
+    moved["opensAt"] = json!(queue_server::service::rfc3339(opens_at_ms + 60_000));
+    let (status, body) = h.put_queue("drawn", moved).await;
+    assert_error(status, &body, StatusCode::CONFLICT, "schedule_fixed");
+    let (status, body) = h
+        .put_queue(
+            "drawn",
+            json!({"admissionRatePerSec": 1, "maxActive": 100, "sessionTtlSec": 60}),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["opensAt"]),
+        (StatusCode::OK, &json!(opens_at))
+    );
+    let (status, body) = h.set_status("drawn", "open").await;
+    assert_error(status, &body, StatusCode::CONFLICT, "schedule_fixed");
+    let (status, body) = h.set_status("drawn", "prequeue").await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "invalid_field");
+
+    let mut early = Vec::new();
+    for i in 0..20 {
+        let (status, body) = h.join("drawn", &format!("early-{i}")).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["status"], "prequeue", "{body}");
+        early.push(body);
+    }
+    let (_, polled) = h.poll("drawn", early[3]["entryId"].as_str().unwrap()).await;
+    assert_eq!(polled["status"], "prequeue");
+    assert_eq!(polled["participants"], 20);
+    assert_eq!(polled["opensAt"], json!(opens_at));
+    assert!(polled.get("position").is_none());
+    let (p25, p75) = (
+        polled["etaSecondsP25"].as_u64().unwrap(),
+        polled["etaSecondsP75"].as_u64().unwrap(),
+    );
+    // 1 a second from the opening: a quarter and three quarters of 20 fans.
+    assert!(
+        (5..=7).contains(&p25) && (15..=17).contains(&p75),
+        "{polled}"
+    );
+    let draw_record = || async {
+        read(
+            h.client
+                .get(h.url("/v1/api/queues/drawn/draw"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    };
+    let (status, pending) = draw_record().await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (
+            &pending["stage"],
+            &pending["seed"],
+            &pending["participants"]
+        ),
+        (&json!("pending"), &Value::Null, &json!(20))
+    );
+    assert_eq!(pending["algorithm"], "ticketon-draw-v1");
+    let (status, body) = read(
+        h.client
+            .get(h.url("/v1/api/queues/nowhere/draw"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "queue_not_found");
+
+    tokio::time::sleep(Duration::from_millis(
+        opens_at_ms.saturating_sub(unix_ms_now()) + 20,
+    ))
+    .await;
+    let mut late = Vec::new();
+    for i in 0..5 {
+        let (status, body) = h.join("drawn", &format!("late-{i}")).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        late.push(body["entryId"].as_str().unwrap().to_string());
+    }
+    let mut drawn = Value::Null;
+    for _ in 0..100 {
+        let (_, record) = draw_record().await;
+        if record["stage"] == "drawn" {
+            drawn = record;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(drawn["participants"], 20, "{drawn}");
+    assert_eq!(drawn["commitment"], pending["commitment"]);
+
+    // The record checks out from its own data.
+    let unhex = |raw: &str| -> Vec<u8> {
+        (0..raw.len() / 2)
+            .map(|i| u8::from_str_radix(&raw[2 * i..2 * i + 2], 16).unwrap())
+            .collect()
+    };
+    let seed: draw::Seed = unhex(drawn["seed"].as_str().unwrap()).try_into().unwrap();
+    assert_eq!(
+        unhex(drawn["commitment"].as_str().unwrap()),
+        draw::commitment(&seed)
+    );
+    let ids: Vec<draw::ParticipantId> = drawn["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| unhex(id.as_str().unwrap()).try_into().unwrap())
+        .collect();
+    let order = draw::draw(&seed, &ids);
+    let places: Vec<u64> = (1..=20).map(|seq| order.place_of(seq)).collect();
+    assert_eq!(drawn["places"], json!(places));
+    // Each fan finds themself by the drawId they were told.
+    for (seq, joined) in (1u64..).zip(&early) {
+        assert_eq!(drawn["ids"][seq as usize - 1], joined["drawId"]);
+    }
+
+    // Positions follow the draw (one admitted at 1 a second), then the late
+    // fans in join order, behind the whole block.
+    let mut positions = Vec::new();
+    for (seq, joined) in (1u64..).zip(&early) {
+        let (_, body) = h.poll("drawn", joined["entryId"].as_str().unwrap()).await;
+        match body["status"].as_str() {
+            Some("admitted") => assert_eq!(order.place_of(seq), 1, "{body}"),
+            _ => positions.push((order.place_of(seq), body["position"].as_u64().unwrap())),
+        }
+    }
+    assert!(positions.iter().all(|(place, pos)| place - pos <= 1));
+    let mut last = 0;
+    for entry in &late {
+        let (_, body) = h.poll("drawn", entry).await;
+        let position = body["position"].as_u64().unwrap();
+        assert!(position > last && position >= 20, "{body}");
+        last = position;
+    }
     h.server.shutdown().await;
 }

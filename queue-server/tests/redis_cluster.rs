@@ -25,6 +25,7 @@ async fn the_suite_runs_on_a_redis_cluster() {
     restart_continues_the_line(&target, &unique_prefix("cluster-restart")).await;
     leave_across_servers(&target, &unique_prefix("cluster-leave")).await;
     proof_of_work_across_servers(&target, &unique_prefix("cluster-pow")).await;
+    prequeue_across_servers(&target, &unique_prefix("cluster-prequeue")).await;
     // The queues' keys are spread over the nodes, not all on one.
     let nodes_with_keys = cluster
         .nodes

@@ -92,6 +92,108 @@ async fn a_proof_of_work_is_good_for_one_join_across_servers() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prequeue_is_drawn_once_for_the_fleet() {
+    run("prequeue", |t, p| async move {
+        prequeue_across_servers(&t, &p).await
+    })
+    .await;
+}
+
+/// The lease holder is killed between sealing the pre-queue and committing
+/// its draw: the queue stays sealed (nobody admitted, no order), and the
+/// next holder draws the same order from the same seed and opens it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_killed_during_the_draw_leaves_it_to_the_next_one() {
+    use queue_server::model::{QueueId, QueueSettings, QueueStatus, UserId};
+    use queue_server::prequeue::DrawKeys;
+    use queue_server::store::redis::{KeyLayout, RedisStore};
+    use queue_server::store::QueueStore;
+    use reqwest::StatusCode;
+    use std::time::Duration;
+
+    let Some((target, prefix, _cleanup)) = shared_redis_with_prefix("draw-kill").await else {
+        return;
+    };
+    let queue = "sealed";
+    let opens_at = now_ms() + 400;
+    let doomed = RedisStore::connect(options(&target, &prefix))
+        .await
+        .unwrap();
+    let settings = QueueSettings::new(1000, 1000, 600)
+        .unwrap()
+        .with_schedule(opens_at, true)
+        .unwrap();
+    let (info, _) = doomed
+        .put_queue(
+            QueueId::parse(queue).unwrap(),
+            settings,
+            QueueStatus::Prequeue,
+        )
+        .await
+        .unwrap();
+    for i in 0..40 {
+        doomed
+            .join(queue, UserId::parse(&format!("fan-{i}")).unwrap())
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(
+        opens_at.saturating_sub(now_ms()) + 20,
+    ))
+    .await;
+    let ticks = doomed.tick(now_ms()).await.unwrap();
+    assert_eq!(ticks.len(), 1);
+    assert_eq!(ticks[0].draw_due, Some(40), "sealed with the 40 early fans");
+    // Killed here: no commit, no lease release.
+    drop(doomed);
+    let keys = KeyLayout::new(&prefix)
+        .unwrap()
+        .queue(&QueueId::parse(queue).unwrap());
+    let mut conn = redis::Client::open(target.urls[0].as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let (sched, status): (Option<String>, String) = redis::cmd("HMGET")
+        .arg(&keys.meta)
+        .arg("sched")
+        .arg("status")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        (sched.as_deref(), status.as_str()),
+        (Some("sealed"), "prequeue")
+    );
+
+    let next = server(options(&target, &prefix)).await;
+    let (code, body) = next.join(queue, "after-the-opening").await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        seq_of(body["entryId"].as_str().unwrap()),
+        41,
+        "behind the block"
+    );
+    eventually(
+        "the next holder draws after the lease runs out",
+        Duration::from_secs(10),
+        || async { next.queue(queue).await["drawn"] == 40 },
+    )
+    .await;
+    let expected = DrawKeys::new(SECRET.as_bytes()).draw(
+        &queue_server::entry_id::EntryIdCodec::new(SECRET.as_bytes()),
+        queue,
+        info.epoch,
+        40,
+    );
+    assert_eq!(next.store().drawn_order(queue), Some(expected));
+    let record = next.draw(queue).await;
+    assert_eq!(record["participants"], 40);
+    assert_draw_checks_out(&record);
+    next.shutdown().await;
+}
+
 /// The user index stores a fingerprint of each userId; a collision (forged
 /// here, since a real one needs ~2^38 users) must not merge two users.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

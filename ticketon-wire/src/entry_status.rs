@@ -18,6 +18,9 @@ pub enum QueueState {
     /// line can go home (an operator may reopen the line if seats return).
     #[serde(rename = "sold_out")]
     SoldOut,
+    /// A scheduled sale that has not opened (or whose pre-queue is being
+    /// drawn): fans who join now line up behind the pre-queue.
+    Prequeue,
 }
 
 /// The state of one entry.
@@ -33,6 +36,24 @@ pub enum EntryStatus {
         poll_after_ms: u64,
         /// Lets a client say "the sale is paused".
         queue_status: QueueState,
+    },
+    /// In the pre-queue of a scheduled sale: no place yet. At `opensAt`
+    /// everyone in the pre-queue gets a place by a published draw
+    /// (`proto-notes/prequeue-draw.md`); the wait after the opening is
+    /// likely between the two figures (25th and 75th percentile of the
+    /// places the draw may give).
+    #[serde(rename_all = "camelCase")]
+    Prequeue {
+        /// RFC 3339, UTC.
+        opens_at: String,
+        /// Fans in the pre-queue so far.
+        participants: u64,
+        /// Seconds from now, the time until the opening included.
+        eta_seconds_p25: u64,
+        eta_seconds_p75: u64,
+        poll_after_ms: u64,
+        /// This entry's identifier in the draw's published list.
+        draw_id: String,
     },
     #[serde(rename_all = "camelCase")]
     Admitted {
@@ -50,7 +71,10 @@ pub enum EntryStatus {
 impl EntryStatus {
     /// True for the states an entry never leaves.
     pub fn is_terminal(&self) -> bool {
-        !matches!(self, EntryStatus::Waiting { .. })
+        !matches!(
+            self,
+            EntryStatus::Waiting { .. } | EntryStatus::Prequeue { .. }
+        )
     }
 }
 

@@ -21,7 +21,14 @@ pub struct PutQueueBody {
     pub pow_difficulty: u32,
     #[serde(default)]
     pub pow_adaptive: bool,
-    /// Only used when the queue is created; `open` if absent.
+    /// RFC 3339: a scheduled sale, opening then. Only when the queue is
+    /// created (later `PUT`s may repeat it or leave it out).
+    pub opens_at: Option<String>,
+    /// With `opensAt`: fans who join before it are drawn at random.
+    #[serde(default)]
+    pub prequeue: bool,
+    /// Only used when the queue is created; `open` if absent (a scheduled
+    /// queue takes none: it waits for its opening).
     pub status: Option<String>,
 }
 
@@ -57,6 +64,12 @@ pub struct QueueBody<'a> {
     pub joins_per_ip_per_minute: u32,
     pub pow_difficulty: u32,
     pub pow_adaptive: bool,
+    /// RFC 3339, for a scheduled sale.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opens_at: Option<String>,
+    pub prequeue: bool,
+    /// Entries the pre-queue draw placed.
+    pub drawn: u64,
 }
 
 impl<'a> QueueBody<'a> {
@@ -73,6 +86,10 @@ impl<'a> QueueBody<'a> {
             joins_per_ip_per_minute: info.settings.joins_per_ip_per_minute,
             pow_difficulty: info.settings.pow_difficulty,
             pow_adaptive: info.settings.pow_adaptive,
+            opens_at: (info.settings.opens_at_ms > 0)
+                .then(|| crate::service::rfc3339(info.settings.opens_at_ms)),
+            prequeue: info.settings.prequeue,
+            drawn: info.drawn,
         }
     }
 }

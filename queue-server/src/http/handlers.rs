@@ -147,7 +147,8 @@ pub(super) async fn put_queue<S: QueueStore>(
         body.session_ttl_sec,
     )?
     .with_joins_per_ip_per_minute(body.joins_per_ip_per_minute)?
-    .with_proof_of_work(body.pow_difficulty, body.pow_adaptive)?;
+    .with_proof_of_work(body.pow_difficulty, body.pow_adaptive)?
+    .with_schedule(parse_opens_at(body.opens_at.as_deref())?, body.prequeue)?;
     let initial_status = body.status.as_deref().map(QueueStatus::parse).transpose()?;
     let (id, info, created) = app
         .service
@@ -159,6 +160,21 @@ pub(super) async fn put_queue<S: QueueStore>(
         StatusCode::OK
     };
     Ok(response::json(status, &QueueBody::new(&id, &info)))
+}
+
+/// `opensAt`, RFC 3339 (an offset is required), as Unix ms; 0 when absent.
+fn parse_opens_at(raw: Option<&str>) -> Result<u64, QueueError> {
+    let Some(raw) = raw else {
+        return Ok(0);
+    };
+    let at = time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| {
+            QueueError::InvalidField(format!(
+                "opensAt must be an RFC 3339 time such as 2026-12-24T20:00:00+09:00, not {raw:?}"
+            ))
+        })?;
+    u64::try_from(at.unix_timestamp_nanos() / 1_000_000)
+        .map_err(|_| QueueError::InvalidField("opensAt must be after 1970".into()))
 }
 
 pub(super) async fn set_status<S: QueueStore>(
@@ -222,6 +238,16 @@ pub(super) async fn challenge<S: QueueStore>(
         Some(challenge) => Ok(response::json(StatusCode::OK, &challenge)),
         None => Err(QueueError::PowNotRequired(queue_id.to_string())),
     }
+}
+
+/// `GET .../draw`: the pre-queue draw's public record, for anybody to check
+/// (`proto-notes/prequeue-draw.md`).
+pub(super) async fn draw<S: QueueStore>(
+    app: &App<S>,
+    queue_id: &str,
+) -> Result<HttpResponse, QueueError> {
+    let json = app.service.draw_record(queue_id).await?;
+    Ok(response::json_bytes(StatusCode::OK, json))
 }
 
 /// A join that carries a `traceparent` is served in a span of the caller's

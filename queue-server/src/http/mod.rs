@@ -160,6 +160,13 @@ async fn dispatch<S: QueueStore>(
                 _ => not_allowed("GET"),
             },
         ),
+        Route::Draw(q) => (
+            RouteLabel::Draw,
+            match method {
+                Method::GET => handlers::draw(app, q).await,
+                _ => not_allowed("GET"),
+            },
+        ),
         Route::WaitingRoom(_) => (
             RouteLabel::Page,
             match method {

@@ -28,6 +28,11 @@ pub(super) fn taken_over() -> HttpResponse {
 
 const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 
+/// A body serialized already (and perhaps cached).
+pub(super) fn json_bytes(status: StatusCode, body: Bytes) -> HttpResponse {
+    with_body(status, APPLICATION_JSON, body)
+}
+
 pub(super) fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
     // Room for a join answer (about 200 bytes) in one allocation.
     let mut buf = Vec::with_capacity(256);
@@ -99,6 +104,8 @@ fn classify(error: &QueueError) -> (StatusCode, &'static str) {
                 PowRefusal::Replayed => "pow_replayed",
             },
         ),
+        QueueError::ScheduleFixed(_) => (StatusCode::CONFLICT, "schedule_fixed"),
+        QueueError::NoDraw(_) => (StatusCode::NOT_FOUND, "no_draw"),
         QueueError::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
     }
 }

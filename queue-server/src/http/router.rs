@@ -18,6 +18,8 @@ pub enum Route<'a> {
     Entries(&'a str),
     /// `/v1/api/queues/{queueId}/challenge`: a proof-of-work challenge.
     Challenge(&'a str),
+    /// `/v1/api/queues/{queueId}/draw`: the pre-queue draw's public record.
+    Draw(&'a str),
     /// `/v1/api/queues/{queueId}/entries/{entryId}`
     Entry(&'a str, &'a str),
     /// `/queues/{queueId}`: the waiting room page.
@@ -51,6 +53,7 @@ pub fn route(path: &str) -> Option<Route<'_>> {
         (Some("status"), None) => Route::QueueStatus(queue_id),
         (Some("entries"), None) => Route::Entries(queue_id),
         (Some("challenge"), None) => Route::Challenge(queue_id),
+        (Some("draw"), None) => Route::Draw(queue_id),
         (Some("entries"), Some(entry_id)) if !entry_id.is_empty() => {
             Route::Entry(queue_id, entry_id)
         }
@@ -85,6 +88,7 @@ mod tests {
             route("/v1/api/queues/q1/challenge"),
             Some(Route::Challenge("q1"))
         );
+        assert_eq!(route("/v1/api/queues/q1/draw"), Some(Route::Draw("q1")));
         assert_eq!(route("/queues/q1"), Some(Route::WaitingRoom("q1")));
         assert_eq!(route("/v1/api/queues"), Some(Route::Queues));
         assert_eq!(route("/admin/config"), Some(Route::AdminConfig));

@@ -17,6 +17,7 @@
 mod admission;
 mod admission_rate;
 mod chunked;
+pub mod draw;
 mod pacer;
 mod poll_hint;
 mod queue;
@@ -26,8 +27,11 @@ mod user_index;
 
 pub use admission::{admission_budget, LineSnapshot};
 pub use admission_rate::{AdmissionRate, LineShape, Slots};
+pub use draw::LineOrder;
 pub use pacer::Pacer;
 pub use poll_hint::{poll_after_ms, PollHintPolicy};
-pub use queue::{Admission, EntryState, JoinOutcome, LeaveOutcome, Queue, QueueCounters, Seq};
+pub use queue::{
+    Admission, EntryState, JoinOutcome, LeaveOutcome, Queue, QueueCounters, Schedule, Seq, Undrawn,
+};
 pub use rate_window::RateWindow;
 pub use settings::{QueueId, QueueSettings, QueueStatus, SettingsError, UserId};

@@ -6,13 +6,21 @@
 //! - never more than `admission_rate_per_sec` admissions in any one-second
 //!   window, paced smoothly (see [`Pacer`]);
 //! - never more than `max_active` admitted sessions alive at once;
-//! - a waiting entry's position never increases.
+//! - a waiting entry's position never increases;
+//! - a scheduled sale admits nobody before it opens; with a pre-queue, the
+//!   fans who joined before the opening go in by the draw (a permutation of
+//!   the block, [`LineOrder`]) and everyone after them in join order.
+//!
+//! Admission walks *places*, not seqs: the place of an entry is its seq,
+//! except in a drawn block, where the draw gives it. The frontier is the
+//! highest place admission has passed.
 
 use std::collections::BTreeSet;
 
 use super::admission::{admission_budget, LineSnapshot};
 use super::admission_rate::{AdmissionRate, LineShape, Slots};
 use super::chunked::ChunkedVec;
+use super::draw::LineOrder;
 use super::pacer::Pacer;
 use super::settings::{QueueSettings, QueueStatus, UserId};
 use super::user_index::UserIndex;
@@ -65,6 +73,30 @@ pub struct Admission {
     pub expires_at_ms: u64,
 }
 
+/// Where a scheduled sale stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schedule {
+    /// Not scheduled, or already open.
+    Opened,
+    /// Opens at this time.
+    Pending { opens_at_ms: u64 },
+    /// The pre-queue closed at the opening with the first `block` seqs in
+    /// it, and waits for its draw ([`Queue::commit_draw`]).
+    Sealed { block: u64 },
+}
+
+/// A pre-queue entry whose place is not drawn yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Undrawn {
+    pub opens_at_ms: u64,
+    /// Fans in the pre-queue so far (all of it once sealed).
+    pub participants: u64,
+    /// The wait from the opening at the 25th and 75th percentile of the
+    /// places the draw may give: every place is as likely.
+    pub eta_p25_ms: u64,
+    pub eta_p75_ms: u64,
+}
+
 /// What one admission tick did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct TickOutcome {
@@ -102,6 +134,8 @@ pub struct Queue {
     pacer: Pacer,
     /// Measured at each tick, for ETAs.
     rate: AdmissionRate,
+    schedule: Schedule,
+    order: LineOrder,
 }
 
 impl Queue {
@@ -117,7 +151,96 @@ impl Queue {
             admitted_total: 0,
             pacer: Pacer::new(settings.admission_rate_per_sec, Pacer::DEFAULT_CATCH_UP_MS),
             rate: AdmissionRate::default(),
+            schedule: match settings.opens_at_ms {
+                0 => Schedule::Opened,
+                opens_at_ms => Schedule::Pending { opens_at_ms },
+            },
+            order: LineOrder::default(),
         }
+    }
+
+    pub fn schedule(&self) -> Schedule {
+        self.schedule
+    }
+
+    /// The drawn order (empty before a draw, or without one).
+    pub fn order(&self) -> &LineOrder {
+        &self.order
+    }
+
+    /// Opens a scheduled sale whose time has come. A paused queue opens
+    /// (an operator's other choice stands); a pre-queue is sealed, and the
+    /// size of the block to draw is returned for as long as it is not
+    /// drawn. Called before every join and every tick, so that no join
+    /// after the opening enters the block.
+    pub fn open_if_due(&mut self, now_ms: u64) -> Option<u64> {
+        match self.schedule {
+            Schedule::Opened => None,
+            Schedule::Sealed { block } => Some(block),
+            Schedule::Pending { opens_at_ms } if now_ms < opens_at_ms => None,
+            Schedule::Pending { .. } if self.settings.prequeue => {
+                let block = self.entries.len() as u64;
+                self.schedule = Schedule::Sealed { block };
+                Some(block)
+            }
+            Schedule::Pending { .. } => {
+                self.schedule = Schedule::Opened;
+                if self.status == QueueStatus::Paused {
+                    self.status = QueueStatus::Open;
+                }
+                None
+            }
+        }
+    }
+
+    /// Puts the sealed block in its drawn order and opens the queue (if the
+    /// operator did not close it meanwhile). False, and nothing changes,
+    /// when the order is not for the block sealed (or it was drawn already).
+    pub fn commit_draw(&mut self, order: LineOrder) -> bool {
+        if self.schedule
+            != (Schedule::Sealed {
+                block: order.block(),
+            })
+        {
+            return false;
+        }
+        self.order = order;
+        self.schedule = Schedule::Opened;
+        if self.status == QueueStatus::Prequeue {
+            self.status = QueueStatus::Open;
+        }
+        true
+    }
+
+    /// Whether a pre-queue has yet to be drawn: until it is, nobody is
+    /// admitted, whatever the status says.
+    fn awaits_draw(&self) -> bool {
+        match self.schedule {
+            Schedule::Sealed { .. } => true,
+            Schedule::Pending { .. } => self.settings.prequeue,
+            Schedule::Opened => false,
+        }
+    }
+
+    /// The entry's place in admission order.
+    pub fn place_of(&self, seq: Seq) -> u64 {
+        self.order.place_of(seq)
+    }
+
+    /// `Some` while the entry waits in a pre-queue not drawn yet: it has no
+    /// position, only the spread of its likely waits.
+    pub fn undrawn(&self, seq: Seq) -> Option<Undrawn> {
+        let participants = match self.schedule {
+            Schedule::Pending { .. } if self.settings.prequeue => self.entries.len() as u64,
+            Schedule::Sealed { block } if seq <= block => block,
+            _ => return None,
+        };
+        Some(Undrawn {
+            opens_at_ms: self.settings.opens_at_ms,
+            participants,
+            eta_p25_ms: self.eta_ms(participants.div_ceil(4)),
+            eta_p75_ms: self.eta_ms((participants * 3).div_ceil(4)),
+        })
     }
 
     pub fn settings(&self) -> QueueSettings {
@@ -133,6 +256,8 @@ impl Queue {
         self.pacer.set_rate(settings.admission_rate_per_sec);
     }
 
+    /// The operator's choice. A pre-queue is left to its draw: the status
+    /// of a queue in it is only changed by the draw or to close the sale.
     pub fn set_status(&mut self, status: QueueStatus) {
         self.status = status;
     }
@@ -188,7 +313,7 @@ impl Queue {
     /// Entries ahead that left are still counted until the frontier passes
     /// them: the figure is an upper bound that only shrinks.
     pub fn position(&self, seq: Seq) -> u64 {
-        seq.saturating_sub(self.frontier)
+        self.place_of(seq).saturating_sub(self.frontier)
     }
 
     /// Estimated wait for `position`: the configured rate while slots are
@@ -227,7 +352,7 @@ impl Queue {
     pub fn tick(&mut self, now_ms: u64) -> TickOutcome {
         let mut outcome = TickOutcome::default();
         self.expire_sessions(now_ms, &mut outcome.expired);
-        if self.status == QueueStatus::Open {
+        if self.status == QueueStatus::Open && !self.awaits_draw() {
             self.admit(now_ms, &mut outcome.admitted);
         }
         self.rate.measure(
@@ -267,7 +392,8 @@ impl Queue {
             self.skip_departed();
             // `waiting` counts exactly the entries past the frontier that did
             // not leave, so the budget never runs past the end of the line.
-            let Some(next) = self.entries.get_mut(self.frontier as usize) else {
+            let seq = self.order.seq_at(self.frontier + 1);
+            let Some(next) = self.entries.get_mut((seq - 1) as usize) else {
                 return;
             };
             let expires_at_ms = now_ms + u64::from(self.settings.session_ttl_sec) * 1000;
@@ -278,10 +404,10 @@ impl Queue {
             self.frontier += 1;
             self.waiting -= 1;
             self.admitted_total += 1;
-            self.active.insert((expires_at_ms, self.frontier));
+            self.active.insert((expires_at_ms, seq));
             self.rate.record(1);
             admitted.push(Admission {
-                seq: self.frontier,
+                seq,
                 user: next.user.clone(),
                 admitted_at_ms: now_ms,
                 expires_at_ms,
@@ -292,7 +418,10 @@ impl Queue {
     /// Moves the frontier over entries that left while waiting; they take no
     /// admission slot.
     fn skip_departed(&mut self) {
-        while let Some(entry) = self.entries.get(self.frontier as usize) {
+        while let Some(entry) = self
+            .entries
+            .get((self.order.seq_at(self.frontier + 1) - 1) as usize)
+        {
             if entry.state != EntryState::Left {
                 break;
             }

@@ -100,6 +100,10 @@ pub enum QueueStatus {
     Paused,
     /// Joins refused; admission stops, live sessions run out normally.
     Closed,
+    /// A scheduled sale before it opens: joins accepted into the pre-queue,
+    /// nobody admitted, no positions; at `opensAt` the pre-queue is drawn
+    /// (`model::draw`) and the queue opens. Only the schedule sets it.
+    Prequeue,
     /// Every seat is sold (the reservation-api says so on
     /// `ticketon.sessions`, or an operator sets it): joins refused, nobody
     /// admitted, waiting fans told so. Live sessions run out normally.
@@ -113,6 +117,7 @@ impl QueueStatus {
             "paused" => Ok(QueueStatus::Paused),
             "closed" => Ok(QueueStatus::Closed),
             "sold_out" => Ok(QueueStatus::SoldOut),
+            "prequeue" => Ok(QueueStatus::Prequeue),
             other => Err(SettingsError(format!(
                 "status must be \"open\", \"paused\", \"closed\" or \"sold_out\", not {other:?}"
             ))),
@@ -125,19 +130,24 @@ impl QueueStatus {
             QueueStatus::Paused => "paused",
             QueueStatus::Closed => "closed",
             QueueStatus::SoldOut => "sold_out",
+            QueueStatus::Prequeue => "prequeue",
         }
     }
 
-    pub const ALL: [QueueStatus; 4] = [
+    pub const ALL: [QueueStatus; 5] = [
         QueueStatus::Open,
         QueueStatus::Paused,
         QueueStatus::Closed,
         QueueStatus::SoldOut,
+        QueueStatus::Prequeue,
     ];
 
     /// Whether a new fan may take a place in line.
     pub fn takes_joins(self) -> bool {
-        matches!(self, QueueStatus::Open | QueueStatus::Paused)
+        matches!(
+            self,
+            QueueStatus::Open | QueueStatus::Paused | QueueStatus::Prequeue
+        )
     }
 }
 
@@ -158,6 +168,13 @@ pub struct QueueSettings {
     pub pow_difficulty: u32,
     /// The difficulty grows with the line (`proof_of_work::difficulty`).
     pub pow_adaptive: bool,
+    /// When a scheduled sale opens (Unix ms); 0 for a queue without a
+    /// schedule. Fixed when the queue is created.
+    pub opens_at_ms: u64,
+    /// Whether fans who join before `opens_at_ms` wait in a pre-queue that
+    /// is drawn at the opening (else they line up first come, first served
+    /// in a paused queue that opens then).
+    pub prequeue: bool,
 }
 
 impl QueueSettings {
@@ -197,6 +214,8 @@ impl QueueSettings {
             joins_per_ip_per_minute: 0,
             pow_difficulty: 0,
             pow_adaptive: false,
+            opens_at_ms: 0,
+            prequeue: false,
         })
     }
 
@@ -229,6 +248,34 @@ impl QueueSettings {
         self.pow_difficulty = difficulty;
         self.pow_adaptive = adaptive;
         Ok(self)
+    }
+
+    /// Schedules the sale to open at `opens_at_ms` (0: unscheduled), with or
+    /// without a drawn pre-queue. Whether the time is still ahead is the
+    /// caller's to check: a store reading a queue back takes it as it is.
+    pub fn with_schedule(
+        mut self,
+        opens_at_ms: u64,
+        prequeue: bool,
+    ) -> Result<Self, SettingsError> {
+        if prequeue && opens_at_ms == 0 {
+            return Err(SettingsError(
+                "prequeue needs opensAt: the pre-queue is drawn when the sale opens".into(),
+            ));
+        }
+        self.opens_at_ms = opens_at_ms;
+        self.prequeue = prequeue;
+        Ok(self)
+    }
+
+    /// The status a new queue with these settings starts in, unless the
+    /// operator names one: a scheduled sale waits for its opening.
+    pub fn initial_status(&self) -> QueueStatus {
+        match (self.opens_at_ms, self.prequeue) {
+            (0, _) => QueueStatus::Open,
+            (_, true) => QueueStatus::Prequeue,
+            (_, false) => QueueStatus::Paused,
+        }
     }
 }
 

@@ -38,12 +38,14 @@ pub struct NewWatcher {
 #[derive(Debug)]
 pub enum HubCommand {
     Watch(NewWatcher),
-    /// This server changed the entry itself (a leave): tell its watchers now.
-    EntryChanged(Seq),
+    /// This server changed the entry at this place itself (a leave): tell
+    /// its watchers now.
+    EntryChanged(u64),
 }
 
 #[derive(Debug)]
 struct Watcher {
+    seq: Seq,
     entry_id: Box<str>,
     mailbox: Arc<Mailbox>,
     last_position: Option<u64>,
@@ -72,7 +74,9 @@ impl Watcher {
     }
 }
 
-type WatcherKey = (Seq, u64);
+/// (place in admission order, watcher id): the frontier passes watchers in
+/// key order.
+type WatcherKey = (u64, u64);
 
 /// The hub's state and decisions, without the task around it.
 #[derive(Debug)]
@@ -116,10 +120,11 @@ impl HubState {
         let id = self.next_id;
         self.next_id += 1;
         let heartbeat_every_ms = heartbeat_ms(id, self.heartbeat_min_ms);
-        let key = (new.seq, id);
+        let key = (new.first.place, id);
         self.watchers.insert(
             key,
             Watcher {
+                seq: new.seq,
                 entry_id: new.entry_id,
                 mailbox: new.mailbox,
                 last_position: new.first.position,
@@ -175,11 +180,11 @@ impl HubState {
         }
     }
 
-    /// Tells every watcher of `seq` its state now.
-    pub fn entry_changed(&mut self, seq: Seq, now_ms: u64, source: &dyn EntryMessages) {
+    /// Tells every watcher of the entry at `place` its state now.
+    pub fn entry_changed(&mut self, place: u64, now_ms: u64, source: &dyn EntryMessages) {
         let keys: Vec<WatcherKey> = self
             .watchers
-            .range((seq, 0)..=(seq, u64::MAX))
+            .range((place, 0)..=(place, u64::MAX))
             .map(|(key, _)| *key)
             .collect();
         for key in keys {
@@ -205,7 +210,7 @@ impl HubState {
                 continue;
             }
             if !watcher.parked && now_ms >= watcher.next_update_ms {
-                match source.message(&self.queue_id, &watcher.entry_id, key.0) {
+                match source.message(&self.queue_id, &watcher.entry_id, watcher.seq) {
                     Some(message)
                         if message.terminal || message.position != watcher.last_position =>
                     {
@@ -249,7 +254,7 @@ impl HubState {
             self.watchers.remove(&key);
             return;
         }
-        match source.message(&self.queue_id, &watcher.entry_id, key.0) {
+        match source.message(&self.queue_id, &watcher.entry_id, watcher.seq) {
             Some(message) => self.send(key, message, now_ms, source),
             None => self.finish(key, Outgoing::Gone),
         }
@@ -288,7 +293,22 @@ impl HubState {
             watcher.parked = false;
             self.parked.retain(|k| *k != key);
         }
+        let key = self.move_to_place(key, message.place);
         self.schedule(key);
+    }
+
+    /// A draw gave the entry its place: its watcher moves there, so that the
+    /// frontier reaches it in draw order. Its old deadlines go stale.
+    fn move_to_place(&mut self, key: WatcherKey, place: u64) -> WatcherKey {
+        if place == key.0 {
+            return key;
+        }
+        let Some(watcher) = self.watchers.remove(&key) else {
+            return key;
+        };
+        let moved = (place, key.1);
+        self.watchers.insert(moved, watcher);
+        moved
     }
 
     fn finish(&mut self, key: WatcherKey, final_message: Outgoing) {
@@ -346,8 +366,8 @@ pub async fn run(queue_id: String, mut signal: watch::Receiver<QueueSignal>, lin
             }
             command = commands.recv() => match command {
                 Some(HubCommand::Watch(new)) => state.add(new, source.now_ms(), &*source),
-                Some(HubCommand::EntryChanged(seq)) => {
-                    state.entry_changed(seq, source.now_ms(), &*source)
+                Some(HubCommand::EntryChanged(place)) => {
+                    state.entry_changed(place, source.now_ms(), &*source)
                 }
                 None => return,
             },
@@ -378,6 +398,8 @@ mod tests {
         gone: std::sync::atomic::AtomicBool,
         sent: AtomicU64,
         status: Mutex<&'static str>,
+        /// Places a draw gave (seq → place); others are at their seq.
+        places: Mutex<HashMap<Seq, u64>>,
     }
 
     impl EntryMessages for FakeLine {
@@ -389,13 +411,15 @@ mod tests {
             if self.left.lock().contains(&seq) {
                 return Some(StatusMessage::terminal(Bytes::from_static(b"left")));
             }
-            if seq <= frontier {
+            let place = self.places.lock().get(&seq).copied().unwrap_or(seq);
+            if place <= frontier {
                 return Some(StatusMessage::terminal(Bytes::from_static(b"admitted")));
             }
-            let position = seq - frontier;
+            let position = place - frontier;
             let status = *self.status.lock();
             Some(StatusMessage::waiting(
                 Bytes::from(format!("{status}:{position}")),
+                place,
                 position,
                 position * 100, // 10 admissions a second
             ))
@@ -491,6 +515,39 @@ mod tests {
         hub.run_due(26_000, &line);
         assert_eq!(take(&idle), Some(Outgoing::Heartbeat));
         assert_eq!(hub.len(), 1);
+    }
+
+    #[test]
+    fn after_a_draw_the_frontier_reaches_watchers_in_draw_order() {
+        let line = FakeLine::default();
+        *line.status.lock() = "prequeue";
+        let mut hub = HubState::new("q", signal(0), 15_000);
+        let boxes: Vec<_> = (1..=3).map(|seq| watch(&mut hub, &line, seq, 0)).collect();
+        // The draw puts seq 3 first, then 1, then 2, and opens the queue.
+        *line.places.lock() = HashMap::from([(3, 1), (1, 2), (2, 3)]);
+        *line.status.lock() = "open";
+        hub.on_signal(
+            QueueSignal {
+                frontier: 0,
+                status: QueueStatus::Paused,
+            },
+            10,
+            &line,
+        );
+        let told: Vec<String> = boxes.iter().map(|b| text(take(b))).collect();
+        assert_eq!(told, ["open:2", "open:3", "open:1"]);
+        line.frontier.store(1, Ordering::Relaxed);
+        hub.on_signal(
+            QueueSignal {
+                frontier: 1,
+                status: QueueStatus::Paused,
+            },
+            20,
+            &line,
+        );
+        assert_eq!(text(take(&boxes[2])), "admitted", "place 1 is seq 3");
+        assert_eq!(take(&boxes[0]), None, "seq 1 waits at place 2");
+        assert_eq!(hub.len(), 2);
     }
 
     #[test]

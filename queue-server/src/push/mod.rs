@@ -29,25 +29,41 @@ use tokio::sync::{mpsc, watch};
 pub use hub::{EntryMessages, HubCommand, HubLinks, NewWatcher};
 pub use mailbox::{Mailbox, Outgoing};
 
-use crate::model::{QueueId, Seq};
+use crate::model::QueueId;
 
 /// One message for a watcher, with what the hub needs to schedule the next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusMessage {
     pub json: Bytes,
     pub terminal: bool,
-    /// While waiting.
+    /// While waiting with a place.
     pub position: Option<u64>,
     pub eta_ms: u64,
+    /// The entry's place in admission order (its seq unless a draw placed
+    /// it): the hub keeps its watchers in this order.
+    pub place: u64,
 }
 
 impl StatusMessage {
-    pub fn waiting(json: Bytes, position: u64, eta_ms: u64) -> Self {
+    pub fn waiting(json: Bytes, place: u64, position: u64, eta_ms: u64) -> Self {
         StatusMessage {
             json,
             terminal: false,
             position: Some(position),
             eta_ms,
+            place,
+        }
+    }
+
+    /// In a pre-queue not drawn yet: nothing changes for it until the draw,
+    /// which changes the queue's status and so reaches every watcher.
+    pub fn undrawn(json: Bytes, place: u64) -> Self {
+        StatusMessage {
+            json,
+            terminal: false,
+            position: None,
+            eta_ms: 0,
+            place,
         }
     }
 
@@ -57,6 +73,7 @@ impl StatusMessage {
             terminal: true,
             position: None,
             eta_ms: 0,
+            place: 0,
         }
     }
 }
@@ -184,10 +201,11 @@ impl Watchers {
         });
     }
 
-    /// This server changed the entry itself: its watchers hear at once.
-    pub fn entry_changed(&self, queue_id: &str, seq: Seq) {
+    /// This server changed the entry at `place` itself: its watchers hear
+    /// at once.
+    pub fn entry_changed(&self, queue_id: &str, place: u64) {
         if let Some(hub) = self.hubs.lock().get(queue_id) {
-            let _ = hub.send(HubCommand::EntryChanged(seq));
+            let _ = hub.send(HubCommand::EntryChanged(place));
         }
     }
 

@@ -17,7 +17,9 @@ use parking_lot::{Mutex, RwLock};
 use super::{
     ChangeFeed, EntryView, JoinedEntry, QueueInfo, QueueSignal, QueueStore, QueueTick, StoreError,
 };
-use crate::model::{LeaveOutcome, Queue, QueueId, QueueSettings, QueueStatus, Seq, UserId};
+use crate::model::{
+    LeaveOutcome, LineOrder, Queue, QueueId, QueueSettings, QueueStatus, Seq, UserId,
+};
 
 #[derive(Debug)]
 struct Slot {
@@ -31,6 +33,12 @@ fn signal(queue: &Queue) -> QueueSignal {
         frontier: queue.counters().frontier,
         status: queue.status(),
     }
+}
+
+fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[derive(Default, Debug)]
@@ -84,12 +92,18 @@ impl MemoryStore {
             status: queue.status(),
             counters: queue.counters(),
             view_age_ms: 0,
+            schedule: queue.schedule(),
+            drawn: queue.order().block(),
         }
     }
 
     fn view(slot: &Slot, queue: &Queue, seq: Seq) -> Option<EntryView> {
         let (user, state) = queue.entry(seq)?;
-        let position = queue.position(seq);
+        let undrawn = queue.undrawn(seq);
+        let position = match undrawn {
+            Some(_) => 0,
+            None => queue.position(seq),
+        };
         Some(EntryView {
             epoch: slot.epoch,
             user: user.clone(),
@@ -97,6 +111,8 @@ impl MemoryStore {
             queue_status: queue.status(),
             position,
             eta_ms: queue.eta_ms(position),
+            place: queue.place_of(seq),
+            undrawn,
         })
     }
 }
@@ -163,6 +179,11 @@ impl QueueStore for MemoryStore {
             .get(queue_id)
             .ok_or_else(|| StoreError::QueueNotFound(queue_id.to_string()))?;
         let mut queue = slot.queue.write();
+        // No join after the opening may enter the pre-queue, whether or not
+        // the admission loop has run since.
+        if queue.open_if_due(wall_clock_ms()).is_some() {
+            slot.changes.publish(signal(&queue));
+        }
         let outcome = queue
             .join(user)
             .map_err(|_| StoreError::QueueClosed(queue_id.to_string()))?;
@@ -192,22 +213,48 @@ impl QueueStore for MemoryStore {
             .collect();
         let mut ticks = Vec::new();
         for (queue_id, slot) in slots {
-            let outcome = {
+            let (outcome, draw_due) = {
                 let mut queue = slot.queue.write();
+                let draw_due = queue.open_if_due(now_ms);
                 let outcome = queue.tick(now_ms);
                 slot.changes.publish(signal(&queue));
-                outcome
+                (outcome, draw_due)
             };
-            if !outcome.admitted.is_empty() || !outcome.expired.is_empty() {
+            if !outcome.admitted.is_empty() || !outcome.expired.is_empty() || draw_due.is_some() {
                 ticks.push(QueueTick {
                     queue_id,
                     epoch: slot.epoch,
                     admitted: outcome.admitted,
                     expired: outcome.expired,
+                    draw_due,
                 });
             }
         }
         Ok(ticks)
+    }
+
+    async fn commit_draw(
+        &self,
+        queue_id: &str,
+        epoch: u64,
+        order: LineOrder,
+    ) -> Result<bool, StoreError> {
+        let slot = self
+            .slot(queue_id)
+            .ok_or_else(|| StoreError::QueueNotFound(queue_id.to_string()))?;
+        if slot.epoch != epoch {
+            return Ok(false);
+        }
+        let mut queue = slot.queue.write();
+        let committed = queue.commit_draw(order);
+        slot.changes.publish(signal(&queue));
+        Ok(committed)
+    }
+
+    fn drawn_order(&self, queue_id: &str) -> Option<LineOrder> {
+        let queues = self.queues.read();
+        let order = queues.get(queue_id)?.queue.read().order().clone();
+        (order.block() > 0).then_some(order)
     }
 
     // Reads work under the map's read guard instead of cloning the slot's

@@ -22,8 +22,8 @@ use std::future::Future;
 use tokio::sync::watch;
 
 use crate::model::{
-    Admission, EntryState, LeaveOutcome, QueueCounters, QueueId, QueueSettings, QueueStatus, Seq,
-    UserId,
+    Admission, EntryState, LeaveOutcome, LineOrder, QueueCounters, QueueId, QueueSettings,
+    QueueStatus, Schedule, Seq, Undrawn, UserId,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,6 +48,10 @@ pub struct QueueInfo {
     pub counters: QueueCounters,
     /// How stale this view may be (0 for an authoritative in-memory store).
     pub view_age_ms: u64,
+    /// Where a scheduled sale stands (`Opened` for one without a schedule).
+    pub schedule: Schedule,
+    /// How many entries the pre-queue draw placed (0: no draw, or not yet).
+    pub drawn: u64,
 }
 
 /// One entry as seen by readers, with what a poll answer needs.
@@ -60,6 +64,10 @@ pub struct EntryView {
     /// Meaningful while waiting.
     pub position: u64,
     pub eta_ms: u64,
+    /// Its place in admission order: its seq, unless a draw placed it.
+    pub place: u64,
+    /// Set while it waits in a pre-queue not drawn yet (it has no position).
+    pub undrawn: Option<Undrawn>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +84,9 @@ pub struct QueueTick {
     pub epoch: u64,
     pub admitted: Vec<Admission>,
     pub expired: Vec<(Seq, UserId)>,
+    /// The queue opened with a pre-queue of this many entries, whose draw
+    /// this server is to make and commit ([`QueueStore::commit_draw`]).
+    pub draw_due: Option<u64>,
 }
 
 /// What a watcher of a queue needs to know changed: the admission frontier
@@ -157,6 +168,21 @@ pub trait QueueStore: Send + Sync + 'static {
         token: &str,
         remember_ms: u64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Puts a sealed pre-queue in its drawn order and opens the queue, once:
+    /// `Ok(false)` when the order is not for the block sealed in this
+    /// incarnation of the queue, or when it was committed already (by
+    /// another server of the fleet, with the same seed and so the same
+    /// order).
+    fn commit_draw(
+        &self,
+        queue_id: &str,
+        epoch: u64,
+        order: LineOrder,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The drawn order of the queue's pre-queue, once drawn.
+    fn drawn_order(&self, queue_id: &str) -> Option<LineOrder>;
 
     /// Runs admission for every queue this process is responsible for.
     fn tick(&self, now_ms: u64) -> impl Future<Output = Result<Vec<QueueTick>, StoreError>> + Send;

@@ -777,3 +777,182 @@ pub(crate) async fn proof_of_work_across_servers(target: &RedisTarget, prefix: &
     a.shutdown().await;
     b.shutdown().await;
 }
+
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// `opensAt` as RFC 3339, from Unix ms.
+pub(crate) fn rfc3339(unix_ms: u64) -> String {
+    queue_server::service::rfc3339(unix_ms)
+}
+
+impl Server {
+    /// A queue scheduled to open at `opens_at_ms` with a drawn pre-queue.
+    pub(crate) async fn put_prequeue(&self, queue: &str, rate: u32, opens_at_ms: u64) {
+        let (code, body) = read(
+            self.client
+                .put(self.url(&format!("/v1/api/queues/{queue}")))
+                .bearer_auth(ADMIN)
+                .json(&json!({
+                    "admissionRatePerSec": rate,
+                    "maxActive": 100_000,
+                    "sessionTtlSec": 600,
+                    "opensAt": rfc3339(opens_at_ms),
+                    "prequeue": true,
+                }))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(code, StatusCode::CREATED, "put queue: {body}");
+        assert_eq!(body["status"], "prequeue", "{body}");
+    }
+
+    pub(crate) async fn draw(&self, queue: &str) -> Value {
+        let (code, body) = read(
+            self.client
+                .get(self.url(&format!("/v1/api/queues/{queue}/draw")))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(code, StatusCode::OK, "draw: {body}");
+        body
+    }
+}
+
+/// Checks a published draw with the queue-server's own algorithm: the seed
+/// matches the commitment, and every place follows from the tickets.
+pub(crate) fn assert_draw_checks_out(record: &Value) {
+    use queue_server::model::draw;
+    let unhex = |raw: &str| -> Vec<u8> {
+        (0..raw.len() / 2)
+            .map(|i| u8::from_str_radix(&raw[2 * i..2 * i + 2], 16).unwrap())
+            .collect()
+    };
+    let seed: draw::Seed = unhex(record["seed"].as_str().expect("seed published"))
+        .try_into()
+        .unwrap();
+    assert_eq!(
+        unhex(record["commitment"].as_str().unwrap()),
+        draw::commitment(&seed).to_vec()
+    );
+    let ids: Vec<draw::ParticipantId> = record["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| unhex(id.as_str().unwrap()).try_into().unwrap())
+        .collect();
+    let order = draw::draw(&seed, &ids);
+    let places: Vec<u64> = record["places"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_u64().unwrap())
+        .collect();
+    assert_eq!(places.len(), ids.len());
+    for (i, place) in places.iter().enumerate() {
+        assert_eq!(order.place_of(i as u64 + 1), *place, "participant {i}");
+    }
+}
+
+/// A scheduled sale with a pre-queue on two servers: fans who join before
+/// the opening through either server are drawn, a server started during the
+/// pre-queue knows every entry, later joins line up behind the block, and
+/// the line goes in by place.
+pub(crate) async fn prequeue_across_servers(target: &RedisTarget, prefix: &str) {
+    let a = server(options(target, prefix)).await;
+    let b = server(options(target, prefix)).await;
+    let queue = "scheduled";
+    let opens_at = now_ms() + 2_500;
+    a.put_prequeue(queue, 20, opens_at).await;
+    let mut early = Vec::new();
+    for i in 0..24 {
+        let srv = if i % 2 == 0 { &a } else { &b };
+        let (code, body) = srv.join(queue, &format!("early-{i}")).await;
+        assert_eq!(code, StatusCode::CREATED, "{body}");
+        assert_eq!(body["status"], "prequeue", "{body}");
+        assert!(body.get("position").is_none(), "no place before the draw");
+        early.push(body["entryId"].as_str().unwrap().to_string());
+    }
+    let record = a.draw(queue).await;
+    assert_eq!(record["stage"], "pending");
+    assert!(
+        record["seed"].is_null(),
+        "the seed stays secret until the opening"
+    );
+    let commitment = record["commitment"].clone();
+
+    // A server started during the pre-queue keeps every entry.
+    b.shutdown().await;
+    let c = server(options(target, prefix)).await;
+    for id in &early {
+        let (code, body) = c.poll(queue, id).await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "prequeue", "{body}");
+        assert_eq!(body["participants"], 24, "{body}");
+        assert!(body["etaSecondsP25"].as_u64() <= body["etaSecondsP75"].as_u64());
+    }
+
+    let wait = opens_at.saturating_sub(now_ms()) + 50;
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+    let mut late = Vec::new();
+    for i in 0..6 {
+        let (code, body) = c.join(queue, &format!("late-{i}")).await;
+        assert_eq!(code, StatusCode::CREATED, "{body}");
+        late.push(body["entryId"].as_str().unwrap().to_string());
+    }
+    eventually("the draw is committed", Duration::from_secs(10), || async {
+        a.queue(queue).await["drawn"] == 24 && c.queue(queue).await["drawn"] == 24
+    })
+    .await;
+    let record = c.draw(queue).await;
+    assert_eq!(record["stage"], "drawn");
+    assert_eq!(record["commitment"], commitment);
+    assert_eq!(record, a.draw(queue).await, "one draw for the fleet");
+    assert_draw_checks_out(&record);
+
+    // Every early entry is where the draw put it; the late ones come after
+    // the whole block, in join order.
+    let place_of = |entry_id: &str| -> u64 {
+        let seq = seq_of(entry_id);
+        if seq <= 24 {
+            record["places"][seq as usize - 1].as_u64().unwrap()
+        } else {
+            seq
+        }
+    };
+    eventually("everyone is admitted", Duration::from_secs(15), || async {
+        a.queue(queue).await["admittedTotal"] == 30
+    })
+    .await;
+    let store = a.store();
+    let mut by_place: Vec<(u64, u64)> = early
+        .iter()
+        .chain(&late)
+        .map(|id| {
+            let admitted_at = match store.entry_view(queue, seq_of(id)).unwrap().state {
+                EntryState::Admitted { admitted_at_ms, .. } => admitted_at_ms,
+                other => panic!("{id} is {other:?}"),
+            };
+            (place_of(id), admitted_at)
+        })
+        .collect();
+    by_place.sort_unstable();
+    assert_eq!(
+        by_place.iter().map(|p| p.0).collect::<Vec<_>>(),
+        (1..=30).collect::<Vec<_>>()
+    );
+    assert!(
+        by_place.windows(2).all(|w| w[0].1 <= w[1].1),
+        "admitted in place order: {by_place:?}"
+    );
+    a.shutdown().await;
+    c.shutdown().await;
+}

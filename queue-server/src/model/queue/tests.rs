@@ -220,3 +220,127 @@ proptest! {
         prop_assert_eq!(c.admitted_total, admissions.len() as u64);
     }
 }
+
+fn scheduled(prequeue: bool, opens_at_ms: u64) -> Queue {
+    let settings = settings(1000, 1000, 60)
+        .with_schedule(opens_at_ms, prequeue)
+        .unwrap();
+    Queue::new(settings, settings.initial_status())
+}
+
+fn drawn_for(q: &Queue, block: u64) -> super::LineOrder {
+    let participants: Vec<[u8; 16]> = (1..=block)
+        .map(|seq| {
+            let mut id = [0u8; 16];
+            id[..8].copy_from_slice(&seq.to_be_bytes());
+            id
+        })
+        .collect();
+    let order = crate::model::draw::draw(&[42; 32], &participants);
+    assert_eq!(q.order().block(), 0);
+    order
+}
+
+fn admit_all(q: &mut Queue, from_ms: u64) -> Vec<Seq> {
+    let mut seqs = Vec::new();
+    for tick in 0..200 {
+        seqs.extend(q.tick(from_ms + tick * 10).admitted.iter().map(|a| a.seq));
+    }
+    seqs
+}
+
+#[test]
+fn a_prequeue_admits_nobody_and_shows_no_position_until_its_draw() {
+    let opens = T0 + 10_000;
+    let mut q = scheduled(true, opens);
+    assert_eq!(q.status(), QueueStatus::Prequeue);
+    for i in 0..40 {
+        q.join(user(&format!("early{i}"))).unwrap();
+    }
+    assert!(q.tick(T0).admitted.is_empty());
+    assert_eq!(q.open_if_due(opens - 1), None);
+    let undrawn = q.undrawn(7).expect("no place before the draw");
+    assert_eq!(undrawn.participants, 40);
+    assert_eq!(undrawn.opens_at_ms, opens);
+    assert_eq!((undrawn.eta_p25_ms, undrawn.eta_p75_ms), (10, 30), "1000/s");
+    // The opening seals the block; later joins line up behind it.
+    assert_eq!(q.open_if_due(opens), Some(40));
+    for i in 0..10 {
+        q.join(user(&format!("late{i}"))).unwrap();
+    }
+    assert!(q.undrawn(40).is_some() && q.undrawn(41).is_none());
+    assert_eq!(q.position(41), 41, "the whole block is ahead");
+    assert!(
+        q.tick(opens).admitted.is_empty(),
+        "sealed, not drawn: nobody goes in"
+    );
+    assert_eq!(q.open_if_due(opens + 5), Some(40), "still due");
+
+    let order = drawn_for(&q, 40);
+    assert!(!q.commit_draw(drawn_for(&q, 39)), "not the sealed block");
+    assert!(q.commit_draw(order.clone()));
+    assert!(!q.commit_draw(order.clone()), "drawn once");
+    assert_eq!(q.status(), QueueStatus::Open);
+    assert_eq!(q.open_if_due(opens + 6), None);
+    assert!(q.undrawn(3).is_none());
+    let first = order.seq_at(1);
+    assert_eq!(q.position(first), 1);
+
+    let seqs = admit_all(&mut q, opens + 10);
+    let expected: Vec<Seq> = (1..=50).map(|place| order.seq_at(place)).collect();
+    assert_eq!(seqs, expected, "the block by the draw, then join order");
+    assert_eq!(&seqs[40..], &(41..=50).collect::<Vec<_>>()[..]);
+}
+
+#[test]
+fn the_drawn_line_skips_who_left_and_keeps_positions_falling() {
+    let opens = T0 + 1_000;
+    let mut q = scheduled(true, opens);
+    for i in 0..20 {
+        q.join(user(&format!("u{i}"))).unwrap();
+    }
+    q.open_if_due(opens);
+    let order = drawn_for(&q, 20);
+    q.commit_draw(order.clone());
+    let gone = order.seq_at(2);
+    assert_eq!(q.leave(gone), Some(LeaveOutcome::LeftWaiting));
+    let watched = order.seq_at(10);
+    let mut last = q.position(watched);
+    let mut seqs = Vec::new();
+    for tick in 0..100 {
+        seqs.extend(q.tick(opens + tick).admitted.iter().map(|a| a.seq));
+        assert!(q.position(watched) <= last);
+        last = q.position(watched);
+    }
+    assert_eq!(seqs.len(), 19);
+    assert!(!seqs.contains(&gone));
+    assert_eq!(q.counters().active, 19);
+}
+
+#[test]
+fn a_schedule_without_a_prequeue_opens_a_paused_line_first_come_first_served() {
+    let opens = T0 + 1_000;
+    let mut q = scheduled(false, opens);
+    assert_eq!(q.status(), QueueStatus::Paused);
+    for i in 0..5 {
+        q.join(user(&format!("u{i}"))).unwrap();
+    }
+    assert!(q.undrawn(1).is_none());
+    assert_eq!(q.position(3), 3);
+    assert!(q.tick(opens - 1).admitted.is_empty());
+    assert_eq!(q.open_if_due(opens), None);
+    assert_eq!(q.status(), QueueStatus::Open);
+    assert_eq!(admit_all(&mut q, opens), vec![1, 2, 3, 4, 5]);
+}
+
+#[test]
+fn an_operator_who_reopens_a_closed_prequeue_still_waits_for_the_draw() {
+    let opens = T0 + 1_000;
+    let mut q = scheduled(true, opens);
+    q.join(user("a")).unwrap();
+    q.set_status(QueueStatus::Closed);
+    q.set_status(QueueStatus::Open);
+    assert!(q.tick(opens - 1).admitted.is_empty());
+    assert_eq!(q.open_if_due(opens), Some(1));
+    assert!(q.tick(opens).admitted.is_empty());
+}

@@ -11,8 +11,10 @@ use super::health::bad_reply;
 use super::lease::{LEASE_TTL, MAX_STEP};
 use super::mirror::AdmitApplied;
 use super::snapshot::Batch;
-use super::{Inner, Slot};
-use crate::model::{admission_budget, Admission, LineSnapshot, QueueStatus, Seq, UserId};
+use super::{now_ms, Inner, Slot};
+use crate::model::{
+    admission_budget, Admission, LineOrder, LineSnapshot, QueueStatus, Seq, UserId,
+};
 use crate::store::{QueueTick, StoreError};
 
 impl Inner {
@@ -64,6 +66,7 @@ impl Inner {
                     .key(&keys.active)
                     .key(&keys.admissions)
                     .key(&keys.lease)
+                    .key(&keys.order)
                     .arg(&self.owner)
                     .arg(fence)
                     .arg(now)
@@ -79,6 +82,49 @@ impl Inner {
             return Ok(None);
         };
         Ok(self.apply_step(slot, step, now))
+    }
+
+    /// Commits a draw made by this server as the lease holder; its mirror
+    /// takes the order at once.
+    pub(super) async fn commit_draw(
+        &self,
+        slot: &Slot,
+        epoch: u64,
+        order: LineOrder,
+    ) -> Result<bool, StoreError> {
+        let Some(fence) = slot.lease.lock().held().map(|held| held.fence) else {
+            return Ok(false);
+        };
+        let mut conn = self.conn.clone();
+        let keys = &slot.keys;
+        let committed: i64 = self
+            .run(
+                self.scripts
+                    .commit_draw
+                    .key(&keys.meta)
+                    .key(&keys.order)
+                    .key(&keys.lease)
+                    .arg(&self.owner)
+                    .arg(fence)
+                    .arg(epoch)
+                    .arg(order.block())
+                    .arg(order.to_bytes())
+                    .invoke_async(&mut conn),
+            )
+            .await?;
+        if committed == -1 {
+            slot.lease.lock().lost(now_ms());
+        }
+        if committed != 1 {
+            return Ok(false);
+        }
+        let mut mirror = slot.mirror.write();
+        if mirror.epoch == epoch {
+            mirror.install_order(order);
+        }
+        drop(mirror);
+        slot.publish_changes();
+        Ok(true)
     }
 
     async fn try_acquire(&self, slot: &Slot) -> Result<(), StoreError> {
@@ -143,7 +189,8 @@ impl Inner {
         let epoch = mirror.epoch;
         drop(mirror);
         slot.publish_changes();
-        if admitted.is_empty() && expired.is_empty() {
+        let draw_due = (step.to_draw > 0).then_some(step.to_draw);
+        if admitted.is_empty() && expired.is_empty() && draw_due.is_none() {
             return None;
         }
         Some(QueueTick {
@@ -151,6 +198,7 @@ impl Inner {
             epoch,
             admitted,
             expired,
+            draw_due,
         })
     }
 }
@@ -164,6 +212,8 @@ struct AdmitStep {
     expires_ms: u64,
     admitted: Vec<(Seq, String)>,
     expired: Vec<Seq>,
+    /// A sealed pre-queue of this many entries waits for its draw.
+    to_draw: u64,
 }
 
 type AdmitParts = (
@@ -176,6 +226,7 @@ type AdmitParts = (
     Vec<u64>,
     Vec<String>,
     Vec<u64>,
+    u64,
 );
 
 impl AdmitStep {
@@ -186,7 +237,7 @@ impl AdmitStep {
                 return Ok(None);
             }
         }
-        let (_, from, to, active, batch_count, expires_ms, seqs, users, expired): AdmitParts =
+        let (_, from, to, active, batch_count, expires_ms, seqs, users, expired, to_draw): AdmitParts =
             redis::from_redis_value(reply)?;
         Ok(Some(AdmitStep {
             from,
@@ -196,6 +247,7 @@ impl AdmitStep {
             expires_ms,
             admitted: seqs.into_iter().zip(users).collect(),
             expired,
+            to_draw,
         }))
     }
 }

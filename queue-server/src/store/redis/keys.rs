@@ -31,11 +31,15 @@ pub struct QueueKeys {
     pub admissions: String,
     /// String: the id of the queue-server running this queue's admission.
     pub lease: String,
+    /// String: a pre-queue's drawn order, the seqs in place order, four
+    /// bytes big-endian each (`model::LineOrder::to_bytes`). Written whole,
+    /// once, by `commit_draw.lua`.
+    pub order: String,
 }
 
 impl QueueKeys {
     /// Every key name, for scripts that create or delete a queue.
-    pub fn all(&self) -> [&str; 8] {
+    pub fn all(&self) -> [&str; 9] {
         [
             &self.meta,
             &self.line,
@@ -45,6 +49,7 @@ impl QueueKeys {
             &self.active,
             &self.admissions,
             &self.lease,
+            &self.order,
         ]
     }
 }
@@ -117,6 +122,7 @@ impl KeyLayout {
             active: format!("{base}:active"),
             admissions: format!("{base}:adm"),
             lease: format!("{base}:lease"),
+            order: format!("{base}:order"),
         }
     }
 }

@@ -12,14 +12,18 @@
 //! departed if its seq is in `left`; waiting if beyond the frontier;
 //! otherwise admitted by the batch whose range holds it, and expired once
 //! that batch's sessions ran out (or the batch was dropped as long over).
+//! The frontier and the batches count places in line order: an entry's
+//! place is its seq, except in a drawn pre-queue, whose order the mirror
+//! downloads once (`order` key) when the draw is committed. Until it has
+//! it, the mirror shows the queue as still in its pre-queue.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::snapshot::{Batch, Snapshot};
 use crate::model::{
-    AdmissionRate, EntryState, LeaveOutcome, LineShape, QueueCounters, QueueSettings, QueueStatus,
-    Seq, Slots, UserId,
+    AdmissionRate, EntryState, LeaveOutcome, LineOrder, LineShape, QueueCounters, QueueSettings,
+    QueueStatus, Schedule, Seq, Slots, Undrawn, UserId,
 };
 use crate::store::{EntryView, QueueInfo};
 
@@ -44,7 +48,14 @@ pub(super) struct AdmitApplied {
 pub(super) struct Mirror {
     pub epoch: u64,
     pub settings: QueueSettings,
+    /// As shown: the status in Redis, except `Prequeue` while the drawn
+    /// order is not here yet.
     pub status: QueueStatus,
+    status_in_redis: QueueStatus,
+    schedule: Schedule,
+    /// Size of the committed draw in Redis.
+    drawn: u64,
+    order: LineOrder,
     frontier: Seq,
     admitted_total: u64,
     left_ahead: u64,
@@ -89,6 +100,10 @@ impl Mirror {
             epoch: snapshot.epoch,
             settings: snapshot.settings,
             status: snapshot.status,
+            status_in_redis: snapshot.status,
+            schedule: snapshot.schedule,
+            drawn: 0,
+            order: LineOrder::default(),
             frontier: 0,
             admitted_total: 0,
             left_ahead: 0,
@@ -118,7 +133,10 @@ impl Mirror {
     /// to a fresh mirror instead: see [`Mirror::same_incarnation`].
     pub(super) fn apply(&mut self, snap: Snapshot, now_ms: u64) {
         self.settings = snap.settings;
-        self.status = snap.status;
+        self.status_in_redis = snap.status;
+        self.schedule = snap.schedule;
+        self.drawn = snap.drawn;
+        self.show_status();
         self.admitted_total = snap.admitted_total;
         self.left_ahead = snap.left_ahead;
         self.joined = self.joined.max(snap.line_len);
@@ -166,6 +184,38 @@ impl Mirror {
         self.prune(now_ms);
         self.rate.measure(now_ms, self.slots());
         self.refreshed_at = Instant::now();
+    }
+
+    /// The status and schedule as they can be shown with what is here.
+    fn show_status(&mut self) {
+        if self.order_missing().is_some() {
+            self.status = QueueStatus::Prequeue;
+            self.schedule = Schedule::Sealed { block: self.drawn };
+        } else {
+            self.status = self.status_in_redis;
+        }
+    }
+
+    /// The size of the committed draw whose order this mirror lacks.
+    pub(super) fn order_missing(&self) -> Option<u64> {
+        (self.drawn > 0 && self.order.block() != self.drawn).then_some(self.drawn)
+    }
+
+    /// The drawn order, downloaded or made here: the queue shows open.
+    pub(super) fn install_order(&mut self, order: LineOrder) {
+        if self.drawn == 0 || order.block() == self.drawn {
+            self.drawn = order.block();
+            self.order = order;
+            self.schedule = Schedule::Opened;
+            if self.status_in_redis == QueueStatus::Prequeue {
+                self.status_in_redis = QueueStatus::Open;
+            }
+            self.show_status();
+        }
+    }
+
+    pub(super) fn order(&self) -> Option<&LineOrder> {
+        (self.order.block() > 0).then_some(&self.order)
     }
 
     pub(super) fn same_incarnation(&self, snap: &Snapshot) -> bool {
@@ -284,6 +334,8 @@ impl Mirror {
             status: self.status,
             counters: self.counters(),
             view_age_ms: self.age_ms(),
+            schedule: self.schedule,
+            drawn: self.order.block(),
         }
     }
 
@@ -291,12 +343,13 @@ impl Mirror {
         if self.left.contains(&seq) {
             return EntryState::Left;
         }
-        if seq > self.frontier {
+        let place = self.order.place_of(seq);
+        if place > self.frontier {
             return EntryState::Waiting;
         }
-        let index = self.batches.partition_point(|b| b.to < seq);
+        let index = self.batches.partition_point(|b| b.to < place);
         match self.batches.get(index) {
-            Some(b) if b.from < seq && b.expires_ms > now_ms => EntryState::Admitted {
+            Some(b) if b.from < place && b.expires_ms > now_ms => EntryState::Admitted {
                 admitted_at_ms: b.at_ms,
                 expires_at_ms: b.expires_ms,
             },
@@ -310,18 +363,45 @@ impl Mirror {
         }
         let user = self.user(seq)?.clone();
         let state = self.state(seq, now_ms);
-        let position = seq.saturating_sub(self.frontier);
+        let place = self.order.place_of(seq);
+        let undrawn = self.undrawn(seq);
+        let position = match undrawn {
+            Some(_) => 0,
+            None => place.saturating_sub(self.frontier),
+        };
         Some(EntryView {
             epoch: self.epoch,
             user,
             state,
             queue_status: self.status,
             position,
-            eta_ms: self.rate.eta_ms(
-                position,
-                self.line_shape(),
-                self.settings.admission_rate_per_sec,
-            ),
+            eta_ms: self.eta_ms(position),
+            place,
+            undrawn,
+        })
+    }
+
+    fn eta_ms(&self, position: u64) -> u64 {
+        self.rate.eta_ms(
+            position,
+            self.line_shape(),
+            self.settings.admission_rate_per_sec,
+        )
+    }
+
+    /// As `Queue::undrawn`: set while the entry waits in a pre-queue whose
+    /// order is not here.
+    fn undrawn(&self, seq: Seq) -> Option<Undrawn> {
+        let participants = match self.schedule {
+            Schedule::Pending { .. } if self.settings.prequeue => self.joined,
+            Schedule::Sealed { block } if seq <= block => block,
+            _ => return None,
+        };
+        Some(Undrawn {
+            opens_at_ms: self.settings.opens_at_ms,
+            participants,
+            eta_p25_ms: self.eta_ms(participants.div_ceil(4)),
+            eta_p75_ms: self.eta_ms((participants * 3).div_ceil(4)),
         })
     }
 
@@ -369,6 +449,8 @@ mod tests {
             batches: batches.iter().map(|b| b.to_string()).collect(),
             leaves: Vec::new(),
             active: 0,
+            schedule: Schedule::Opened,
+            drawn: 0,
         }
     }
 

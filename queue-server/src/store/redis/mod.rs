@@ -59,7 +59,9 @@ use self::scripts::Scripts;
 use super::{
     ChangeFeed, EntryView, JoinedEntry, QueueInfo, QueueSignal, QueueStore, QueueTick, StoreError,
 };
-use crate::model::{EntryState, LeaveOutcome, QueueId, QueueSettings, QueueStatus, Seq, UserId};
+use crate::model::{
+    EntryState, LeaveOutcome, LineOrder, QueueId, QueueSettings, QueueStatus, Seq, UserId,
+};
 
 /// How the Redis store is set up.
 #[derive(Debug, Clone)]
@@ -333,6 +335,8 @@ impl QueueStore for RedisStore {
                     .arg(settings.joins_per_ip_per_minute)
                     .arg(settings.pow_difficulty)
                     .arg(u8::from(settings.pow_adaptive))
+                    .arg(settings.opens_at_ms)
+                    .arg(u8::from(settings.prequeue))
                     .invoke_async(&mut conn),
             )
             .await?;
@@ -447,8 +451,26 @@ impl QueueStore for RedisStore {
                 position,
                 eta_ms: position.saturating_mul(1000)
                     / u64::from(mirror.settings.admission_rate_per_sec.max(1)),
+                place: seq,
+                undrawn: None,
             },
         })
+    }
+
+    async fn commit_draw(
+        &self,
+        queue_id: &str,
+        epoch: u64,
+        order: LineOrder,
+    ) -> Result<bool, StoreError> {
+        let slot = self.slot(queue_id).await?;
+        self.inner.commit_draw(&slot, epoch, order).await
+    }
+
+    fn drawn_order(&self, queue_id: &str) -> Option<LineOrder> {
+        let queues = self.inner.queues.read();
+        let mirror = queues.get(queue_id)?.mirror.read();
+        mirror.order().cloned()
     }
 
     async fn leave(&self, queue_id: &str, seq: Seq) -> Result<Option<LeaveOutcome>, StoreError> {

@@ -15,8 +15,8 @@ use super::health::bad_reply;
 use super::keys::QueueKeys;
 use super::mirror::{self, Mirror, REFRESH_INTERVAL};
 use super::snapshot::Snapshot;
-use super::{now_ms, Inner};
-use crate::model::QueueId;
+use super::{now_ms, Inner, Slot};
+use crate::model::{LineOrder, QueueId};
 use crate::store::StoreError;
 
 pub(super) async fn refresh_loop(inner: Weak<Inner>) {
@@ -81,6 +81,7 @@ impl Inner {
         match existing {
             Some(slot) if slot.mirror.read().same_incarnation(&snapshot) => {
                 slot.mirror.write().apply(snapshot, now);
+                self.fetch_order_if_missing(&slot).await?;
                 slot.publish_changes();
             }
             _ => {
@@ -97,16 +98,55 @@ impl Inner {
                 };
                 let mut fresh = Mirror::new(&snapshot);
                 fresh.apply(snapshot, now);
-                let mut queues = self.queues.write();
-                // Concurrent first lookups (a burst of joins on a queue new
-                // to this server) must end with one slot, not replace each
-                // other's: keep one that is already of this incarnation.
-                let current = queues.get(id).map(|slot| slot.mirror.read().epoch);
-                if current != Some(fresh.epoch) {
-                    let slot = self.new_slot(id.clone(), fresh);
-                    queues.insert(id.clone(), slot);
+                let added = {
+                    let mut queues = self.queues.write();
+                    // Concurrent first lookups (a burst of joins on a queue
+                    // new to this server) must end with one slot, not
+                    // replace each other's: keep one that is already of
+                    // this incarnation.
+                    let current = queues.get(id).map(|slot| slot.mirror.read().epoch);
+                    (current != Some(fresh.epoch)).then(|| {
+                        let slot = self.new_slot(id.clone(), fresh);
+                        queues.insert(id.clone(), slot.clone());
+                        slot
+                    })
+                };
+                if let Some(slot) = added {
+                    self.fetch_order_if_missing(&slot).await?;
+                    slot.publish_changes();
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Downloads a committed draw's order, once per incarnation of the
+    /// queue: until then the mirror shows the pre-queue.
+    async fn fetch_order_if_missing(&self, slot: &Slot) -> Result<(), StoreError> {
+        let (Some(block), epoch) = ({
+            let mirror = slot.mirror.read();
+            (mirror.order_missing(), mirror.epoch)
+        }) else {
+            return Ok(());
+        };
+        let mut conn = self.conn.clone();
+        let raw: Vec<u8> = self
+            .run(
+                redis::cmd("GET")
+                    .arg(&slot.keys.order)
+                    .query_async(&mut conn),
+            )
+            .await?;
+        let order = LineOrder::from_bytes(&raw).map_err(bad_reply)?;
+        if order.block() != block {
+            return Err(bad_reply(format!(
+                "the drawn order holds {} entries, the queue says {block}",
+                order.block()
+            )));
+        }
+        let mut mirror = slot.mirror.write();
+        if mirror.epoch == epoch {
+            mirror.install_order(order);
         }
         Ok(())
     }

@@ -18,6 +18,7 @@ pub(super) struct Scripts {
     pub release_lease: Script,
     pub admit: Script,
     pub refresh: Script,
+    pub commit_draw: Script,
 }
 
 impl Scripts {
@@ -32,6 +33,7 @@ impl Scripts {
             release_lease: Script::new(include_str!("lua/release_lease.lua")),
             admit: Script::new(include_str!("lua/admit.lua")),
             refresh: Script::new(include_str!("lua/refresh.lua")),
+            commit_draw: Script::new(include_str!("lua/commit_draw.lua")),
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use redis::Value;
 
-use crate::model::{QueueSettings, QueueStatus, Seq};
+use crate::model::{QueueSettings, QueueStatus, Schedule, Seq};
 
 /// Entries `from + 1 ..= to` passed the frontier at `at_ms`; those of them
 /// that had not left were admitted until `expires_ms`.
@@ -52,6 +52,9 @@ pub(super) struct Snapshot {
     /// (seq, score) of departures newer than the ones already seen.
     pub leaves: Vec<(String, f64)>,
     pub active: u64,
+    pub schedule: Schedule,
+    /// Entries of the pre-queue placed by its committed draw (0: none).
+    pub drawn: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -84,17 +87,29 @@ impl Snapshot {
         let num = |i: usize| -> Result<u64, BadReply> { field(i)?.parse().map_err(bad) };
         let small = |i: usize| -> Result<u32, BadReply> { field(i)?.parse().map_err(bad) };
         // Absent on queues written before the setting existed: none.
-        let optional = |i: usize| -> Result<u32, BadReply> {
+        let optional = |i: usize| -> Result<u64, BadReply> {
             match meta.get(i).cloned().flatten() {
                 Some(raw) => raw.parse().map_err(bad),
                 None => Ok(0),
             }
         };
-        let (joins_per_ip, pow, pow_adaptive) = (optional(10)?, optional(11)?, optional(12)? == 1);
+        let optional_small =
+            |i: usize| -> Result<u32, BadReply> { u32::try_from(optional(i)?).map_err(bad) };
+        let (joins_per_ip, pow, pow_adaptive) =
+            (optional_small(10)?, optional_small(11)?, optional(12)? == 1);
+        let (opens_at_ms, prequeue) = (optional(13)?, optional(14)? == 1);
         let settings = QueueSettings::new(small(1)?, small(2)?, small(3)?)
             .and_then(|s| s.with_joins_per_ip_per_minute(joins_per_ip))
             .and_then(|s| s.with_proof_of_work(pow, pow_adaptive))
+            .and_then(|s| s.with_schedule(opens_at_ms, prequeue))
             .map_err(bad)?;
+        let schedule = match meta.get(15).cloned().flatten().as_deref() {
+            Some("pending") => Schedule::Pending { opens_at_ms },
+            Some("sealed") => Schedule::Sealed {
+                block: optional(16)?,
+            },
+            _ => Schedule::Opened,
+        };
         let leaves = leaves
             .chunks_exact(2)
             .map(|pair| Ok((pair[0].clone(), pair[1].parse::<f64>().map_err(bad)?)))
@@ -113,6 +128,8 @@ impl Snapshot {
             batches,
             leaves,
             active,
+            schedule,
+            drawn: optional(17)?,
         }))
     }
 }

@@ -1,12 +1,16 @@
--- One admission step, run by the lease holder: expire sessions that ran
--- out, then admit up to `budget` entries in sequence order, skipping those
--- that left. The budget comes from the holder's pacer (the model's rules);
--- maxActive and the end of the line are re-checked here, atomically.
--- KEYS: meta, line, left, active, adm, lease
+-- One admission step, run by the lease holder: open a scheduled sale whose
+-- time has come, expire sessions that ran out, then admit up to `budget`
+-- entries in line order, skipping those that left. The budget comes from
+-- the holder's pacer (the model's rules); maxActive and the end of the
+-- line are re-checked here, atomically.
+-- Line order is by place: a seq is its own place, except in a drawn
+-- pre-queue (the first `drawn` places), whose seqs the order key lists. The
+-- frontier and the batches of the log count places.
+-- KEYS: meta, line, left, active, adm, lease, order
 -- ARGV: owner, fence, now_ms, budget, lease_ms
 -- Returns {-1} when the caller no longer holds the lease, else
 -- {1, from, to, active, adm_count, expires_ms, admitted_seqs, admitted_users,
---  expired_seqs}.
+--  expired_seqs, block_to_draw (0: none)}.
 if redis.call('GET', KEYS[6]) ~= ARGV[1] or redis.call('HGET', KEYS[1], 'fence') ~= ARGV[2] then
   return {-1}
 end
@@ -18,10 +22,40 @@ if #expired > 0 then
   redis.call('ZREM', KEYS[4], unpack(expired))
 end
 
-local m = redis.call('HMGET', KEYS[1], 'status', 'max_active', 'ttl', 'frontier', 'adm_count')
+local m = redis.call('HMGET', KEYS[1], 'status', 'max_active', 'ttl', 'frontier', 'adm_count',
+  'sched', 'prequeue', 'opens_at', 'block', 'drawn')
+if m[6] == 'pending' then
+  local time = redis.call('TIME')
+  if tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) >= tonumber(m[8]) then
+    if m[7] == '1' then
+      m[6], m[9] = 'sealed', redis.call('LLEN', KEYS[2])
+      redis.call('HSET', KEYS[1], 'sched', 'sealed', 'block', m[9])
+    else
+      m[6] = false
+      redis.call('HDEL', KEYS[1], 'sched')
+      if m[1] == 'paused' then
+        m[1] = 'open'
+        redis.call('HSET', KEYS[1], 'status', 'open')
+      end
+    end
+  end
+end
+local to_draw = 0
+if m[6] == 'sealed' then
+  to_draw = tonumber(m[9])
+end
 local budget = tonumber(ARGV[4])
-if m[1] ~= 'open' then
+-- A pre-queue admits nobody before its draw, whatever the status says.
+if m[1] ~= 'open' or m[6] == 'sealed' or (m[6] == 'pending' and m[7] == '1') then
   budget = 0
+end
+local drawn = tonumber(m[10] or 0)
+local function seq_at(place)
+  if place > drawn then
+    return place
+  end
+  local at = (place - 1) * 4
+  return struct.unpack('>I4', redis.call('GETRANGE', KEYS[7], at, at + 3))
 end
 local room = tonumber(m[2]) - redis.call('ZCARD', KEYS[4])
 if budget > room then
@@ -34,13 +68,14 @@ local expires = now + tonumber(m[3]) * 1000
 local admitted, skipped, zargs, seqs = 0, 0, {}, {}
 while admitted < budget and frontier < len do
   frontier = frontier + 1
-  if redis.call('ZSCORE', KEYS[3], frontier) then
+  local seq = seq_at(frontier)
+  if redis.call('ZSCORE', KEYS[3], seq) then
     skipped = skipped + 1
   else
     admitted = admitted + 1
-    seqs[admitted] = frontier
+    seqs[admitted] = seq
     zargs[#zargs + 1] = expires
-    zargs[#zargs + 1] = frontier
+    zargs[#zargs + 1] = seq
   end
 end
 
@@ -57,7 +92,11 @@ if frontier > from then
     redis.call('RPUSH', KEYS[5], from .. ':' .. frontier .. ':' .. ARGV[3] .. ':' .. expires .. ':' .. admitted)
     adm_count = redis.call('HINCRBY', KEYS[1], 'adm_count', 1)
   end
-  if admitted > 0 then
+  if admitted > 0 and from < drawn then
+    for i = 1, admitted do
+      users[i] = redis.call('LINDEX', KEYS[2], seqs[i] - 1)
+    end
+  elseif admitted > 0 then
     local line = redis.call('LRANGE', KEYS[2], from, frontier - 1)
     for i = 1, admitted do
       users[i] = line[seqs[i] - from]
@@ -84,4 +123,5 @@ if trimmed > 0 then
   redis.call('HINCRBY', KEYS[1], 'adm_trimmed', trimmed)
 end
 
-return {1, from, frontier, redis.call('ZCARD', KEYS[4]), adm_count, expires, seqs, users, expired}
+return {1, from, frontier, redis.call('ZCARD', KEYS[4]), adm_count, expires, seqs, users, expired,
+  to_draw}

@@ -19,7 +19,8 @@
 -- collision can never merge two users; a user whose fingerprint belongs to
 -- someone else is indexed by full userId in the overflow hash (about one
 -- user in 2^38; `overflow` in meta says whether the hash exists at all).
-local meta = redis.call('HMGET', KEYS[1], 'epoch', 'status', 'overflow', 'buckets')
+local meta = redis.call('HMGET', KEYS[1], 'epoch', 'status', 'overflow', 'buckets', 'sched',
+  'prequeue', 'opens_at')
 if not meta[1] then
   return {}
 end
@@ -33,6 +34,15 @@ local overflow = meta[3] == '1'
 local n = tonumber(ARGV[1])
 local found = redis.call('HMGET', KEYS[3], unpack(ARGV, 2, n + 1))
 local base = redis.call('LLEN', KEYS[2])
+if meta[5] == 'pending' and meta[6] == '1' then
+  -- A pre-queue closes at its opening, on Redis's clock, whether or not the
+  -- admission lease holder has looked yet: no join after it enters the
+  -- block to draw (see admit.lua).
+  local time = redis.call('TIME')
+  if tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) >= tonumber(meta[7]) then
+    redis.call('HSET', KEYS[1], 'sched', 'sealed', 'block', base)
+  end
+end
 
 local out = {meta[1], base}
 local index, m, pushed = {}, 0, 0

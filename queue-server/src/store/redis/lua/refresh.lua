@@ -7,7 +7,7 @@
 --  new_leaves (member, score, ...), active_count}.
 local m = redis.call('HMGET', KEYS[1], 'epoch', 'rate', 'max_active', 'ttl', 'status',
   'frontier', 'admitted_total', 'left_ahead', 'adm_trimmed', 'leave_count', 'ip_joins', 'pow',
-  'pow_adaptive')
+  'pow_adaptive', 'opens_at', 'prequeue', 'sched', 'block', 'drawn')
 if not m[1] then
   return {}
 end
