@@ -58,6 +58,10 @@ function snapshot(page) {
       form: visible('join-form'),
       admitted: visible('admitted'),
       continueHref: el('continue')?.href ?? null,
+      prequeue: visible('prequeue'),
+      drawId: text('draw-id'),
+      participants: text('participants'),
+      etaRange: text('eta-range'),
     };
   });
 }
@@ -336,6 +340,34 @@ async function main() {
     if (!(ms > 0)) throw new Error(`the proof of work was not timed (html[data-pow-ms] = ${ms})`);
     s.notes.push(`a proof of work of ${difficulty} tries on average solved in ${ms} ms`);
     expectEqual('the queue waiting count', (await queueInfo(queue)).waiting, 1);
+  });
+
+  // --- A scheduled sale: the pre-queue, then the draw gives a place.
+  await step('prequeue-then-the-draw', {}, async (s) => {
+    const opensAt = new Date(Date.now() + 4_000).toISOString();
+    const queue = await createQueue('prequeue', {
+      rate: 1,
+      maxActive: 1,
+      status: null,
+      settings: { opensAt, prequeue: true },
+    });
+    const other = await joinFan(queue, 'fan.early@example.com');
+    expectEqual('an API join in the pre-queue', other.status, 'prequeue');
+    const context = await newContext();
+    const page = (s.page = await newPage(context, 'prequeue'));
+    await openPage(page, pageUrl(queue, { user: 'fan.prequeue@example.com' }));
+    const before = await waitPage(
+      page,
+      'the pre-queue view',
+      10_000,
+      (p) => p.status === 'prequeue' && p.prequeue && /^[0-9a-f]{32}$/.test(p.drawId ?? '') && p.participants === '2',
+    );
+    if (!before.etaRange) throw new Error('the pre-queue view shows no wait range');
+    await waitPage(page, 'a place once drawn', 20_000, (p) => (waiting(p) && p.position === '1') || p.admitted);
+    const record = (await api('GET', `/v1/api/queues/${queue}/draw`, undefined, { expect: [200] })).body;
+    expectEqual('the draw stage', record.stage, 'drawn');
+    if (!record.ids.includes(before.drawId)) throw new Error(`${before.drawId} is not in the published draw`);
+    s.notes.push(`drawn: ${record.participants} participants, seed ${record.seed.slice(0, 8)}…`);
   });
 
   // --- Admitted: an open queue with room.
