@@ -192,3 +192,151 @@ async fn kill_9_loses_no_acknowledged_join_or_admission() {
     })
     .await;
 }
+
+/// kill -9 of the lease holder at the opening of a scheduled sale, as soon as
+/// Redis shows its pre-queue sealed: the line is either drawn whole or not at
+/// all, and a new process draws the same order from the same seed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_the_draw_leaves_one_line() {
+    use queue_server::model::{QueueId, QueueSettings, QueueStatus, UserId};
+    use queue_server::store::redis::{KeyLayout, RedisStore};
+    use queue_server::store::QueueStore;
+
+    let Some((target, prefix, _cleanup)) = shared_redis_with_prefix("kill9-draw").await else {
+        return;
+    };
+    let url = target.urls[0].clone();
+    let queue = "opening";
+    let block = 40_000u64;
+    // The pre-queue is filled through a store of the test's own (quicker than HTTP).
+    let filler = Arc::new(
+        RedisStore::connect(options(&target, &prefix))
+            .await
+            .unwrap(),
+    );
+    let opens_at = now_ms() + 60_000;
+    let settings = QueueSettings::new(1000, 1_000_000, 600)
+        .unwrap()
+        .with_schedule(opens_at, true)
+        .unwrap();
+    let (info, _) = filler
+        .put_queue(
+            QueueId::parse(queue).unwrap(),
+            settings,
+            QueueStatus::Prequeue,
+        )
+        .await
+        .unwrap();
+    for chunk in 0..block / 1000 {
+        let joins: Vec<_> = (0..1000)
+            .map(|i| {
+                let store = filler.clone();
+                let user = UserId::parse(&format!("fan-{chunk}-{i}")).unwrap();
+                tokio::spawn(async move { store.join(queue, user).await.unwrap() })
+            })
+            .collect();
+        for join in joins {
+            join.await.unwrap();
+        }
+    }
+    drop(filler);
+    let keys = KeyLayout::new(&prefix)
+        .unwrap()
+        .queue(&QueueId::parse(queue).unwrap());
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    // Open now: the process about to start seals at its first tick.
+    let _: () = redis::cmd("HSET")
+        .arg(&keys.meta)
+        .arg("opens_at")
+        .arg(now_ms() + 1_000)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    let port = free_node_port();
+    let mut holder = Process::start(port, &url, &prefix);
+    let mut sealed = false;
+    for _ in 0..20_000 {
+        let sched: Option<String> = redis::cmd("HGET")
+            .arg(&keys.meta)
+            .arg("sched")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if sched.as_deref() != Some("pending") {
+            sealed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert!(sealed, "the holder never sealed the pre-queue");
+    holder.kill9();
+
+    let (drawn, order_len): (u64, u64) = redis::pipe()
+        .cmd("HGET")
+        .arg(&keys.meta)
+        .arg("drawn")
+        .cmd("STRLEN")
+        .arg(&keys.order)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    eprintln!("killed with {drawn} drawn ({order_len} bytes of order)");
+    assert!(
+        (drawn, order_len) == (0, 0) || (drawn, order_len) == (block, 4 * block),
+        "half a draw: {drawn} drawn, {order_len} bytes"
+    );
+
+    let base = format!("http://127.0.0.1:{port}");
+    let client = ticketon_runtime::test_env::http_client();
+    let next = Process::start(port, &url, &prefix);
+    wait_healthy(&client, &base).await;
+    let queue_info = || async {
+        read(
+            client
+                .get(format!("{base}/v1/api/queues/{queue}"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+        .1
+    };
+    eventually("the line is drawn", Duration::from_secs(30), || async {
+        queue_info().await["drawn"] == block
+    })
+    .await;
+    let (code, record) = read(
+        client
+            .get(format!("{base}/v1/api/queues/{queue}/draw"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_draw_checks_out(&record);
+    let expected = queue_server::prequeue::DrawKeys::new(SECRET.as_bytes()).draw(
+        &queue_server::entry_id::EntryIdCodec::new(SECRET.as_bytes()),
+        queue,
+        info.epoch,
+        block,
+    );
+    let published: Vec<u64> = (1..=block).map(|seq| expected.place_of(seq)).collect();
+    assert_eq!(
+        record["places"],
+        json!(published),
+        "the same seed, the same draw"
+    );
+    eventually(
+        "admission follows the draw",
+        Duration::from_secs(30),
+        || async { queue_info().await["admittedTotal"].as_u64().unwrap_or(0) >= 100 },
+    )
+    .await;
+    drop(next);
+}
