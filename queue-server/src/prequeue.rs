@@ -130,6 +130,39 @@ pub fn published_places(
     (ids, places)
 }
 
+/// Checks a published record (`GET .../draw`, drawn) with this crate's own
+/// draw: the seed matches the commitment, and every published place is the
+/// one the tickets give. The tests' check; `draw-verify` in bench/ is the
+/// independent one.
+pub fn recheck(record: &serde_json::Value) -> Result<(), String> {
+    fn unhex<const N: usize>(raw: Option<&str>, what: &str) -> Result<[u8; N], String> {
+        let raw = raw.ok_or(format!("no {what}"))?;
+        let bytes: Vec<u8> = (0..raw.len() / 2)
+            .map(|i| u8::from_str_radix(raw.get(2 * i..2 * i + 2).unwrap_or("?"), 16))
+            .collect::<Result<_, _>>()
+            .map_err(|_| format!("{what} is not hex"))?;
+        bytes
+            .try_into()
+            .map_err(|_| format!("{what} is not {N} bytes"))
+    }
+    let seed: Seed = unhex(record["seed"].as_str(), "seed")?;
+    let commitment: [u8; 32] = unhex(record["commitment"].as_str(), "commitment")?;
+    if draw::commitment(&seed) != commitment {
+        return Err("the seed does not match the commitment".into());
+    }
+    let ids = record["ids"].as_array().ok_or("no ids")?;
+    let ids: Vec<ParticipantId> = ids
+        .iter()
+        .map(|id| unhex(id.as_str(), "an id"))
+        .collect::<Result<_, _>>()?;
+    let order = draw::draw(&seed, &ids);
+    let expected: Vec<u64> = (1..=order.block()).map(|seq| order.place_of(seq)).collect();
+    if record["places"] != serde_json::json!(expected) {
+        return Err("the published places are not the draw's".into());
+    }
+    Ok(())
+}
+
 pub fn hex(bytes: impl AsRef<[u8]>) -> String {
     use std::fmt::Write;
     bytes.as_ref().iter().fold(String::new(), |mut out, b| {
@@ -165,5 +198,16 @@ mod tests {
         );
         assert_eq!(places[4], order.place_of(5));
         assert_eq!(hex([0, 171, 255]), "00abff");
+
+        let seed = keys.seed("q", 9);
+        let mut record = serde_json::json!({
+            "commitment": hex(draw::commitment(&seed)), "seed": hex(seed),
+            "ids": ids, "places": places,
+        });
+        assert_eq!(recheck(&record), Ok(()));
+        record["places"][0] = serde_json::json!(99);
+        assert!(recheck(&record).is_err());
+        record["seed"] = serde_json::json!(hex([0u8; 32]));
+        assert!(recheck(&record).unwrap_err().contains("commitment"));
     }
 }

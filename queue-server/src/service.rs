@@ -665,10 +665,16 @@ impl<S: QueueStore> QueueService<S> {
             }
         }
         let ticks = self.store.tick(self.now_ms()).await?;
+        // A draw that fails (Redis away) is due again at the next tick; the
+        // tick's admissions in other queues still get their events below.
         for tick in &ticks {
             if let Some(block) = tick.draw_due {
-                self.make_draw(tick.queue_id.as_str(), tick.epoch, block)
-                    .await?;
+                if let Err(e) = self
+                    .make_draw(tick.queue_id.as_str(), tick.epoch, block)
+                    .await
+                {
+                    tracing::warn!(queue = %tick.queue_id, error = %e, "pre-queue draw failed; retrying");
+                }
             }
         }
         if let Some(events) = &self.events {
@@ -761,9 +767,10 @@ impl<S: QueueStore> QueueService<S> {
             retry_after_sec: 1,
         })?;
         if drawn {
-            self.draw_records
-                .lock()
-                .insert(queue_id.to_string(), (info.epoch, json.clone()));
+            let mut records = self.draw_records.lock();
+            // Records of queues deleted since (on this server or another) go.
+            records.retain(|id, _| self.store.queue_info(id).is_some());
+            records.insert(queue_id.to_string(), (info.epoch, json.clone()));
         }
         Ok(json)
     }

@@ -320,12 +320,7 @@ async fn kill_9_at_the_draw_leaves_one_line() {
     .await;
     assert_eq!(code, StatusCode::OK);
     assert_draw_checks_out(&record);
-    let expected = queue_server::prequeue::DrawKeys::new(SECRET.as_bytes()).draw(
-        &queue_server::entry_id::EntryIdCodec::new(SECRET.as_bytes()),
-        queue,
-        info.epoch,
-        block,
-    );
+    let expected = expected_draw(queue, info.epoch, block);
     let published: Vec<u64> = (1..=block).map(|seq| expected.place_of(seq)).collect();
     assert_eq!(
         record["places"],

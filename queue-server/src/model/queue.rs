@@ -97,6 +97,31 @@ pub struct Undrawn {
     pub eta_p75_ms: u64,
 }
 
+impl Undrawn {
+    /// Where entry `seq` stands while its pre-queue is not drawn (`None`
+    /// once it has a place), with `joined` entries in the line so far and
+    /// the line's estimate of the wait at a position.
+    pub fn of(
+        schedule: Schedule,
+        settings: &QueueSettings,
+        joined: u64,
+        seq: Seq,
+        eta_ms: impl Fn(u64) -> u64,
+    ) -> Option<Undrawn> {
+        let participants = match schedule {
+            Schedule::Pending { .. } if settings.prequeue => joined,
+            Schedule::Sealed { block } if seq <= block => block,
+            _ => return None,
+        };
+        Some(Undrawn {
+            opens_at_ms: settings.opens_at_ms,
+            participants,
+            eta_p25_ms: eta_ms(participants.div_ceil(4)),
+            eta_p75_ms: eta_ms((participants * 3).div_ceil(4)),
+        })
+    }
+}
+
 /// What one admission tick did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct TickOutcome {
@@ -230,17 +255,13 @@ impl Queue {
     /// `Some` while the entry waits in a pre-queue not drawn yet: it has no
     /// position, only the spread of its likely waits.
     pub fn undrawn(&self, seq: Seq) -> Option<Undrawn> {
-        let participants = match self.schedule {
-            Schedule::Pending { .. } if self.settings.prequeue => self.entries.len() as u64,
-            Schedule::Sealed { block } if seq <= block => block,
-            _ => return None,
-        };
-        Some(Undrawn {
-            opens_at_ms: self.settings.opens_at_ms,
-            participants,
-            eta_p25_ms: self.eta_ms(participants.div_ceil(4)),
-            eta_p75_ms: self.eta_ms((participants * 3).div_ceil(4)),
-        })
+        Undrawn::of(
+            self.schedule,
+            &self.settings,
+            self.entries.len() as u64,
+            seq,
+            |position| self.eta_ms(position),
+        )
     }
 
     pub fn settings(&self) -> QueueSettings {

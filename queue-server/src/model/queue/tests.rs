@@ -344,3 +344,14 @@ fn an_operator_who_reopens_a_closed_prequeue_still_waits_for_the_draw() {
     assert_eq!(q.open_if_due(opens), Some(1));
     assert!(q.tick(opens).admitted.is_empty());
 }
+
+#[test]
+fn a_prequeue_nobody_joined_opens_at_its_time() {
+    let opens = T0 + 1_000;
+    let mut q = scheduled(true, opens);
+    assert_eq!(q.open_if_due(opens), Some(0));
+    assert!(q.commit_draw(super::LineOrder::default()));
+    assert_eq!(q.status(), QueueStatus::Open);
+    q.join(user("first")).unwrap();
+    assert_eq!(admit_all(&mut q, opens), vec![1]);
+}

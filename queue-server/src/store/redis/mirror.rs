@@ -392,17 +392,13 @@ impl Mirror {
     /// As `Queue::undrawn`: set while the entry waits in a pre-queue whose
     /// order is not here.
     fn undrawn(&self, seq: Seq) -> Option<Undrawn> {
-        let participants = match self.schedule {
-            Schedule::Pending { .. } if self.settings.prequeue => self.joined,
-            Schedule::Sealed { block } if seq <= block => block,
-            _ => return None,
-        };
-        Some(Undrawn {
-            opens_at_ms: self.settings.opens_at_ms,
-            participants,
-            eta_p25_ms: self.eta_ms(participants.div_ceil(4)),
-            eta_p75_ms: self.eta_ms((participants * 3).div_ceil(4)),
-        })
+        Undrawn::of(
+            self.schedule,
+            &self.settings,
+            self.joined,
+            seq,
+            |position| self.eta_ms(position),
+        )
     }
 
     fn slots(&self) -> Slots {
