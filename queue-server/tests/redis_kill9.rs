@@ -198,8 +198,8 @@ async fn kill_9_loses_no_acknowledged_join_or_admission() {
 /// all, and a new process draws the same order from the same seed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_the_draw_leaves_one_line() {
-    use queue_server::model::{QueueId, QueueSettings, QueueStatus, UserId};
-    use queue_server::store::redis::{KeyLayout, RedisStore};
+    use queue_server::model::{QueueId, UserId};
+    use queue_server::store::redis::KeyLayout;
     use queue_server::store::QueueStore;
 
     let Some((target, prefix, _cleanup)) = shared_redis_with_prefix("kill9-draw").await else {
@@ -209,24 +209,8 @@ async fn kill_9_at_the_draw_leaves_one_line() {
     let queue = "opening";
     let block = 40_000u64;
     // The pre-queue is filled through a store of the test's own (quicker than HTTP).
-    let filler = Arc::new(
-        RedisStore::connect(options(&target, &prefix))
-            .await
-            .unwrap(),
-    );
-    let opens_at = now_ms() + 60_000;
-    let settings = QueueSettings::new(1000, 1_000_000, 600)
-        .unwrap()
-        .with_schedule(opens_at, true)
-        .unwrap();
-    let (info, _) = filler
-        .put_queue(
-            QueueId::parse(queue).unwrap(),
-            settings,
-            QueueStatus::Prequeue,
-        )
-        .await
-        .unwrap();
+    let (filler, info) = store_with_prequeue(&target, &prefix, queue, now_ms() + 60_000).await;
+    let filler = Arc::new(filler);
     for chunk in 0..block / 1000 {
         let joins: Vec<_> = (0..1000)
             .map(|i| {

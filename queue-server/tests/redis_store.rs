@@ -105,8 +105,8 @@ async fn a_prequeue_is_drawn_once_for_the_fleet() {
 /// next holder draws the same order from the same seed and opens it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_holder_killed_during_the_draw_leaves_it_to_the_next_one() {
-    use queue_server::model::{QueueId, QueueSettings, QueueStatus, UserId};
-    use queue_server::store::redis::{KeyLayout, RedisStore};
+    use queue_server::model::{QueueId, UserId};
+    use queue_server::store::redis::KeyLayout;
     use queue_server::store::QueueStore;
     use reqwest::StatusCode;
     use std::time::Duration;
@@ -116,21 +116,7 @@ async fn a_holder_killed_during_the_draw_leaves_it_to_the_next_one() {
     };
     let queue = "sealed";
     let opens_at = now_ms() + 400;
-    let doomed = RedisStore::connect(options(&target, &prefix))
-        .await
-        .unwrap();
-    let settings = QueueSettings::new(1000, 1000, 600)
-        .unwrap()
-        .with_schedule(opens_at, true)
-        .unwrap();
-    let (info, _) = doomed
-        .put_queue(
-            QueueId::parse(queue).unwrap(),
-            settings,
-            QueueStatus::Prequeue,
-        )
-        .await
-        .unwrap();
+    let (doomed, info) = store_with_prequeue(&target, &prefix, queue, opens_at).await;
     for i in 0..40 {
         doomed
             .join(queue, UserId::parse(&format!("fan-{i}")).unwrap())

@@ -816,6 +816,31 @@ impl Server {
     }
 }
 
+/// A store of the test's own on `target`, and a queue `queue` on it scheduled
+/// to open at `opens_at_ms` with a pre-queue (1,000 admissions a second).
+pub(crate) async fn store_with_prequeue(
+    target: &RedisTarget,
+    prefix: &str,
+    queue: &str,
+    opens_at_ms: u64,
+) -> (RedisStore, queue_server::store::QueueInfo) {
+    use queue_server::model::{QueueId, QueueSettings, QueueStatus};
+    let store = RedisStore::connect(options(target, prefix)).await.unwrap();
+    let settings = QueueSettings::new(1000, 1_000_000, 600)
+        .unwrap()
+        .with_schedule(opens_at_ms, true)
+        .unwrap();
+    let (info, _) = store
+        .put_queue(
+            QueueId::parse(queue).unwrap(),
+            settings,
+            QueueStatus::Prequeue,
+        )
+        .await
+        .unwrap();
+    (store, info)
+}
+
 /// The order the draw of `queue`'s incarnation `epoch` must give its first
 /// `block` entries, as any server of the fleet (with the tests' secret) makes it.
 pub(crate) fn expected_draw(queue: &str, epoch: u64, block: u64) -> queue_server::model::LineOrder {
