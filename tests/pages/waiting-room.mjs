@@ -343,31 +343,38 @@ async function main() {
   });
 
   // --- A scheduled sale: the pre-queue, then the draw gives a place.
-  await step('prequeue-then-the-draw', {}, async (s) => {
-    const opensAt = new Date(Date.now() + 4_000).toISOString();
-    const queue = await createQueue('prequeue', {
+  const pre = {};
+  await step('prequeue-view', {}, async (s) => {
+    pre.opensAt = Date.now() + 6_000;
+    pre.queue = await createQueue('prequeue', {
       rate: 1,
       maxActive: 1,
       status: null,
-      settings: { opensAt, prequeue: true },
+      settings: { opensAt: new Date(pre.opensAt).toISOString(), prequeue: true },
     });
-    const other = await joinFan(queue, 'fan.early@example.com');
+    const other = await joinFan(pre.queue, 'fan.early@example.com');
     expectEqual('an API join in the pre-queue', other.status, 'prequeue');
     const context = await newContext();
-    const page = (s.page = await newPage(context, 'prequeue'));
-    await openPage(page, pageUrl(queue, { user: 'fan.prequeue@example.com' }));
-    const before = await waitPage(
-      page,
+    pre.page = s.page = await newPage(context, 'prequeue');
+    await openPage(pre.page, pageUrl(pre.queue, { user: 'fan.prequeue@example.com' }));
+    pre.before = await waitPage(
+      pre.page,
       'the pre-queue view',
       10_000,
       (p) => p.status === 'prequeue' && p.prequeue && /^[0-9a-f]{32}$/.test(p.drawId ?? '') && p.participants === '2',
     );
-    if (!before.etaRange) throw new Error('the pre-queue view shows no wait range');
-    await waitPage(page, 'a place once drawn', 20_000, (p) => (waiting(p) && p.position === '1') || p.admitted);
-    const record = (await api('GET', `/v1/api/queues/${queue}/draw`, undefined, { expect: [200] })).body;
+    if (!pre.before.etaRange) throw new Error('the pre-queue view shows no wait range');
+    s.notes.push(`shown: ${pre.before.etaRange}`);
+    s.notes.push(...(await axeCheck(pre.page)));
+  });
+
+  await step('prequeue-then-the-draw', { needs: ['prequeue-view'] }, async (s) => {
+    s.page = pre.page;
+    await waitPage(pre.page, 'a place once drawn', 20_000, (p) => (waiting(p) && p.position === '1') || p.admitted);
+    const record = (await api('GET', `/v1/api/queues/${pre.queue}/draw`, undefined, { expect: [200] })).body;
     expectEqual('the draw stage', record.stage, 'drawn');
-    if (!record.ids.includes(before.drawId)) throw new Error(`${before.drawId} is not in the published draw`);
-    s.notes.push(`drawn: ${record.participants} participants, seed ${record.seed.slice(0, 8)}…`);
+    if (!record.ids.includes(pre.before.drawId)) throw new Error(`${pre.before.drawId} is not in the published draw`);
+    s.notes.push(`drawn ${Date.now() - pre.opensAt} ms after the opening: ${record.participants} participants`);
   });
 
   // --- Admitted: an open queue with room.
