@@ -176,6 +176,90 @@ async fn a_holder_killed_during_the_draw_leaves_it_to_the_next_one() {
     next.shutdown().await;
 }
 
+/// After a draw, the frontier counts places: a fan whose seq the frontier
+/// has passed but whose place it has not is still waiting, and leaves as
+/// such (and the one whose place it passed is over, whatever its seq).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drawn_fan_leaves_by_its_place_not_its_seq() {
+    use queue_server::model::{EntryState, LeaveOutcome, UserId};
+    use queue_server::store::QueueStore;
+    use std::time::Duration;
+
+    let Some((target, prefix, _cleanup)) = shared_redis_with_prefix("draw-leave").await else {
+        return;
+    };
+    let queue = "drawn";
+    let opens_at = now_ms() + 300;
+    let (store, info) = store_with_prequeue(&target, &prefix, queue, opens_at).await;
+    for i in 0..40 {
+        store
+            .join(queue, UserId::parse(&format!("fan-{i}")).unwrap())
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(
+        opens_at.saturating_sub(now_ms()) + 20,
+    ))
+    .await;
+    let ticks = store.tick(now_ms()).await.unwrap();
+    assert_eq!(ticks[0].draw_due, Some(40));
+    let order = expected_draw(queue, info.epoch, 40);
+    assert!(store
+        .commit_draw(queue, info.epoch, order.clone())
+        .await
+        .unwrap());
+    // Admit the first ten places (1,000 a second: 10 ms of pacing).
+    let mut admitted = 0;
+    while admitted < 10 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let ticks = store.tick(now_ms()).await.unwrap();
+        admitted += ticks.iter().map(|t| t.admitted.len()).sum::<usize>();
+    }
+    let frontier = store.queue_info(queue).unwrap().counters.frontier;
+    let passed_seq_waiting_place = (1..=frontier)
+        .find(|&seq| order.place_of(seq) > frontier)
+        .expect("a seq the frontier passed whose place it did not");
+    assert_eq!(
+        store
+            .entry_view(queue, passed_seq_waiting_place)
+            .unwrap()
+            .state,
+        EntryState::Waiting
+    );
+    assert_eq!(
+        store.leave(queue, passed_seq_waiting_place).await.unwrap(),
+        Some(LeaveOutcome::LeftWaiting)
+    );
+    let admitted_seq = order.seq_at(1);
+    assert_eq!(
+        store.leave(queue, admitted_seq).await.unwrap(),
+        Some(LeaveOutcome::LeftActive)
+    );
+    // The one who left is skipped: everyone else goes in.
+    let mut total = admitted;
+    for _ in 0..1000 {
+        if total >= 39 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        for tick in store.tick(now_ms()).await.unwrap() {
+            assert!(tick
+                .admitted
+                .iter()
+                .all(|a| a.seq != passed_seq_waiting_place));
+            total += tick.admitted.len();
+        }
+    }
+    assert_eq!(total, 39);
+    assert_eq!(
+        store
+            .entry_view(queue, passed_seq_waiting_place)
+            .unwrap()
+            .state,
+        EntryState::Left
+    );
+}
+
 /// The user index stores a fingerprint of each userId; a collision (forged
 /// here, since a real one needs ~2^38 users) must not merge two users.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

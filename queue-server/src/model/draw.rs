@@ -122,6 +122,16 @@ impl LineOrder {
             .collect()
     }
 
+    /// The place of each seq of the block, four bytes big-endian each:
+    /// the inverse the Redis store keeps beside the order (`leave.lua`
+    /// reads the place of one seq from it).
+    pub fn places_to_bytes(&self) -> Vec<u8> {
+        self.place_by_seq
+            .iter()
+            .flat_map(|place| place.to_be_bytes())
+            .collect()
+    }
+
     pub fn from_bytes(raw: &[u8]) -> Result<Self, NotAPermutation> {
         if !raw.len().is_multiple_of(4) {
             return Err(NotAPermutation);
@@ -199,6 +209,9 @@ mod tests {
     fn an_order_survives_its_bytes_and_garbage_is_refused() {
         let order = draw(&[5; 32], &participants(300));
         assert_eq!(LineOrder::from_bytes(&order.to_bytes()).unwrap(), order);
+        let places = order.places_to_bytes();
+        let place_of_7 = u32::from_be_bytes(places[24..28].try_into().unwrap());
+        assert_eq!(u64::from(place_of_7), order.place_of(7));
         assert!(LineOrder::from_bytes(&[0, 0, 0]).is_err());
         assert!(LineOrder::from_seqs(vec![1, 1]).is_err());
         assert!(LineOrder::from_seqs(vec![0]).is_err());

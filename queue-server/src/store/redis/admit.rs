@@ -104,11 +104,13 @@ impl Inner {
                     .key(&keys.meta)
                     .key(&keys.order)
                     .key(&keys.lease)
+                    .key(&keys.places)
                     .arg(&self.owner)
                     .arg(fence)
                     .arg(epoch)
                     .arg(order.block())
                     .arg(order.to_bytes())
+                    .arg(order.places_to_bytes())
                     .invoke_async(&mut conn),
             )
             .await?;

@@ -35,11 +35,15 @@ pub struct QueueKeys {
     /// bytes big-endian each (`model::LineOrder::to_bytes`). Written whole,
     /// once, by `commit_draw.lua`.
     pub order: String,
+    /// String: the same draw the other way round, the place of each seq
+    /// of the block, four bytes big-endian each, so that a leave can tell
+    /// whether the frontier has passed its entry.
+    pub places: String,
 }
 
 impl QueueKeys {
     /// Every key name, for scripts that create or delete a queue.
-    pub fn all(&self) -> [&str; 9] {
+    pub fn all(&self) -> [&str; 10] {
         [
             &self.meta,
             &self.line,
@@ -50,6 +54,7 @@ impl QueueKeys {
             &self.admissions,
             &self.lease,
             &self.order,
+            &self.places,
         ]
     }
 }
@@ -123,6 +128,7 @@ impl KeyLayout {
             admissions: format!("{base}:adm"),
             lease: format!("{base}:lease"),
             order: format!("{base}:order"),
+            places: format!("{base}:places"),
         }
     }
 }

@@ -487,6 +487,7 @@ impl QueueStore for RedisStore {
                     .key(&keys.line)
                     .key(&keys.left)
                     .key(&keys.active)
+                    .key(&keys.places)
                     .arg(seq)
                     .invoke_async(&mut conn),
             )

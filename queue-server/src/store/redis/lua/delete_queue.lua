@@ -1,5 +1,5 @@
 -- Deletes every key of a queue; 0 when the queue does not exist.
--- KEYS: meta, line, users, users_overflow, left, active, adm, lease, order
+-- KEYS: meta, line, users, users_overflow, left, active, adm, lease, order, places
 -- UNLINK: the big line and user index are freed in Redis's background thread.
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return 0

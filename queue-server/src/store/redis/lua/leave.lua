@@ -1,9 +1,12 @@
 -- An entry leaves the line or ends its session.
--- KEYS: meta, line, left, active
+-- KEYS: meta, line, left, active, places
 -- ARGV: seq
+-- The frontier counts places: a seq of a drawn pre-queue is compared by the
+-- place the draw gave it.
 -- Returns 'nf' (no queue), 'none' (no such entry), 'ended' (already over),
 -- 'waiting' or 'active' (what it left).
-local frontier = redis.call('HGET', KEYS[1], 'frontier')
+local meta = redis.call('HMGET', KEYS[1], 'frontier', 'drawn')
+local frontier = meta[1]
 if not frontier then
   return 'nf'
 end
@@ -15,9 +18,13 @@ if redis.call('ZSCORE', KEYS[3], ARGV[1]) then
   return 'ended'
 end
 local kind
+local place = seq
+if seq <= tonumber(meta[2] or 0) then
+  place = struct.unpack('>I4', redis.call('GETRANGE', KEYS[5], (seq - 1) * 4, seq * 4 - 1))
+end
 if redis.call('ZREM', KEYS[4], ARGV[1]) == 1 then
   kind = 1
-elseif seq > tonumber(frontier) then
+elseif place > tonumber(frontier) then
   kind = 0
   redis.call('HINCRBY', KEYS[1], 'left_ahead', 1)
 else
