@@ -586,9 +586,8 @@ impl<S: QueueStore> QueueService<S> {
     }
 
     fn answer(&self, queue_id: &str, entry_id: &str, seq: Seq, view: &EntryView) -> EntryStatus {
-        match view.state {
-            EntryState::Waiting if view.undrawn.is_some() => {
-                let undrawn = view.undrawn.expect("matched above");
+        match (view.state, view.undrawn) {
+            (EntryState::Waiting, Some(undrawn)) => {
                 let until_open_ms = undrawn.opens_at_ms.saturating_sub(self.now_ms());
                 let seconds = |wait_ms: u64| (until_open_ms + wait_ms + 500) / 1000;
                 EntryStatus::Prequeue {
@@ -603,7 +602,7 @@ impl<S: QueueStore> QueueService<S> {
                     draw_id: prequeue::hex(self.draw_keys.participant_id(entry_id)),
                 }
             }
-            EntryState::Waiting => EntryStatus::Waiting {
+            (EntryState::Waiting, None) => EntryStatus::Waiting {
                 position: view.position,
                 // Rounded, not truncated or ceiled: the nearest whole second is
                 // the estimate with no bias either way.
@@ -615,10 +614,13 @@ impl<S: QueueStore> QueueService<S> {
                 ),
                 queue_status: queue_state(view.queue_status),
             },
-            EntryState::Admitted {
-                admitted_at_ms,
-                expires_at_ms,
-            } => EntryStatus::Admitted {
+            (
+                EntryState::Admitted {
+                    admitted_at_ms,
+                    expires_at_ms,
+                },
+                _,
+            ) => EntryStatus::Admitted {
                 admission_token: self.admission_token(
                     queue_id,
                     entry_id,
@@ -628,8 +630,8 @@ impl<S: QueueStore> QueueService<S> {
                 ),
                 expires_at: rfc3339(expires_at_ms),
             },
-            EntryState::Left => EntryStatus::Left,
-            EntryState::Expired => EntryStatus::Expired,
+            (EntryState::Left, _) => EntryStatus::Left,
+            (EntryState::Expired, _) => EntryStatus::Expired,
         }
     }
 

@@ -105,7 +105,7 @@ async fn a_prequeue_is_drawn_once_for_the_fleet() {
 /// next holder draws the same order from the same seed and opens it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_holder_killed_during_the_draw_leaves_it_to_the_next_one() {
-    use queue_server::model::{QueueId, UserId};
+    use queue_server::model::QueueId;
     use queue_server::store::redis::KeyLayout;
     use queue_server::store::QueueStore;
     use reqwest::StatusCode;
@@ -115,21 +115,7 @@ async fn a_holder_killed_during_the_draw_leaves_it_to_the_next_one() {
         return;
     };
     let queue = "sealed";
-    let opens_at = now_ms() + 400;
-    let (doomed, info) = store_with_prequeue(&target, &prefix, queue, opens_at).await;
-    for i in 0..40 {
-        doomed
-            .join(queue, UserId::parse(&format!("fan-{i}")).unwrap())
-            .await
-            .unwrap();
-    }
-    tokio::time::sleep(Duration::from_millis(
-        opens_at.saturating_sub(now_ms()) + 20,
-    ))
-    .await;
-    let ticks = doomed.tick(now_ms()).await.unwrap();
-    assert_eq!(ticks.len(), 1);
-    assert_eq!(ticks[0].draw_due, Some(40), "sealed with the 40 early fans");
+    let (doomed, info) = store_with_sealed_prequeue(&target, &prefix, queue, 40).await;
     // Killed here: no commit, no lease release.
     drop(doomed);
     let keys = KeyLayout::new(&prefix)
@@ -181,7 +167,7 @@ async fn a_holder_killed_during_the_draw_leaves_it_to_the_next_one() {
 /// such (and the one whose place it passed is over, whatever its seq).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drawn_fan_leaves_by_its_place_not_its_seq() {
-    use queue_server::model::{EntryState, LeaveOutcome, UserId};
+    use queue_server::model::{EntryState, LeaveOutcome};
     use queue_server::store::QueueStore;
     use std::time::Duration;
 
@@ -189,20 +175,7 @@ async fn a_drawn_fan_leaves_by_its_place_not_its_seq() {
         return;
     };
     let queue = "drawn";
-    let opens_at = now_ms() + 300;
-    let (store, info) = store_with_prequeue(&target, &prefix, queue, opens_at).await;
-    for i in 0..40 {
-        store
-            .join(queue, UserId::parse(&format!("fan-{i}")).unwrap())
-            .await
-            .unwrap();
-    }
-    tokio::time::sleep(Duration::from_millis(
-        opens_at.saturating_sub(now_ms()) + 20,
-    ))
-    .await;
-    let ticks = store.tick(now_ms()).await.unwrap();
-    assert_eq!(ticks[0].draw_due, Some(40));
+    let (store, info) = store_with_sealed_prequeue(&target, &prefix, queue, 40).await;
     let order = expected_draw(queue, info.epoch, 40);
     assert!(store
         .commit_draw(queue, info.epoch, order.clone())

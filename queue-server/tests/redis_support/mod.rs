@@ -333,22 +333,33 @@ impl Server {
     }
 
     pub(crate) async fn put_queue(&self, queue: &str, rate: u32, max_active: u32, status: &str) {
+        self.put_queue_body(
+            queue,
+            json!({
+                "admissionRatePerSec": rate,
+                "maxActive": max_active,
+                "sessionTtlSec": 600,
+                "status": status,
+            }),
+        )
+        .await;
+    }
+
+    /// `PUT` of a queue with this body, which must succeed: its status
+    /// (201 created, 200 updated) and the queue.
+    pub(crate) async fn put_queue_body(&self, queue: &str, body: Value) -> (StatusCode, Value) {
         let (code, body) = read(
             self.client
                 .put(self.url(&format!("/v1/api/queues/{queue}")))
                 .bearer_auth(ADMIN)
-                .json(&json!({
-                    "admissionRatePerSec": rate,
-                    "maxActive": max_active,
-                    "sessionTtlSec": 600,
-                    "status": status,
-                }))
+                .json(&body)
                 .send()
                 .await
                 .unwrap(),
         )
         .await;
         assert!(code.is_success(), "put queue: {code} {body}");
+        (code, body)
     }
 
     pub(crate) async fn set_status(&self, queue: &str, status: &str) {
@@ -721,19 +732,13 @@ pub(crate) async fn proof_of_work_across_servers(target: &RedisTarget, prefix: &
     let a = server(options(target, prefix)).await;
     let b = server(options(target, prefix)).await;
     let queue = "guarded";
-    let (code, body) = read(
-        a.client
-            .put(a.url(&format!("/v1/api/queues/{queue}")))
-            .bearer_auth(ADMIN)
-            .json(
-                &json!({"admissionRatePerSec": 1, "maxActive": 1, "sessionTtlSec": 600,
-                          "powDifficulty": 200, "powAdaptive": true}),
-            )
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (code, body) = a
+        .put_queue_body(
+            queue,
+            json!({"admissionRatePerSec": 1, "maxActive": 1, "sessionTtlSec": 600,
+                   "powDifficulty": 200, "powAdaptive": true}),
+        )
+        .await;
     assert_eq!(code, StatusCode::CREATED, "{body}");
     eventually("b knows the setting", Duration::from_secs(5), || async {
         b.store()
@@ -776,31 +781,22 @@ pub(crate) fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
-/// `opensAt` as RFC 3339, from Unix ms.
-pub(crate) fn rfc3339(unix_ms: u64) -> String {
-    queue_server::service::rfc3339(unix_ms)
-}
-
 impl Server {
     /// A queue scheduled to open at `opens_at_ms` with a drawn pre-queue.
     pub(crate) async fn put_prequeue(&self, queue: &str, rate: u32, opens_at_ms: u64) {
-        let (code, body) = read(
-            self.client
-                .put(self.url(&format!("/v1/api/queues/{queue}")))
-                .bearer_auth(ADMIN)
-                .json(&json!({
+        let (code, body) = self
+            .put_queue_body(
+                queue,
+                json!({
                     "admissionRatePerSec": rate,
                     "maxActive": 100_000,
                     "sessionTtlSec": 600,
-                    "opensAt": rfc3339(opens_at_ms),
+                    "opensAt": queue_server::service::rfc3339(opens_at_ms),
                     "prequeue": true,
-                }))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        assert_eq!(code, StatusCode::CREATED, "put queue: {body}");
+                }),
+            )
+            .await;
+        assert_eq!(code, StatusCode::CREATED, "{body}");
         assert_eq!(body["status"], "prequeue", "{body}");
     }
 
@@ -838,6 +834,33 @@ pub(crate) async fn store_with_prequeue(
         )
         .await
         .unwrap();
+    (store, info)
+}
+
+/// [`store_with_prequeue`] with `fans` joined before an opening 300 ms away,
+/// waited for and sealed by the store's first tick (which takes the lease).
+pub(crate) async fn store_with_sealed_prequeue(
+    target: &RedisTarget,
+    prefix: &str,
+    queue: &str,
+    fans: u64,
+) -> (RedisStore, queue_server::store::QueueInfo) {
+    use queue_server::model::UserId;
+    let opens_at = now_ms() + 300;
+    let (store, info) = store_with_prequeue(target, prefix, queue, opens_at).await;
+    for i in 0..fans {
+        store
+            .join(queue, UserId::parse(&format!("fan-{i}")).unwrap())
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(
+        opens_at.saturating_sub(now_ms()) + 20,
+    ))
+    .await;
+    let ticks = store.tick(now_ms()).await.unwrap();
+    assert_eq!(ticks.len(), 1);
+    assert_eq!(ticks[0].draw_due, Some(fans), "sealed with the early fans");
     (store, info)
 }
 

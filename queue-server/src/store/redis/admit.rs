@@ -39,7 +39,7 @@ impl Inner {
                 held.pacer.set_rate(rate);
             }
             let counters = mirror.counters();
-            let budget = if mirror.status == QueueStatus::Open {
+            let budget = if mirror.status() == QueueStatus::Open {
                 admission_budget(
                     &mut held.pacer,
                     now,

@@ -48,10 +48,9 @@ pub(super) struct AdmitApplied {
 pub(super) struct Mirror {
     pub epoch: u64,
     pub settings: QueueSettings,
-    /// As shown: the status in Redis, except `Prequeue` while the drawn
-    /// order is not here yet.
-    pub status: QueueStatus,
-    status_in_redis: QueueStatus,
+    /// As in Redis; shown by [`Mirror::status`].
+    status: QueueStatus,
+    /// As in Redis; shown by [`Mirror::schedule`].
     schedule: Schedule,
     /// Size of the committed draw in Redis.
     drawn: u64,
@@ -100,7 +99,6 @@ impl Mirror {
             epoch: snapshot.epoch,
             settings: snapshot.settings,
             status: snapshot.status,
-            status_in_redis: snapshot.status,
             schedule: snapshot.schedule,
             drawn: 0,
             order: LineOrder::default(),
@@ -133,10 +131,9 @@ impl Mirror {
     /// to a fresh mirror instead: see [`Mirror::same_incarnation`].
     pub(super) fn apply(&mut self, snap: Snapshot, now_ms: u64) {
         self.settings = snap.settings;
-        self.status_in_redis = snap.status;
+        self.status = snap.status;
         self.schedule = snap.schedule;
         self.drawn = snap.drawn;
-        self.show_status();
         self.admitted_total = snap.admitted_total;
         self.left_ahead = snap.left_ahead;
         self.joined = self.joined.max(snap.line_len);
@@ -186,13 +183,21 @@ impl Mirror {
         self.refreshed_at = Instant::now();
     }
 
-    /// The status and schedule as they can be shown with what is here.
-    fn show_status(&mut self) {
-        if self.order_missing().is_some() {
-            self.status = QueueStatus::Prequeue;
-            self.schedule = Schedule::Sealed { block: self.drawn };
-        } else {
-            self.status = self.status_in_redis;
+    /// The status as it can be shown with what is here: the one in Redis,
+    /// except `Prequeue` while the drawn order is not here yet.
+    pub(super) fn status(&self) -> QueueStatus {
+        match self.order_missing() {
+            Some(_) => QueueStatus::Prequeue,
+            None => self.status,
+        }
+    }
+
+    /// The schedule as it can be shown: still sealed while the drawn order
+    /// is not here yet.
+    fn schedule(&self) -> Schedule {
+        match self.order_missing() {
+            Some(block) => Schedule::Sealed { block },
+            None => self.schedule,
         }
     }
 
@@ -206,11 +211,11 @@ impl Mirror {
         if self.drawn == 0 || order.block() == self.drawn {
             self.drawn = order.block();
             self.order = order;
+            // What the commit did in Redis, seen before the next refresh.
             self.schedule = Schedule::Opened;
-            if self.status_in_redis == QueueStatus::Prequeue {
-                self.status_in_redis = QueueStatus::Open;
+            if self.status == QueueStatus::Prequeue {
+                self.status = QueueStatus::Open;
             }
-            self.show_status();
         }
     }
 
@@ -331,10 +336,10 @@ impl Mirror {
         QueueInfo {
             epoch: self.epoch,
             settings: self.settings,
-            status: self.status,
+            status: self.status(),
             counters: self.counters(),
             view_age_ms: self.age_ms(),
-            schedule: self.schedule,
+            schedule: self.schedule(),
             drawn: self.order.block(),
         }
     }
@@ -373,7 +378,7 @@ impl Mirror {
             epoch: self.epoch,
             user,
             state,
-            queue_status: self.status,
+            queue_status: self.status(),
             position,
             eta_ms: self.eta_ms(position),
             place,
@@ -393,7 +398,7 @@ impl Mirror {
     /// order is not here.
     fn undrawn(&self, seq: Seq) -> Option<Undrawn> {
         Undrawn::of(
-            self.schedule,
+            self.schedule(),
             &self.settings,
             self.joined,
             seq,

@@ -141,7 +141,7 @@ impl Slot {
 fn mirror_signal(mirror: &Mirror) -> QueueSignal {
     QueueSignal {
         frontier: mirror.counters().frontier,
-        status: mirror.status,
+        status: mirror.status(),
     }
 }
 
@@ -447,7 +447,7 @@ impl QueueStore for RedisStore {
                 epoch,
                 user,
                 state: EntryState::Waiting,
-                queue_status: mirror.status,
+                queue_status: mirror.status(),
                 position,
                 eta_ms: position.saturating_mul(1000)
                     / u64::from(mirror.settings.admission_rate_per_sec.max(1)),
