@@ -13,6 +13,14 @@
 //! dropping events, and `pending` never holds more than about one admission
 //! tick's events plus the leaves that arrive meanwhile. Joined events are
 //! analytics: when the buffer is full they are dropped and counted.
+//!
+//! A store that keeps its admissions elsewhere (Redis) must also survive the
+//! death of the server that admitted: the last event of each admission batch
+//! carries an [`AnnounceMark`], and once the bus confirms its delivery
+//! ([`EventOutbox::settle`]) the store moves its announced cursor past the
+//! batch. A server that takes over admission publishes again every batch
+//! after the cursor, so each admission reaches the bus at least once and, as
+//! consumers apply events idempotently per entryId, takes effect once.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -64,6 +72,26 @@ struct PendingRecord {
     key: String,
     payload: Vec<u8>,
     traceparent: Option<String>,
+    mark: Option<AnnounceMark>,
+}
+
+/// "Batch `batch` of the queue's admissions is announced once this record
+/// is delivered": the last event of an admission batch carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnounceMark {
+    pub queue_id: String,
+    pub epoch: u64,
+    pub batch: u64,
+}
+
+/// What [`EventOutbox::settle`] found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Settlement {
+    /// The batches now known delivered, the latest per queue.
+    pub announced: Vec<AnnounceMark>,
+    /// A marked record failed for good: the batches after each queue's
+    /// cursor must be published again.
+    pub republish: bool,
 }
 
 /// Traced joins remembered at once (each an entryId and a traceparent, about
@@ -75,6 +103,8 @@ const MAX_TRACED_JOINS: usize = 65_536;
 pub struct EventOutbox {
     publisher: Arc<dyn Publisher>,
     pending: Mutex<VecDeque<PendingRecord>>,
+    /// Marked records handed to the bus, by receipt, oldest first.
+    awaiting: Mutex<VecDeque<(ticketon_bus::Receipt, AnnounceMark)>>,
     publish_entries: bool,
     pub entries_dropped: AtomicU64,
     /// Counters of the `ticketon.sessions` consumer.
@@ -100,6 +130,7 @@ impl EventOutbox {
         EventOutbox {
             publisher,
             pending: Mutex::new(VecDeque::new()),
+            awaiting: Mutex::new(VecDeque::new()),
             publish_entries,
             entries_dropped: AtomicU64::new(0),
             join_traces: Mutex::new(JoinTraces::default()),
@@ -164,6 +195,17 @@ impl EventOutbox {
     /// Hands a must-deliver event to the bus, or keeps it in order behind
     /// the ones already waiting; it carries `traceparent` in its header.
     pub fn send<E: BusEvent>(&self, event: &E, traceparent: Option<String>) {
+        self.send_marked(event, traceparent, None);
+    }
+
+    /// [`EventOutbox::send`] for the last event of an admission batch, whose
+    /// delivery [`EventOutbox::settle`] reports.
+    pub fn send_marked<E: BusEvent>(
+        &self,
+        event: &E,
+        traceparent: Option<String>,
+        mark: Option<AnnounceMark>,
+    ) {
         let payload = match serde_json::to_vec(event) {
             Ok(payload) => payload,
             Err(e) => {
@@ -176,6 +218,7 @@ impl EventOutbox {
             key: event.key().to_string(),
             payload,
             traceparent,
+            mark,
         };
         let mut pending = self.pending.lock();
         if pending.is_empty() {
@@ -185,6 +228,43 @@ impl EventOutbox {
             }
         }
         pending.push_back(record);
+    }
+
+    /// The admission batches whose last event the bus has delivered since
+    /// the last call, or word that one will never be.
+    pub fn settle(&self) -> Settlement {
+        let mut awaiting = self.awaiting.lock();
+        if awaiting.is_empty() {
+            return Settlement::default();
+        }
+        let status = self.publisher.receipt_status();
+        if status.failed > 0 {
+            // Whatever was marked so far may sit behind the lost record;
+            // the store publishes again from its cursor instead.
+            self.publisher.clear_failed_receipts();
+            awaiting.clear();
+            return Settlement {
+                announced: Vec::new(),
+                republish: true,
+            };
+        }
+        let mut announced: Vec<AnnounceMark> = Vec::new();
+        while let Some((receipt, _)) = awaiting.front() {
+            if *receipt > status.delivered_through {
+                break;
+            }
+            let Some((_, mark)) = awaiting.pop_front() else {
+                break;
+            };
+            match announced.iter_mut().find(|m| m.queue_id == mark.queue_id) {
+                Some(latest) => *latest = mark,
+                None => announced.push(mark),
+            }
+        }
+        Settlement {
+            announced,
+            republish: false,
+        }
     }
 
     /// Publishes what is waiting, in order. True when nothing is left, i.e.
@@ -203,12 +283,18 @@ impl EventOutbox {
     fn try_publish(&self, record: &PendingRecord) -> Result<(), PublishError> {
         // The payload is cloned because a refused record must stay here; events
         // are a couple of hundred bytes and only admissions and leaves go this way.
-        self.publisher.publish_traced(
-            record.topic,
-            &record.key,
-            record.payload.clone(),
-            record.traceparent.as_deref(),
-        )
+        let payload = record.payload.clone();
+        let trace = record.traceparent.as_deref();
+        let Some(mark) = &record.mark else {
+            return self
+                .publisher
+                .publish_traced(record.topic, &record.key, payload, trace);
+        };
+        let receipt =
+            self.publisher
+                .publish_receipted(record.topic, &record.key, payload, trace)?;
+        self.awaiting.lock().push_back((receipt, mark.clone()));
+        Ok(())
     }
 
     /// Best effort: analytics may lose a join when the bus is backed up.

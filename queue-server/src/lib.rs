@@ -319,4 +319,6 @@ async fn consume_sessions<S: QueueStore>(
     {
         tracing::warn!(error = %e, "events still unpublished at shutdown");
     }
+    // What was delivered need not be published again by the next lease holder.
+    service.settle_announcements(&events).await;
 }

@@ -221,6 +221,9 @@ pub struct Metrics {
     pub admission_paused_ticks: Counter,
     /// Pre-queue draws this process committed.
     pub draws: Counter,
+    /// Admissions published again because no delivery of their events was
+    /// on record (a lease taken over, or a delivery that failed).
+    pub admissions_republished: Counter,
     /// Connections hyper serves now (upgraded WebSockets are counted by the
     /// push layer). Also the connection cap's count.
     pub connections_open: Gauge<u64, AtomicU64>,
@@ -274,6 +277,11 @@ impl Metrics {
             "draws",
             "Pre-queue draws this process made and committed at a scheduled opening.",
         );
+        let admissions_republished = counter(
+            &mut registry,
+            "admissions_republished",
+            "Admissions whose events were published again: a new lease holder found them not marked delivered.",
+        );
         let connections_refused = counter(
             &mut registry,
             "connections_refused",
@@ -296,6 +304,7 @@ impl Metrics {
             leaves,
             admission_paused_ticks,
             draws,
+            admissions_republished,
             connections_open,
             connections_refused,
             requests,

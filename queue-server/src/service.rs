@@ -20,7 +20,7 @@ use ticketon_wire::{
 
 use crate::entry_id::EntryIdCodec;
 use crate::error::QueueError;
-use crate::events::EventOutbox;
+use crate::events::{AnnounceMark, EventOutbox};
 use crate::join_limits::JoinLimits;
 use crate::metrics::Metrics;
 use crate::model::draw::{self, ALGORITHM};
@@ -659,6 +659,7 @@ impl<S: QueueStore> QueueService<S> {
     /// One admission step over every queue.
     pub async fn admission_tick(&self) -> Result<Vec<QueueTick>, QueueError> {
         if let Some(events) = &self.events {
+            self.settle_announcements(events).await;
             if !events.drain() {
                 // The bus is backed up: admitting now would produce events
                 // with nowhere to go. Admission resumes once they drain.
@@ -684,6 +685,9 @@ impl<S: QueueStore> QueueService<S> {
         }
         for tick in &ticks {
             self.metrics.admissions.inc_by(tick.admitted.len() as u64);
+            self.metrics
+                .admissions_republished
+                .inc_by(tick.republished.len() as u64);
             self.metrics.expirations.inc_by(tick.expired.len() as u64);
         }
         Ok(ticks)
@@ -777,6 +781,26 @@ impl<S: QueueStore> QueueService<S> {
         Ok(json)
     }
 
+    /// Marks in the store the admission batches whose events the bus has
+    /// delivered; a failed mark is made by a later one (the cursor only
+    /// moves forward) or, at worst, the batch is published twice.
+    pub(crate) async fn settle_announcements(&self, events: &EventOutbox) {
+        let settled = events.settle();
+        if settled.republish {
+            tracing::error!("an admission event was lost on the way to the bus; publishing again what is not marked delivered");
+            self.store.republish_unannounced();
+        }
+        for mark in settled.announced {
+            if let Err(e) = self
+                .store
+                .mark_announced(&mark.queue_id, mark.epoch, mark.batch)
+                .await
+            {
+                tracing::warn!(queue = %mark.queue_id, error = %e, "could not mark admissions announced");
+            }
+        }
+    }
+
     fn publish_tick_events(&self, events: &EventOutbox, ticks: &[QueueTick]) {
         for tick in ticks {
             let queue_id = tick.queue_id.as_str();
@@ -792,12 +816,22 @@ impl<S: QueueStore> QueueService<S> {
                 };
                 events.send(&event, trace);
             }
-            for admission in &tick.admitted {
+            let admissions = tick.republished.iter().chain(&tick.admitted);
+            let last = tick.republished.len() + tick.admitted.len();
+            for (n, admission) in admissions.enumerate() {
                 let entry_id = self.entry_ids.encode(queue_id, tick.epoch, admission.seq);
                 // The admission continues the join's trace: the reservation-api
                 // applies it in a span of that trace. The entry keeps it for
                 // its expiry or leave.
                 let trace = events.join_trace(&entry_id);
+                let mark = tick
+                    .last_batch
+                    .filter(|_| n + 1 == last)
+                    .map(|batch| AnnounceMark {
+                        queue_id: queue_id.to_string(),
+                        epoch: tick.epoch,
+                        batch,
+                    });
                 let event = AdmissionEvent::Admitted {
                     schema: EVENT_SCHEMA_VERSION,
                     queue_id: queue_id.to_string(),
@@ -806,7 +840,7 @@ impl<S: QueueStore> QueueService<S> {
                     admitted_at: admission.admitted_at_ms as i64,
                     expires_at: admission.expires_at_ms as i64,
                 };
-                events.send(&event, trace);
+                events.send_marked(&event, trace, mark);
             }
         }
     }

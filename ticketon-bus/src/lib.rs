@@ -24,6 +24,7 @@ pub mod driver;
 pub mod error;
 pub mod kafka;
 pub mod memory;
+pub mod receipts;
 pub mod stats;
 
 use std::future::Future;
@@ -34,6 +35,7 @@ use serde::Serialize;
 
 pub use driver::{run_batch_consumer, run_consumer, ApplyError, MAX_BATCH};
 pub use error::{BusError, PublishError};
+pub use receipts::{Receipt, ReceiptStatus};
 pub use stats::{ConsumerStats, PublishStats};
 
 use ticketon_wire::events::{
@@ -58,6 +60,30 @@ pub trait Publisher: Send + Sync + std::fmt::Debug {
         payload: Vec<u8>,
         traceparent: Option<&str>,
     ) -> Result<(), PublishError>;
+
+    /// [`Publisher::publish_traced`] for a record whose delivery the caller
+    /// must learn of: its receipt, to compare with
+    /// [`Publisher::receipt_status`]. The default is for a bus whose
+    /// acceptance is its delivery.
+    fn publish_receipted(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: Vec<u8>,
+        traceparent: Option<&str>,
+    ) -> Result<Receipt, PublishError> {
+        self.publish_traced(topic, key, payload, traceparent)?;
+        Ok(0)
+    }
+
+    /// How far the receipted records are delivered (see [`receipts`]).
+    fn receipt_status(&self) -> ReceiptStatus {
+        ReceiptStatus::ALL_DELIVERED
+    }
+
+    /// Lets the delivered watermark pass receipted records that failed for
+    /// good, once the caller has arranged to publish them again.
+    fn clear_failed_receipts(&self) {}
 
     /// [`Publisher::publish_traced`] outside any trace.
     fn publish(&self, topic: &str, key: &str, payload: Vec<u8>) -> Result<(), PublishError> {

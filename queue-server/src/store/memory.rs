@@ -227,6 +227,8 @@ impl QueueStore for MemoryStore {
                     admitted: outcome.admitted,
                     expired: outcome.expired,
                     draw_due,
+                    republished: Vec::new(),
+                    last_batch: None,
                 });
             }
         }

@@ -87,6 +87,13 @@ pub struct QueueTick {
     /// The queue opened with a pre-queue of this many entries, whose draw
     /// this server is to make and commit ([`QueueStore::commit_draw`]).
     pub draw_due: Option<u64>,
+    /// Admissions of earlier ticks, maybe of another server, whose events
+    /// may never have reached the bus: published again, before `admitted`.
+    pub republished: Vec<Admission>,
+    /// For a store that logs admissions in batches (Redis): `republished`
+    /// and `admitted` end with batch `n` of the log, to be marked announced
+    /// ([`QueueStore::mark_announced`]) once their events are delivered.
+    pub last_batch: Option<u64>,
 }
 
 /// What a watcher of a queue needs to know changed: the admission frontier
@@ -180,6 +187,23 @@ pub trait QueueStore: Send + Sync + 'static {
         epoch: u64,
         order: LineOrder,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The admission events up to `batch` (a [`QueueTick::last_batch`]) are
+    /// delivered: a later lease holder need not publish them again.
+    fn mark_announced(
+        &self,
+        queue_id: &str,
+        epoch: u64,
+        batch: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = (queue_id, epoch, batch);
+        async { Ok(()) }
+    }
+
+    /// Events were lost on their way to the bus: the next tick of each queue
+    /// this server admits for carries again every batch not marked
+    /// announced.
+    fn republish_unannounced(&self) {}
 
     /// The drawn order of the queue's pre-queue, once drawn.
     fn drawn_order(&self, queue_id: &str) -> Option<LineOrder>;

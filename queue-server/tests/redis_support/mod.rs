@@ -296,10 +296,18 @@ pub(crate) struct Server {
 }
 
 pub(crate) async fn server(options: RedisOptions) -> Server {
+    server_with_events(options, None).await
+}
+
+/// [`server`] connected to a bus.
+pub(crate) async fn server_with_events(
+    options: RedisOptions,
+    events: Option<queue_server::events::EventLink>,
+) -> Server {
     let store = RedisStore::connect(options)
         .await
         .expect("connect to Redis");
-    let running = queue_server::start(
+    let running = queue_server::start_with_events(
         ServerSettings {
             listen: "127.0.0.1:0".parse().unwrap(),
             admin_key: ADMIN.into(),
@@ -308,6 +316,7 @@ pub(crate) async fn server(options: RedisOptions) -> Server {
             reservation_public_url: None,
         },
         store,
+        events,
     )
     .await
     .expect("start a queue-server");

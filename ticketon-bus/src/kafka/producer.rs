@@ -18,11 +18,14 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 
 use super::{KafkaConfig, TRACEPARENT_HEADER};
-use crate::{BoxFuture, BusError, PublishError, PublishStats, Publisher};
+use crate::receipts::Receipts;
+use crate::{BoxFuture, BusError, PublishError, PublishStats, Publisher, Receipt, ReceiptStatus};
 
-/// Counts delivery reports; runs on librdkafka's polling thread.
+/// Counts delivery reports and settles receipts; runs on librdkafka's
+/// polling thread.
 struct DeliveryCounter {
     stats: Arc<PublishStats>,
+    receipts: Arc<Receipts>,
 }
 
 impl ClientContext for DeliveryCounter {
@@ -32,12 +35,22 @@ impl ClientContext for DeliveryCounter {
 }
 
 impl ProducerContext for DeliveryCounter {
-    type DeliveryOpaque = ();
+    /// The record's receipt, 0 for a record published without one.
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+    fn delivery(&self, result: &DeliveryResult<'_>, receipt: usize) {
+        let receipt = receipt as Receipt;
         match result {
-            Ok(_) => PublishStats::bump(&self.stats.delivered),
+            Ok(_) => {
+                PublishStats::bump(&self.stats.delivered);
+                if receipt != 0 {
+                    self.receipts.delivered(receipt);
+                }
+            }
             Err((error, _)) => {
+                if receipt != 0 {
+                    self.receipts.failed(receipt);
+                }
                 // With message.timeout.ms=0 and idempotence, librdkafka only gives up on
                 // permanent errors (record too large, topic missing, fatal producer state).
                 PublishStats::bump(&self.stats.failed);
@@ -52,6 +65,7 @@ impl ProducerContext for DeliveryCounter {
 pub struct KafkaPublisher {
     producer: Arc<ThreadedProducer<DeliveryCounter>>,
     stats: Arc<PublishStats>,
+    receipts: Arc<Receipts>,
     capacity: u64,
 }
 
@@ -68,30 +82,36 @@ impl KafkaPublisher {
     /// not an error, records wait in the buffer until it is back.
     pub fn new(config: &KafkaConfig) -> Result<Self, BusError> {
         let stats = Arc::new(PublishStats::default());
+        let receipts = Arc::new(Receipts::default());
         let producer = config.producer().create_with_context(DeliveryCounter {
             stats: stats.clone(),
+            receipts: receipts.clone(),
         })?;
         Ok(KafkaPublisher {
             producer: Arc::new(producer),
             stats,
+            receipts,
             capacity: u64::from(config.buffer_capacity),
         })
     }
 }
 
-impl Publisher for KafkaPublisher {
-    fn publish_traced(
+impl KafkaPublisher {
+    /// Hands one record to librdkafka with `receipt` (0: none) as its
+    /// delivery opaque.
+    fn send(
         &self,
         topic: &str,
         key: &str,
-        payload: Vec<u8>,
+        payload: &[u8],
         traceparent: Option<&str>,
+        receipt: Receipt,
     ) -> Result<(), PublishError> {
         // Counted before sending so that a fast delivery report never sees a zero depth.
         self.stats.buffered.fetch_add(1, Ordering::Relaxed);
-        let mut record = BaseRecord::<str, [u8]>::to(topic)
+        let mut record = BaseRecord::<str, [u8], usize>::with_opaque_to(topic, receipt as usize)
             .key(key)
-            .payload(&payload);
+            .payload(payload);
         if let Some(traceparent) = traceparent {
             record = record.headers(OwnedHeaders::new().insert(Header {
                 key: TRACEPARENT_HEADER,
@@ -117,6 +137,43 @@ impl Publisher for KafkaPublisher {
                 }
             }
         }
+    }
+}
+
+impl Publisher for KafkaPublisher {
+    fn publish_traced(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: Vec<u8>,
+        traceparent: Option<&str>,
+    ) -> Result<(), PublishError> {
+        self.send(topic, key, &payload, traceparent, 0)
+    }
+
+    fn publish_receipted(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: Vec<u8>,
+        traceparent: Option<&str>,
+    ) -> Result<Receipt, PublishError> {
+        let receipt = self.receipts.issue();
+        match self.send(topic, key, &payload, traceparent, receipt) {
+            Ok(()) => Ok(receipt),
+            Err(refused) => {
+                self.receipts.withdraw(receipt);
+                Err(refused)
+            }
+        }
+    }
+
+    fn receipt_status(&self) -> ReceiptStatus {
+        self.receipts.status()
+    }
+
+    fn clear_failed_receipts(&self) {
+        self.receipts.clear_failed();
     }
 
     fn stats(&self) -> &PublishStats {

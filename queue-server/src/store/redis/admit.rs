@@ -4,6 +4,15 @@
 //! may go in now, and have `admit.lua` apply exactly that, fenced by the
 //! lease's token. The reply updates this server's mirror at once and
 //! becomes the tick's admissions and expirations (for events and metrics).
+//!
+//! Each batch's events are announced exactly once in effect: the batch log
+//! in Redis doubles as the outbox. The holder publishes a batch's events from
+//! the step's reply and marks the batch announced (`mark_announced.lua`)
+//! once the bus has delivered them; a server taking the lease first
+//! publishes again every batch after that cursor, rebuilt from the log
+//! (`unannounced.lua`), in case the holder before it died in between.
+
+use std::sync::atomic::Ordering;
 
 use redis::Value;
 
@@ -28,6 +37,17 @@ impl Inner {
         if slot.lease.lock().should_try(now) {
             self.try_acquire(slot).await?;
         }
+        if !slot.lease.lock().is_held() {
+            return Ok(None);
+        }
+        let epoch = slot.mirror.read().epoch;
+        let republished = if slot.republish_due.load(Ordering::Relaxed) {
+            let unannounced = self.unannounced(slot, epoch).await?;
+            slot.republish_due.store(false, Ordering::Relaxed);
+            Some(unannounced)
+        } else {
+            None
+        };
         let (fence, budget) = {
             let mut lease = slot.lease.lock();
             let Some(held) = lease.held() else {
@@ -81,7 +101,83 @@ impl Inner {
             slot.lease.lock().lost(now);
             return Ok(None);
         };
-        Ok(self.apply_step(slot, step, now))
+        Ok(self.apply_step(slot, step, now, republished.unwrap_or_default()))
+    }
+
+    /// The admissions of every batch after the announced cursor, rebuilt
+    /// from the log, and the last of those batches.
+    async fn unannounced(&self, slot: &Slot, epoch: u64) -> Result<Unannounced, StoreError> {
+        /// Admissions per script call: a takeover after a long broker outage
+        /// reads thousands, and one call must not hold Redis for long.
+        const PER_CALL: u64 = 5000;
+        let mut found = Unannounced::default();
+        let mut after = 0;
+        loop {
+            let mut conn = self.conn.clone();
+            let keys = &slot.keys;
+            let (count, last, lost, seqs, users, ats, expires): UnannouncedParts = self
+                .run(
+                    self.scripts
+                        .unannounced
+                        .key(&keys.meta)
+                        .key(&keys.line)
+                        .key(&keys.left)
+                        .key(&keys.admissions)
+                        .key(&keys.order)
+                        .arg(epoch)
+                        .arg(after)
+                        .arg(PER_CALL)
+                        .invoke_async(&mut conn),
+                )
+                .await?;
+            if lost > 0 {
+                tracing::warn!(queue = %slot.id, batches = lost, "admission batches trimmed before they were announced (their sessions had ended)");
+            }
+            found.admissions.extend(
+                seqs.into_iter()
+                    .zip(users)
+                    .zip(ats.into_iter().zip(expires))
+                    .filter_map(|((seq, user), (at, expires))| {
+                        Some(Admission {
+                            seq,
+                            user: UserId::parse(&user).ok()?,
+                            admitted_at_ms: at,
+                            expires_at_ms: expires,
+                        })
+                    }),
+            );
+            if last > after {
+                found.last_batch = Some(last);
+            }
+            if last >= count || last <= after {
+                break;
+            }
+            after = last;
+        }
+        if !found.admissions.is_empty() {
+            tracing::info!(queue = %slot.id, admissions = found.admissions.len(), "publishing again the admissions not marked announced");
+        }
+        Ok(found)
+    }
+
+    pub(super) async fn mark_announced(
+        &self,
+        slot: &Slot,
+        epoch: u64,
+        batch: u64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _moved: i64 = self
+            .run(
+                self.scripts
+                    .mark_announced
+                    .key(&slot.keys.meta)
+                    .arg(epoch)
+                    .arg(batch)
+                    .invoke_async(&mut conn),
+            )
+            .await?;
+        Ok(())
     }
 
     /// Commits a draw made by this server as the lease holder; its mirror
@@ -152,11 +248,27 @@ impl Inner {
             }
             let rate = slot.mirror.read().settings.admission_rate_per_sec;
             slot.lease.lock().acquired(fence as u64, rate);
+            if newly {
+                // The holder before may have died between a batch and its
+                // events' delivery.
+                slot.republish_due.store(true, Ordering::Relaxed);
+            }
         }
         Ok(())
     }
 
-    fn apply_step(&self, slot: &Slot, step: AdmitStep, now: u64) -> Option<QueueTick> {
+    fn apply_step(
+        &self,
+        slot: &Slot,
+        step: AdmitStep,
+        now: u64,
+        republished: Unannounced,
+    ) -> Option<QueueTick> {
+        let last_batch = if step.admitted.is_empty() {
+            republished.last_batch
+        } else {
+            Some(step.batch_count)
+        };
         let mut mirror = slot.mirror.write();
         let admitted: Vec<Admission> = step
             .admitted
@@ -192,7 +304,11 @@ impl Inner {
         drop(mirror);
         slot.publish_changes();
         let draw_due = (step.to_draw > 0).then_some(step.to_draw);
-        if admitted.is_empty() && expired.is_empty() && draw_due.is_none() {
+        if admitted.is_empty()
+            && expired.is_empty()
+            && draw_due.is_none()
+            && republished.admissions.is_empty()
+        {
             return None;
         }
         Some(QueueTick {
@@ -201,9 +317,20 @@ impl Inner {
             admitted,
             expired,
             draw_due,
+            republished: republished.admissions,
+            last_batch,
         })
     }
 }
+
+/// What `unannounced.lua` found.
+#[derive(Debug, Default)]
+struct Unannounced {
+    admissions: Vec<Admission>,
+    last_batch: Option<u64>,
+}
+
+type UnannouncedParts = (u64, u64, u64, Vec<u64>, Vec<String>, Vec<u64>, Vec<u64>);
 
 /// What `admit.lua` did.
 struct AdmitStep {

@@ -36,6 +36,7 @@ mod scripts;
 mod snapshot;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -127,6 +128,10 @@ struct Slot {
     lease: Mutex<Lease>,
     joins: Arc<GroupCommit<UserId, JoinResult, JoinFlush>>,
     changes: ChangeFeed,
+    /// The next admission step first reads the batches not marked announced
+    /// and publishes them again: set when this server takes the lease, and
+    /// when events were lost on the way to the bus.
+    republish_due: AtomicBool,
 }
 
 impl Slot {
@@ -280,6 +285,7 @@ impl Inner {
             mirror: RwLock::new(mirror),
             lease: Mutex::new(Lease::default()),
             joins: GroupCommit::new(MAX_JOIN_BATCH, self.joins_in_flight, flush),
+            republish_due: AtomicBool::new(false),
         })
     }
 
@@ -518,6 +524,24 @@ impl QueueStore for RedisStore {
             }
         }
         Ok(ticks)
+    }
+
+    async fn mark_announced(
+        &self,
+        queue_id: &str,
+        epoch: u64,
+        batch: u64,
+    ) -> Result<(), StoreError> {
+        let Some(slot) = self.inner.queues.read().get(queue_id).cloned() else {
+            return Ok(());
+        };
+        self.inner.mark_announced(&slot, epoch, batch).await
+    }
+
+    fn republish_unannounced(&self) {
+        for slot in self.inner.queues.read().values() {
+            slot.republish_due.store(true, Ordering::Relaxed);
+        }
     }
 
     fn queue_info(&self, queue_id: &str) -> Option<QueueInfo> {

@@ -19,6 +19,8 @@ pub(super) struct Scripts {
     pub admit: Script,
     pub refresh: Script,
     pub commit_draw: Script,
+    pub unannounced: Script,
+    pub mark_announced: Script,
 }
 
 impl Scripts {
@@ -34,6 +36,8 @@ impl Scripts {
             admit: Script::new(include_str!("lua/admit.lua")),
             refresh: Script::new(include_str!("lua/refresh.lua")),
             commit_draw: Script::new(include_str!("lua/commit_draw.lua")),
+            unannounced: Script::new(include_str!("lua/unannounced.lua")),
+            mark_announced: Script::new(include_str!("lua/mark_announced.lua")),
         }
     }
 }
