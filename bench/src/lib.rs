@@ -4,6 +4,7 @@
 //! statistics they report, and the independent check of a pre-queue draw.
 
 pub mod draw_verify;
+pub mod faults;
 pub mod flash_sale;
 pub mod scratch_db;
 pub mod stats;

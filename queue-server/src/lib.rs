@@ -320,5 +320,5 @@ async fn consume_sessions<S: QueueStore>(
         tracing::warn!(error = %e, "events still unpublished at shutdown");
     }
     // What was delivered need not be published again by the next lease holder.
-    service.settle_announcements(&events).await;
+    service.settle_announcements(events).await;
 }

@@ -204,6 +204,8 @@ pub struct Scrape<'a> {
     pub push: &'a PushStats,
     /// Client addresses the per-address join limits remember.
     pub join_limit_addresses: usize,
+    /// Queues whose admission this server runs (holds the lease of).
+    pub admission_leases: usize,
 }
 
 type QueueLabels = [(&'static str, String); 1];
@@ -364,6 +366,12 @@ fn gauge(registry: &mut Registry, name: &str, help: &str, value: u64) {
 }
 
 fn register_scrape(registry: &mut Registry, scrape: &Scrape<'_>) {
+    gauge(
+        registry,
+        "admission_leases",
+        "Queues whose admission this server runs now (in a fleet, the lease holder's).",
+        scrape.admission_leases as u64,
+    );
     gauge(
         registry,
         "store_up",
@@ -528,6 +536,7 @@ mod tests {
             events: None,
             push: &push,
             join_limit_addresses: 3,
+            admission_leases: 1,
         });
         for line in [
             "ticketon_queue_join_limit_addresses 3",

@@ -449,6 +449,15 @@ impl<S: QueueStore> QueueService<S> {
         }
     }
 
+    /// The queues whose admission this server runs now.
+    pub fn admission_leases(&self) -> usize {
+        self.store
+            .queues()
+            .iter()
+            .filter(|(id, _)| self.store.runs_admission(id.as_str()))
+            .count()
+    }
+
     pub fn join_limit_addresses(&self) -> usize {
         self.join_limits.addresses()
     }

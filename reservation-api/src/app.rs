@@ -39,6 +39,8 @@ pub struct App {
     /// The embedded Toss sandbox when `TOSS_API_BASE` is unset.
     toss_sandbox: Option<SandboxHandle>,
     connections: ConnectionLimits,
+    /// For the database watch's probe connection.
+    database_url: String,
 }
 
 /// The payment provider the service charges through, and the embedded
@@ -154,7 +156,9 @@ impl App {
                 pages: Arc::new(FanPages::new(config.queue_public_url.as_deref(), &checkout)),
                 cors_origins: Arc::from(config.cors_origins.clone()),
                 body_read_timeout: config.connections.header_read_timeout,
+                database: Arc::default(),
             },
+            database_url: config.database_url.clone(),
             listener,
             sweep_interval: Duration::from_millis(config.sweep_interval_ms.max(50)),
             events,
@@ -184,6 +188,11 @@ impl App {
             stop_rx.clone(),
         ));
         let mut background = vec![sweeper];
+        background.push(tokio::spawn(crate::database_watch::run(
+            self.database_url,
+            self.state.database.clone(),
+            stop_rx.clone(),
+        )));
         background.push(tokio::spawn(crate::payments::reconciler::run(
             self.payments.clone(),
             stop_rx.clone(),

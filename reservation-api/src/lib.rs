@@ -10,6 +10,7 @@ pub mod admissions;
 pub mod app;
 pub mod clock;
 pub mod config;
+pub mod database_watch;
 pub mod domain;
 pub mod error;
 pub mod http;

@@ -233,3 +233,79 @@ async fn ids_with_path_characters_stay_one_path_segment() {
     assert_eq!(c.payment_by_order("x/../../confirm").await.unwrap(), None);
     assert_eq!(c.payment_by_key("a b?c#d").await.unwrap(), None);
 }
+
+async fn outage(sb: &SandboxHandle, body: &Value) -> u16 {
+    http()
+        .put(format!("{}/v1/sandbox/outage", sb.base_url()))
+        .header("Authorization", basic_auth_value(SECRET))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn an_outage_fails_every_payment_call_until_it_ends_and_charges_nothing() {
+    let sb = sandbox().await;
+    let (_, created) = create(&sb, "order-outage-1", 5_000).await;
+    let key = created["paymentKey"].as_str().unwrap().to_string();
+    let confirm_body = json!({"paymentKey": key, "orderId": "order-outage-1", "amount": 5_000});
+    let auth = basic_auth_value(SECRET);
+
+    assert_eq!(
+        outage(&sb, &json!({"failWith": "NO_SUCH_CODE", "seconds": 5})).await,
+        400
+    );
+    assert_eq!(
+        outage(
+            &sb,
+            &json!({"failWith": "FAILED_INTERNAL_SYSTEM_PROCESSING", "seconds": 0})
+        )
+        .await,
+        400
+    );
+    assert_eq!(
+        outage(
+            &sb,
+            &json!({"failWith": "FAILED_INTERNAL_SYSTEM_PROCESSING", "seconds": 60})
+        )
+        .await,
+        204
+    );
+    let (status, answer) = confirm(&sb, Some(&auth), None, &confirm_body).await;
+    assert_eq!(status, 500);
+    assert_eq!(answer["code"], "FAILED_INTERNAL_SYSTEM_PROCESSING");
+    let lookup = http()
+        .get(format!("{}/v1/payments/{key}", sb.base_url()))
+        .header("Authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lookup.status().as_u16(), 500, "lookups fail too");
+    let ledger: Value = http()
+        .get(format!("{}/v1/sandbox/ledger", sb.base_url()))
+        .header("Authorization", &auth)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ledger["capturedKrw"], 0,
+        "the ledger answers, and nothing was charged"
+    );
+
+    let ended = http()
+        .delete(format!("{}/v1/sandbox/outage", sb.base_url()))
+        .header("Authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status().as_u16(), 204);
+    let (status, answer) = confirm(&sb, Some(&auth), None, &confirm_body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "DONE");
+}

@@ -38,6 +38,10 @@ pub(crate) enum Auth<'a> {
 pub(crate) struct Reply {
     pub(crate) status: u16,
     pub(crate) body: Bytes,
+    /// From sending the request to the whole answer.
+    pub(crate) latency_ms: f64,
+    /// The answer said when to try again (`Retry-After`).
+    pub(crate) retry_after: bool,
 }
 
 impl Reply {
@@ -98,6 +102,7 @@ impl Http {
     ) -> Result<Reply, String> {
         let _permit = self.in_flight.acquire().await.map_err(|e| e.to_string())?;
         let request = build(method, url, auth, body, None)?;
+        let sent = std::time::Instant::now();
         let call = async {
             let response = self
                 .client
@@ -105,6 +110,7 @@ impl Http {
                 .await
                 .map_err(|e| e.to_string())?;
             let status = response.status().as_u16();
+            let retry_after = response.headers().contains_key("retry-after");
             let bytes = response
                 .into_body()
                 .collect()
@@ -114,6 +120,8 @@ impl Http {
             Ok(Reply {
                 status,
                 body: bytes,
+                latency_ms: sent.elapsed().as_secs_f64() * 1000.0,
+                retry_after,
             })
         };
         tokio::time::timeout(REQUEST_TIMEOUT, call)

@@ -133,6 +133,22 @@ pub struct Args {
 }
 
 impl Args {
+    /// The sale with every default, and empty URLs, keys and report
+    /// path for the caller to fill in.
+    pub fn defaults() -> Args {
+        let required = [
+            "--queue-url",
+            "--reservation-url",
+            "--sandbox-url",
+            "--admin-key",
+            "--database-url",
+            "--report",
+        ];
+        let argv =
+            std::iter::once("flash-sale").chain(required.iter().flat_map(|flag| [*flag, "unset"]));
+        Args::parse_from(argv)
+    }
+
     fn scenario(&self) -> Scenario {
         Scenario {
             fans: self.fans,
@@ -156,11 +172,33 @@ impl Args {
     }
 }
 
+/// What a caller reads of a sale besides its report: the checks, and the
+/// figures the fault runs tabulate.
+#[derive(Debug)]
+pub struct Summary {
+    pub checks: Vec<Check>,
+    /// Errors by request, status and code.
+    pub errors: std::collections::BTreeMap<String, u64>,
+    /// Latencies (ms, sorted) of the 503 answers.
+    pub unavailable_ms: Vec<f64>,
+    pub unavailable_without_retry_after: u64,
+    /// The entryIds the waiting room told admitted.
+    pub admitted_entries: Vec<String>,
+    pub queue_id: String,
+}
+
+impl Summary {
+    /// The check called `name` (a prefix of it is enough).
+    pub fn check(&self, name: &str) -> Option<&Check> {
+        self.checks.iter().find(|c| c.name.starts_with(name))
+    }
+}
+
 /// Runs the sale, writes `report.md`, `report.html` (with its charts) and
 /// `waits.csv` (each admitted fan's predicted and actual wait) into
 /// `--report`, prints the checks,
-/// and returns them.
-pub async fn run(args: &Args) -> anyhow::Result<Vec<Check>> {
+/// and returns them with the figures of [`Summary`].
+pub async fn run(args: &Args) -> anyhow::Result<Summary> {
     let scenario = args.scenario();
     eprintln!(
         "flash-sale: {} fans, {} seats, rate {}/s, maxActive {} (Little's law)",
@@ -187,5 +225,12 @@ pub async fn run(args: &Args) -> anyhow::Result<Vec<Check>> {
     )?;
     print!("{}", report::checks_table(&outcome.checks));
     eprintln!("report: {}", path.display());
-    Ok(outcome.checks)
+    Ok(Summary {
+        checks: outcome.checks,
+        errors: outcome.errors,
+        unavailable_ms: outcome.unavailable_ms,
+        unavailable_without_retry_after: outcome.unavailable_without_retry_after,
+        admitted_entries: outcome.admitted_entries,
+        queue_id: outcome.queue_id,
+    })
 }

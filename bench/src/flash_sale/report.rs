@@ -83,6 +83,19 @@ pub(crate) fn markdown(s: &Scenario, o: &Outcome) -> String {
             "\n409 `seat_unavailable` on a hold is the seat fight a sale is, not a fault.\n"
         );
     }
+    if !o.unavailable_ms.is_empty() {
+        let l = &o.unavailable_ms;
+        let _ = writeln!(
+            out,
+            "503 answers (an outage refused): {}, latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
+             without `Retry-After`: {}.\n",
+            l.len(),
+            quantile(l, 0.5),
+            quantile(l, 0.99),
+            l.last().copied().unwrap_or(0.0),
+            o.unavailable_without_retry_after
+        );
+    }
 
     let _ = writeln!(out, "## ETA accuracy\n");
     let _ = writeln!(

@@ -86,6 +86,11 @@ pub(crate) struct Outcome {
     pub(crate) join_latency_ms: Vec<f64>,
     pub(crate) spike_joins: u64,
     pub(crate) errors: BTreeMap<String, u64>,
+    pub(crate) unavailable_ms: Vec<f64>,
+    pub(crate) unavailable_without_retry_after: u64,
+    /// The entryIds the waiting room told admitted.
+    pub(crate) admitted_entries: Vec<String>,
+    pub(crate) queue_id: String,
     pub(crate) eta_at_join: (f64, f64, usize),
     pub(crate) eta_at_half: (f64, f64, usize),
     pub(crate) first_admission_s: Option<f64>,
@@ -148,6 +153,10 @@ struct Stats {
     /// acknowledged join.
     joins: Vec<(u64, f64)>,
     errors: BTreeMap<String, u64>,
+    /// Latency (ms) of every 503 answer: an outage must be refused fast.
+    unavailable_ms: Vec<f64>,
+    /// 503 answers that did not say when to try again.
+    unavailable_without_retry_after: u64,
     second_tab_mismatches: u64,
 }
 
@@ -161,7 +170,12 @@ impl Sale {
             Ok(r) => format!("{what}: {} {}", r.status, r.error_code()),
             Err(e) => format!("{what}: {}", transport_kind(e)),
         };
-        *self.stats.lock().errors.entry(key).or_default() += 1;
+        let mut stats = self.stats.lock();
+        if let Some(r) = reply.ok().filter(|r| r.status == 503) {
+            stats.unavailable_ms.push(r.latency_ms);
+            stats.unavailable_without_retry_after += u64::from(!r.retry_after);
+        }
+        *stats.errors.entry(key).or_default() += 1;
     }
 
     fn end(&self, fan: u32, end: End) {
@@ -1175,6 +1189,19 @@ async fn finish(
     spike.sort_by(f64::total_cmp);
     out.join_latency_ms = spike;
     out.errors = stats.errors;
+    let mut unavailable = stats.unavailable_ms;
+    unavailable.sort_by(f64::total_cmp);
+    out.unavailable_ms = unavailable;
+    out.unavailable_without_retry_after = stats.unavailable_without_retry_after;
+    out.queue_id = sale.queue_id.clone();
+    out.admitted_entries = sale
+        .fans
+        .iter()
+        .filter_map(|f| {
+            let f = f.lock();
+            f.admitted_at_unix_ms.and(f.entry_id.clone())
+        })
+        .collect();
 
     // No acknowledged join is lost: every entry a join acknowledged is
     // still known to the queue (waiting, admitted, left or expired).

@@ -406,6 +406,7 @@ pub(super) fn metrics<S: QueueStore>(app: &App<S>) -> HttpResponse {
         events: app.service.events(),
         push: app.service.watchers().stats(),
         join_limit_addresses: app.service.join_limit_addresses(),
+        admission_leases: app.service.admission_leases(),
     });
     response::text(
         StatusCode::OK,

@@ -205,6 +205,13 @@ pub trait QueueStore: Send + Sync + 'static {
     /// announced.
     fn republish_unannounced(&self) {}
 
+    /// Whether this server runs the queue's admission now (a fleet's lease
+    /// holder; a store of one process runs all its queues).
+    fn runs_admission(&self, queue_id: &str) -> bool {
+        let _ = queue_id;
+        true
+    }
+
     /// The drawn order of the queue's pre-queue, once drawn.
     fn drawn_order(&self, queue_id: &str) -> Option<LineOrder>;
 

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
+use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::routing::{get, patch};
 use axum::Router;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub cors_origins: Arc<[String]>,
     /// How long a request body may pause (the header read timeout).
     pub body_read_timeout: Duration,
+    /// Whether the database answers: the API refuses at once while it does not.
+    pub database: Arc<crate::database_watch::DatabaseWatch>,
 }
 
 // Hand-written so that the admin key and the token secret never reach a
@@ -178,7 +181,26 @@ async fn record_request(
         http.request.method = %method,
     );
     ticketon_runtime::trace_context::continue_from_headers(&span, request.headers());
-    let response = next.run(request).instrument(span).await;
+    // Every API route reads or writes the database; the pages and the
+    // operator's endpoints answer without it (`/readyz` says why).
+    let database_away = || {
+        Error::rejected(
+            ErrorCode::DatabaseUnavailable,
+            "the database is unreachable; retry shortly",
+        )
+        .into_response()
+    };
+    let response = if !route.as_str().starts_with("/v1/api/") {
+        next.run(request).instrument(span).await
+    } else if !state.database.is_up() {
+        database_away()
+    } else {
+        tokio::select! {
+            biased;
+            response = next.run(request).instrument(span) => response,
+            () = state.database.gone() => database_away(),
+        }
+    };
     state.svc.metrics.record_request(
         route.as_str(),
         method.as_str(),

@@ -251,6 +251,20 @@ impl RedisStore {
 }
 
 impl Inner {
+    /// A fan's write while Redis is known down is refused at once instead of
+    /// waiting out the deadline: an outage answers 503 in a millisecond. The
+    /// refresh task keeps probing and marks Redis up again within
+    /// `REFRESH_INTERVAL` of its return.
+    fn refuse_while_down(&self) -> Result<(), StoreError> {
+        if self.health.is_up() {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable(
+                "Redis is unreachable; retry shortly".into(),
+            ))
+        }
+    }
+
     async fn run<T>(
         &self,
         fut: impl std::future::Future<Output = redis::RedisResult<T>>,
@@ -428,6 +442,7 @@ impl QueueStore for RedisStore {
     }
 
     async fn join(&self, queue_id: &str, user: UserId) -> Result<JoinedEntry, StoreError> {
+        self.inner.refuse_while_down()?;
         let slot = self.slot(queue_id).await?;
         let (epoch, code) = self.join_one(&slot, user.clone()).await?;
         if code == 0 {
@@ -480,6 +495,7 @@ impl QueueStore for RedisStore {
     }
 
     async fn leave(&self, queue_id: &str, seq: Seq) -> Result<Option<LeaveOutcome>, StoreError> {
+        self.inner.refuse_while_down()?;
         let slot = self.slot(queue_id).await?;
         let keys = &slot.keys;
         let mut conn = self.inner.conn.clone();
@@ -536,6 +552,10 @@ impl QueueStore for RedisStore {
             return Ok(());
         };
         self.inner.mark_announced(&slot, epoch, batch).await
+    }
+
+    fn runs_admission(&self, queue_id: &str) -> bool {
+        self.holds_lease(queue_id)
     }
 
     fn republish_unannounced(&self) {

@@ -128,6 +128,7 @@ pub async fn spawn(listen: SocketAddr, config: SandboxConfig) -> Result<SandboxH
     let app = Arc::new(App {
         secret_key: config.secret_key,
         timeout_sleep: config.timeout_sleep,
+        outage: Mutex::new(None),
         state: Mutex::new(SandboxState {
             ledger: Ledger::new(session_ttl),
             idempotency: IdempotencyStore::default(),

@@ -12,14 +12,14 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -37,6 +37,9 @@ use crate::toss::model::{CancelRequest, ConfirmRequest, Payment, TossErrorBody};
 pub(super) struct App {
     pub secret_key: String,
     pub timeout_sleep: Duration,
+    /// Every payment call fails this way until the instant (`PUT
+    /// /v1/sandbox/outage`): Toss down or slow for a while, for fault runs.
+    pub outage: Mutex<Option<(FailMode, Instant)>>,
     pub state: Mutex<SandboxState>,
 }
 
@@ -53,6 +56,7 @@ pub(super) fn router(app: Arc<App>) -> Router {
         .route("/v1/payments/{payment_key}/cancel", post(cancel))
         .route("/v1/sandbox/payments", post(create))
         .route("/v1/sandbox/ledger", get(ledger_totals))
+        .route("/v1/sandbox/outage", put(start_outage).delete(end_outage))
         .route(
             "/v1/sandbox/checkout",
             get(super::checkout::show).post(super::checkout::submit),
@@ -321,7 +325,9 @@ async fn confirm(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -
     };
     let mode = match test_code(&headers) {
         Ok(Some(m)) => Some(m),
-        Ok(None) => app.state.lock().ledger.take_fail_with(&req.payment_key),
+        Ok(None) => app
+            .outage()
+            .or_else(|| app.state.lock().ledger.take_fail_with(&req.payment_key)),
         Err(e) => return fail(e),
     };
     execute(&app, guard, mode, Mutation::Confirm(req)).await
@@ -346,7 +352,7 @@ async fn cancel(
         Err(answer) => return respond(answer),
     };
     let mode = match test_code(&headers) {
-        Ok(m) => m,
+        Ok(m) => m.or_else(|| app.outage()),
         Err(e) => return fail(e),
     };
     execute(&app, guard, mode, Mutation::Cancel { payment_key, req }).await
@@ -364,7 +370,8 @@ async fn read(
     if let Err(e) = authorize(app, headers) {
         return fail(e);
     }
-    match test_code(headers) {
+    let mode = test_code(headers).map(|m| m.or_else(|| app.outage()));
+    match mode {
         Err(e) => fail(e),
         Ok(None) => respond(look(&app.state.lock().ledger)),
         Ok(Some(FailMode::Error(injected))) => fail(injected.into()),
@@ -401,13 +408,83 @@ async fn by_key(
 
 /// `GET /v1/sandbox/ledger` (secret key): the totals a sale's money check
 /// compares with the tickets sold.
+/// Not under an outage: it is the money check's view, not a payment call.
 async fn ledger_totals(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    read(&app, &headers, |l| StoredAnswer {
+    if let Err(e) = authorize(&app, &headers) {
+        return fail(e);
+    }
+    let totals = app.state.lock().ledger.totals();
+    // Serializing four integers cannot fail.
+    respond(StoredAnswer {
         status: 200,
-        // Serializing four integers cannot fail.
-        body: serde_json::to_vec(&l.totals()).unwrap_or_default(),
+        body: serde_json::to_vec(&totals).unwrap_or_default(),
     })
-    .await
+}
+
+/// `PUT /v1/sandbox/outage` (secret key) `{"failWith": "<code>", "seconds": n}`:
+/// for `n` seconds every confirm, cancel and lookup fails as the code says
+/// (`SANDBOX_TIMEOUT` for a Toss that is slow past the client's timeout, a
+/// 5xx code for one that answers errors), as if the header carried it.
+async fn start_outage(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    struct Outage {
+        fail_with: String,
+        seconds: f64,
+    }
+    if let Err(e) = authorize(&app, &headers) {
+        return fail(e);
+    }
+    let outage: Outage = match parse_json(&body) {
+        Ok(o) => o,
+        Err(e) => return fail(e),
+    };
+    let Some(mode) = FailMode::parse(&outage.fail_with) else {
+        return fail(ApiError::new(
+            400,
+            "INVALID_REQUEST",
+            format!(
+                "Unknown failWith {:?}; known: {}.",
+                outage.fail_with,
+                FailMode::known_codes().join(", ")
+            ),
+        ));
+    };
+    if !(outage.seconds > 0.0 && outage.seconds <= 3600.0) {
+        return fail(ApiError::new(
+            400,
+            "INVALID_REQUEST",
+            "seconds must be over 0 and at most 3600.",
+        ));
+    }
+    let until = Instant::now() + Duration::from_secs_f64(outage.seconds);
+    *app.outage.lock() = Some((mode, until));
+    tracing::warn!(%mode, seconds = outage.seconds, "sandbox outage begins");
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `DELETE /v1/sandbox/outage` (secret key): the outage ends now.
+async fn end_outage(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Err(e) = authorize(&app, &headers) {
+        return fail(e);
+    }
+    *app.outage.lock() = None;
+    StatusCode::NO_CONTENT.into_response()
+}
+
+impl App {
+    /// The outage's failure while it lasts.
+    fn outage(&self) -> Option<FailMode> {
+        let mut outage = self.outage.lock();
+        match *outage {
+            Some((mode, until)) if Instant::now() < until => Some(mode),
+            Some(_) => {
+                *outage = None;
+                None
+            }
+            None => None,
+        }
+    }
 }
 
 async fn by_order(
