@@ -5,6 +5,7 @@
 //! one round trip; each script only touches keys of one queue, which share
 //! a hash tag (see `keys`). `Script` sends EVALSHA and loads the script on
 //! a NOSCRIPT reply, so a restarted or failed-over Redis needs nothing.
+//! A helper two scripts share (`seq_at.lua`) is prepended to each.
 
 use redis::Script;
 
@@ -33,10 +34,16 @@ impl Scripts {
             leave: Script::new(include_str!("lua/leave.lua")),
             acquire_lease: Script::new(include_str!("lua/acquire_lease.lua")),
             release_lease: Script::new(include_str!("lua/release_lease.lua")),
-            admit: Script::new(include_str!("lua/admit.lua")),
+            admit: Script::new(concat!(
+                include_str!("lua/seq_at.lua"),
+                include_str!("lua/admit.lua")
+            )),
             refresh: Script::new(include_str!("lua/refresh.lua")),
             commit_draw: Script::new(include_str!("lua/commit_draw.lua")),
-            unannounced: Script::new(include_str!("lua/unannounced.lua")),
+            unannounced: Script::new(concat!(
+                include_str!("lua/seq_at.lua"),
+                include_str!("lua/unannounced.lua")
+            )),
             mark_announced: Script::new(include_str!("lua/mark_announced.lua")),
         }
     }

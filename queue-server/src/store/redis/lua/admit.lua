@@ -50,13 +50,6 @@ if m[1] ~= 'open' or m[6] == 'sealed' or (m[6] == 'pending' and m[7] == '1') the
   budget = 0
 end
 local drawn = tonumber(m[10] or 0)
-local function seq_at(place)
-  if place > drawn then
-    return place
-  end
-  local at = (place - 1) * 4
-  return struct.unpack('>I4', redis.call('GETRANGE', KEYS[7], at, at + 3))
-end
 local room = tonumber(m[2]) - redis.call('ZCARD', KEYS[4])
 if budget > room then
   budget = room
@@ -68,7 +61,7 @@ local expires = now + tonumber(m[3]) * 1000
 local admitted, skipped, zargs, seqs = 0, 0, {}, {}
 while admitted < budget and frontier < len do
   frontier = frontier + 1
-  local seq = seq_at(frontier)
+  local seq = seq_at(KEYS[7], drawn, frontier)
   if redis.call('ZSCORE', KEYS[3], seq) then
     skipped = skipped + 1
   else

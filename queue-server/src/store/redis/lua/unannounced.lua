@@ -25,13 +25,6 @@ if after < trimmed then
   after = trimmed
 end
 local drawn = tonumber(m[5] or 0)
-local function seq_at(place)
-  if place > drawn then
-    return place
-  end
-  local at = (place - 1) * 4
-  return struct.unpack('>I4', redis.call('GETRANGE', KEYS[5], at, at + 3))
-end
 local max = tonumber(ARGV[3])
 local seqs, users, ats, exps = {}, {}, {}, {}
 local last = after
@@ -43,7 +36,7 @@ while last < count and #seqs < max do
   end
   local from, to, at, expires = string.match(batch, '^(%d+):(%d+):(%d+):(%d+)')
   for place = tonumber(from) + 1, tonumber(to) do
-    local seq = seq_at(place)
+    local seq = seq_at(KEYS[5], drawn, place)
     local left = redis.call('ZSCORE', KEYS[3], seq)
     if not left or tonumber(left) % 2 == 1 then
       local n = #seqs + 1
