@@ -18,14 +18,16 @@ use std::time::Duration;
 use sqlx::{AnyConnection, Connection};
 use tokio::sync::{watch, Mutex};
 
-/// Back is noticed within this; down within [`FAILED_PROBES_FOR_DOWN`]
-/// times this plus [`PROBE_TIMEOUT`].
-pub const PROBE_INTERVAL: Duration = Duration::from_millis(200);
+/// Down and back are noticed within this (a refused or broken connection
+/// fails the probe at once).
+pub const PROBE_INTERVAL: Duration = Duration::from_millis(50);
 /// A `SELECT 1` slower than this fails the probe.
 pub const PROBE_TIMEOUT: Duration = Duration::from_millis(1000);
-/// Failed probes in a row that mean down: one slow answer from a database
+/// Slow probes in a row that mean down: one slow answer from a database
 /// busy with a sale must not refuse (and cut short) the requests in flight.
-pub const FAILED_PROBES_FOR_DOWN: u32 = 2;
+/// A probe that fails outright (connection refused or broken) means down
+/// at once.
+pub const SLOW_PROBES_FOR_DOWN: u32 = 2;
 
 #[derive(Debug)]
 pub struct DatabaseWatch {
@@ -71,25 +73,30 @@ impl DatabaseWatch {
 
 /// Probes `url` every [`PROBE_INTERVAL`] until `stop`.
 pub async fn run(url: String, database: Arc<DatabaseWatch>, stop: watch::Receiver<bool>) {
-    // The probe's connection, and its failures in a row.
+    // The probe's connection, and its slow probes in a row.
     let state: Arc<Mutex<(Option<AnyConnection>, u32)>> = Arc::default();
     crate::periodic::every(PROBE_INTERVAL, stop, || {
         let (url, database, state) = (url.clone(), database.clone(), state.clone());
         async move {
             let mut state = state.lock().await;
-            let (connection, failures) = &mut *state;
-            let answered = tokio::time::timeout(PROBE_TIMEOUT, probe(&url, connection))
-                .await
-                .unwrap_or(false);
-            if answered {
-                *failures = 0;
-                database.set(true);
-            } else {
-                // A connection that failed, or is stuck, is not used again.
-                *connection = None;
-                *failures += 1;
-                if *failures >= FAILED_PROBES_FOR_DOWN {
+            let (connection, slow) = &mut *state;
+            let answer = tokio::time::timeout(PROBE_TIMEOUT, probe(&url, connection)).await;
+            match answer {
+                Ok(true) => {
+                    *slow = 0;
+                    database.set(true);
+                }
+                Ok(false) => {
+                    *connection = None;
                     database.set(false);
+                }
+                Err(_) => {
+                    // A stuck connection is not used again.
+                    *connection = None;
+                    *slow += 1;
+                    if *slow >= SLOW_PROBES_FOR_DOWN {
+                        database.set(false);
+                    }
                 }
             }
         }

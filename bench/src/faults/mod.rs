@@ -297,7 +297,7 @@ async fn lease_holder(stack: &Mutex<Stack>) -> anyhow::Result<(&'static str, &'s
             stack.queue_url(QUEUE_B).to_string(),
         ]
     };
-    let client = reqwest::Client::new();
+    let client = stack::http();
     for _ in 0..100 {
         for (i, url) in urls.iter().enumerate() {
             let text = client
@@ -324,7 +324,7 @@ async fn lease_holder(stack: &Mutex<Stack>) -> anyhow::Result<(&'static str, &'s
 
 /// The admissions of every queue, as the queue-server at `url` counts them.
 async fn admitted_total(url: &str) -> anyhow::Result<u64> {
-    let body: serde_json::Value = reqwest::Client::new()
+    let body: serde_json::Value = stack::http()
         .get(format!("{url}/v1/api/queues"))
         .bearer_auth(stack::ADMIN_KEY)
         .send()
@@ -382,7 +382,7 @@ fn mariadb(up: bool) -> anyhow::Result<()> {
 }
 
 async fn toss_outage(sandbox: &str, code: &str, seconds: f64) -> anyhow::Result<()> {
-    let response = reqwest::Client::new()
+    let response = stack::http()
         .put(format!("{sandbox}/v1/sandbox/outage"))
         .basic_auth(reservation_api::toss::SANDBOX_SECRET_KEY, Some(""))
         .json(&serde_json::json!({"failWith": code, "seconds": seconds}))

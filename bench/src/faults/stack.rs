@@ -72,6 +72,14 @@ impl Process {
     }
 }
 
+/// A stack that failed half-way, or a harness that panicked, leaves no
+/// process behind.
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
 #[derive(Debug)]
 pub struct Stack {
     pub queue_urls: Vec<String>,
@@ -319,12 +327,20 @@ async fn wait_port(port: u16, within: Duration) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The harness's HTTP client: never through a proxy from the environment
+/// (every address here is loopback), and no call waits past 2 s.
+pub(crate) fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap_or_default()
+}
+
 /// Waits until `url` answers 200; returns how long that took.
 pub async fn wait_ready(url: &str, within: Duration) -> anyhow::Result<Duration> {
     let started = Instant::now();
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_millis(500))
-        .build()?;
+    let client = http();
     loop {
         if client
             .get(url)
