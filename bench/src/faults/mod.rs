@@ -457,25 +457,7 @@ async fn audit_announcements(brokers: &str, summary: &Summary) -> anyhow::Result
 
 /// The fault table's row of a run.
 pub fn table_row(run: &RunReport, label: &str) -> String {
-    // Refused: 5xx answers and requests that got no answer (a 409 in the
-    // seat fight is the sale, not the fault).
-    let refused: u64 = run
-        .summary
-        .errors
-        .iter()
-        .filter(|(key, _)| {
-            let outcome = key.split_once(": ").map_or("", |(_, o)| o);
-            match outcome
-                .split(' ')
-                .next()
-                .and_then(|s| s.parse::<u16>().ok())
-            {
-                Some(status) => status >= 500,
-                None => true,
-            }
-        })
-        .map(|(_, n)| n)
-        .sum();
+    let refused = run.summary.refused;
     let refused_503 = run.summary.unavailable_ms.len();
     let p99 = if run.summary.unavailable_ms.is_empty() {
         "–".to_string()

@@ -337,8 +337,8 @@ pub(crate) fn http() -> reqwest::Client {
         .unwrap_or_default()
 }
 
-/// Waits until `url` answers 200; returns how long that took.
-pub async fn wait_ready(url: &str, within: Duration) -> anyhow::Result<Duration> {
+/// Waits until `url` answers 200.
+pub async fn wait_ready(url: &str, within: Duration) -> anyhow::Result<()> {
     let started = Instant::now();
     let client = http();
     loop {
@@ -348,7 +348,7 @@ pub async fn wait_ready(url: &str, within: Duration) -> anyhow::Result<Duration>
             .await
             .is_ok_and(|r| r.status().is_success())
         {
-            return Ok(started.elapsed());
+            return Ok(());
         }
         if started.elapsed() > within {
             bail!("{url} not ready after {within:?}");

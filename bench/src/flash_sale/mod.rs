@@ -182,6 +182,8 @@ pub struct Summary {
     /// Latencies (ms, sorted) of the 503 answers.
     pub unavailable_ms: Vec<f64>,
     pub unavailable_without_retry_after: u64,
+    /// Requests answered 5xx or not at all.
+    pub refused: u64,
     /// The entryIds the waiting room told admitted.
     pub admitted_entries: Vec<String>,
     pub queue_id: String,
@@ -230,6 +232,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Summary> {
         errors: outcome.errors,
         unavailable_ms: outcome.unavailable_ms,
         unavailable_without_retry_after: outcome.unavailable_without_retry_after,
+        refused: outcome.refused,
         admitted_entries: outcome.admitted_entries,
         queue_id: outcome.queue_id,
     })

@@ -88,6 +88,7 @@ pub(crate) struct Outcome {
     pub(crate) errors: BTreeMap<String, u64>,
     pub(crate) unavailable_ms: Vec<f64>,
     pub(crate) unavailable_without_retry_after: u64,
+    pub(crate) refused: u64,
     /// The entryIds the waiting room told admitted.
     pub(crate) admitted_entries: Vec<String>,
     pub(crate) queue_id: String,
@@ -157,6 +158,9 @@ struct Stats {
     unavailable_ms: Vec<f64>,
     /// 503 answers that did not say when to try again.
     unavailable_without_retry_after: u64,
+    /// Requests answered 5xx or not at all (a 409 in the seat fight is the
+    /// sale, not a refusal).
+    refused: u64,
     second_tab_mismatches: u64,
 }
 
@@ -171,6 +175,7 @@ impl Sale {
             Err(e) => format!("{what}: {}", transport_kind(e)),
         };
         let mut stats = self.stats.lock();
+        stats.refused += u64::from(reply.map_or(true, |r| r.status >= 500));
         if let Some(r) = reply.ok().filter(|r| r.status == 503) {
             stats.unavailable_ms.push(r.latency_ms);
             stats.unavailable_without_retry_after += u64::from(!r.retry_after);
@@ -1193,6 +1198,7 @@ async fn finish(
     unavailable.sort_by(f64::total_cmp);
     out.unavailable_ms = unavailable;
     out.unavailable_without_retry_after = stats.unavailable_without_retry_after;
+    out.refused = stats.refused;
     out.queue_id = sale.queue_id.clone();
     out.admitted_entries = sale
         .fans
