@@ -30,6 +30,12 @@ use ticketon_bus::memory::InProcessBus;
 use ticketon_runtime::Common;
 use ticketon_wire::events::{TOPIC_ADMISSIONS, TOPIC_SESSIONS};
 
+/// The allocator of the queue-server binary (see its main.rs): the two
+/// services allocate on one runtime's threads and free on others, which
+/// glibc's malloc pays for in locks and consolidation.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(clap::Parser)]
 #[command(
     name = "ticketon",

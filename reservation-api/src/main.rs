@@ -5,6 +5,11 @@ use anyhow::Context;
 use clap::Parser;
 use reservation_api::config::Args;
 
+/// The allocator of the queue-server binary (see its main.rs), for the same
+/// reason: buffers allocated on one worker thread are freed on another.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();

@@ -42,17 +42,13 @@ pub(crate) struct Reply {
     pub(crate) latency_ms: f64,
     /// The answer said when to try again (`Retry-After`).
     pub(crate) retry_after: bool,
+    pub(crate) etag: Option<String>,
 }
 
 impl Reply {
     /// The body as JSON (`Null` when it is not).
     pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
-    }
-
-    /// The body as `T`, for large answers read into a compact type.
-    pub(crate) fn parse<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
-        serde_json::from_slice(&self.body).ok()
     }
 
     /// The `error.code` of a Ticketon error body, or the status.
@@ -100,8 +96,22 @@ impl Http {
         auth: Auth<'_>,
         body: Option<&Value>,
     ) -> Result<Reply, String> {
+        self.exchange(build(method, url, auth, body, &[])?).await
+    }
+
+    /// A `GET` that the server answers 304 while its `ETag` is still `etag`.
+    pub(crate) async fn get_unless_unchanged(
+        &self,
+        url: &str,
+        etag: Option<&str>,
+    ) -> Result<Reply, String> {
+        let condition: Vec<_> = etag.map(|e| ("if-none-match", e)).into_iter().collect();
+        self.exchange(build(Method::GET, url, Auth::None, None, &condition)?)
+            .await
+    }
+
+    async fn exchange(&self, request: Request<Full<Bytes>>) -> Result<Reply, String> {
         let _permit = self.in_flight.acquire().await.map_err(|e| e.to_string())?;
-        let request = build(method, url, auth, body, None)?;
         let sent = std::time::Instant::now();
         let call = async {
             let response = self
@@ -111,6 +121,11 @@ impl Http {
                 .map_err(|e| e.to_string())?;
             let status = response.status().as_u16();
             let retry_after = response.headers().contains_key("retry-after");
+            let etag = response
+                .headers()
+                .get("etag")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
             let bytes = response
                 .into_body()
                 .collect()
@@ -122,6 +137,7 @@ impl Http {
                 body: bytes,
                 latency_ms: sent.elapsed().as_secs_f64() * 1000.0,
                 retry_after,
+                etag,
             })
         };
         tokio::time::timeout(REQUEST_TIMEOUT, call)
@@ -137,7 +153,7 @@ impl Http {
             url,
             Auth::None,
             None,
-            Some("text/event-stream"),
+            &[("accept", "text/event-stream")],
         )?;
         tokio::time::timeout(Duration::from_secs(10), self.client.request(request))
             .await
@@ -151,7 +167,7 @@ fn build(
     url: &str,
     auth: Auth<'_>,
     body: Option<&Value>,
-    accept: Option<&str>,
+    headers: &[(&str, &str)],
 ) -> Result<Request<Full<Bytes>>, String> {
     let mut builder = Request::builder().method(method).uri(url);
     builder = match auth {
@@ -163,8 +179,8 @@ fn build(
             builder.header("authorization", format!("Basic {encoded}"))
         }
     };
-    if let Some(accept) = accept {
-        builder = builder.header("accept", accept);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
     }
     let bytes = match body {
         Some(json) => {

@@ -3,8 +3,8 @@
 //!
 //! Fans arrive open-loop on a spike, wait (polling at `pollAfterMs`, or
 //! watching by Server-Sent Events), may leave or open a second tab, and
-//! once admitted read a section of the seat map, hold 1 to 4 seats (picking
-//! others on a 409), and pay through the Toss sandbox, are declined, or
+//! once admitted read the venue's compact seat map as the seat picker does,
+//! hold 1 to 4 seats of their section (picking others on a 409), and pay through the Toss sandbox, are declined, or
 //! abandon the checkout. A waiting fan is a slot in a `Vec` and an entry in
 //! one timer heap served by a fixed pool of workers, not a task of its own.
 //!
@@ -24,6 +24,7 @@ mod client;
 mod report;
 mod sale;
 mod scenario;
+mod venue;
 
 pub use sale::Check;
 
@@ -61,8 +62,8 @@ pub struct Args {
     pub fans: usize,
     #[arg(long, default_value_t = 50_000)]
     pub seats: u32,
-    /// Priced sections; a fan reads one section's map at a time (2,000 seats
-    /// each at the defaults, about what a stadium block holds).
+    /// Priced sections; a fan picks its seats in one section at a time
+    /// (2,000 seats each at the defaults, about what a stadium block holds).
     #[arg(long, default_value_t = 25)]
     pub sections: u32,
     #[arg(long, default_value_t = 1_000)]

@@ -19,6 +19,7 @@ use tokio::sync::Notify;
 use super::checks;
 use super::client::{entry_seq, Auth, Http, Reply};
 use super::scenario::{Checkout, FanPlan, Scenario};
+use super::venue::{SharedVenue, Venue};
 use super::Args;
 
 /// How a fan's sale ended.
@@ -146,6 +147,8 @@ struct Sale {
     streams: AtomicUsize,
     max_streams: usize,
     stats: Mutex<Stats>,
+    /// The newest seat map decoded, shared by the fans' seat pickers.
+    venue: SharedVenue,
 }
 
 #[derive(Default)]
@@ -346,6 +349,7 @@ pub(crate) async fn run(
         streams: AtomicUsize::new(0),
         max_streams: args.max_streams,
         stats: Mutex::new(Stats::default()),
+        venue: SharedVenue::default(),
     });
     let cpu_before = cpu_ticks(&args.pids);
     let stop = Arc::new(AtomicBool::new(false));
@@ -681,13 +685,6 @@ async fn think(sale: &Sale, fan: u32) {
     }
 }
 
-/// One seat of a seat map, as much as a fan reads of it.
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SeatId {
-    seat_id: i64,
-}
-
 /// An admitted fan: seat map, hold, checkout, tickets.
 async fn purchase(sale: Arc<Sale>, fan: u32, token: String) {
     let plan = sale.plans[fan as usize].clone();
@@ -697,34 +694,42 @@ async fn purchase(sale: Arc<Sale>, fan: u32, token: String) {
     let mut hold: Option<(String, i64)> = None;
     let mut conflicts = 0;
     let mut admission_live = true;
+    let mut venue: Option<Arc<Venue>> = None;
     while conflicts < 6 {
-        let url = format!(
-            "{}/v1/api/events/{}/seats?section={}&status=available",
-            sale.reservation_url, sale.event_id, sale.sections[section]
-        );
-        let map = match sale.http.send(Method::GET, &url, Auth::None, None).await {
-            Ok(r) if r.status == 200 => r.parse::<Vec<SeatId>>().unwrap_or_default(),
-            other => {
-                sale.error("seat map", other.as_ref());
-                tokio::time::sleep(Duration::from_millis(500)).await;
+        let Some(map) = read_venue(&sale, venue.as_ref()).await else {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        };
+        venue = Some(map.clone());
+        let mut free: Vec<i64> = map
+            .available(&sale.sections[section])
+            .iter()
+            .filter(|s| !taken.contains(s))
+            .copied()
+            .collect();
+        if free.is_empty() {
+            // This section is gone. Like the seat picker, look at the rest
+            // of the venue for a section with seats left; with none, seats
+            // may still come back from holds that run out, until the event
+            // says it is sold out. A fan looks again every 2 s, as the page
+            // does.
+            let open: Vec<usize> = map
+                .sections_with_seats()
+                .filter_map(|name| sale.sections.iter().position(|n| n == name))
+                .filter(|&other| other != section)
+                .collect();
+            if !open.is_empty() {
+                section = open[rand::rng().random_range(0..open.len())];
+                taken.clear();
                 continue;
             }
-        };
-        let mut free: Vec<i64> = map.iter().map(|s| s.seat_id).collect();
-        free.retain(|s| !taken.contains(s));
-        if free.is_empty() {
-            // This section is gone. Like the seat picker, look at the whole
-            // venue (one request) for a section with seats left; with none,
-            // seats may still come back from holds that run out, until the
-            // event says it is sold out. A fan looks again every 2 s, as the
-            // page does.
             match sections_with_seats(&sale).await {
-                Venue::SoldOut => break,
-                Venue::Open(sections) if !sections.is_empty() => {
+                VenueStatus::SoldOut => break,
+                VenueStatus::Open(sections) if !sections.is_empty() => {
                     section = sections[rand::rng().random_range(0..sections.len())];
                     taken.clear();
                 }
-                Venue::Open(_) | Venue::Unreadable => {
+                VenueStatus::Open(_) | VenueStatus::Unreadable => {
                     taken.clear();
                     tokio::time::sleep(Duration::from_millis(2_000)).await;
                 }
@@ -935,7 +940,7 @@ async fn pay(
     End::Abandoned
 }
 
-enum Venue {
+enum VenueStatus {
     SoldOut,
     /// The indexes of the sections with seats available now.
     Open(Vec<usize>),
@@ -943,17 +948,17 @@ enum Venue {
 }
 
 /// The event as the seat picker reads it: sold out, or where seats are left.
-async fn sections_with_seats(sale: &Sale) -> Venue {
+async fn sections_with_seats(sale: &Sale) -> VenueStatus {
     let url = format!("{}/v1/api/events/{}", sale.reservation_url, sale.event_id);
     let event = match sale.http.send(Method::GET, &url, Auth::None, None).await {
         Ok(r) if r.status == 200 => r.json(),
         other => {
             sale.error("event", other.as_ref());
-            return Venue::Unreadable;
+            return VenueStatus::Unreadable;
         }
     };
     if event["status"] == "sold_out" {
-        return Venue::SoldOut;
+        return VenueStatus::SoldOut;
     }
     let open = event["sections"]
         .as_array()
@@ -968,7 +973,34 @@ async fn sections_with_seats(sale: &Sale) -> Venue {
                 .collect()
         })
         .unwrap_or_default();
-    Venue::Open(open)
+    VenueStatus::Open(open)
+}
+
+/// The venue as the fan's seat picker has it now: the map it read last
+/// while the server says it is unchanged (304), else the new one.
+async fn read_venue(sale: &Sale, known: Option<&Arc<Venue>>) -> Option<Arc<Venue>> {
+    let url = format!(
+        "{}/v1/api/events/{}/seat-map",
+        sale.reservation_url, sale.event_id
+    );
+    let reply = sale
+        .http
+        .get_unless_unchanged(&url, known.map(|v| v.etag.as_str()))
+        .await;
+    match &reply {
+        Ok(r) if r.status == 304 && known.is_some() => known.cloned(),
+        Ok(r) if r.status == 200 => {
+            let venue = sale.venue.of(r.etag.as_deref(), &r.body);
+            if venue.is_none() {
+                sale.error("seat map", Err(&"an undecodable seat map".to_string()));
+            }
+            venue
+        }
+        _ => {
+            sale.error("seat map", reply.as_ref());
+            None
+        }
+    }
 }
 
 /// Samples the queue and the seat map, and calls the sale sold out once no
