@@ -147,7 +147,7 @@ struct Sale {
     streams: AtomicUsize,
     max_streams: usize,
     stats: Mutex<Stats>,
-    /// The newest seat map decoded, shared by the fans' seat pickers.
+    /// The seat map decoded last, shared by the fans' seat pickers.
     venue: SharedVenue,
 }
 
